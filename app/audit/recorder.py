@@ -1,0 +1,34 @@
+"""Writes audit records: in the caller's transaction for actions, in their own for failures.
+
+Writers only insert; positions are assigned later by the sequencer, never here.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from app.audit.records import AuditTrail, Event, Outcome, encode
+from app.models.audit import AuditRecord
+from app.models.base import utcnow
+
+# C2SP tlog-tiles entry bundles prefix each entry with a 2-byte length.
+MAX_RECORD_BYTES = 65_535
+
+
+def add(session: Session, trail: AuditTrail, status: int) -> AuditRecord:
+    """Adds the record of this request to the session: it commits, or rolls back, with the action."""
+    assert trail.action is not None, "only declared actions are recorded"
+    event = Event(trail=trail, outcome=Outcome.for_status(status), status=status, time=utcnow())
+    record = encode(event)
+    if len(record) > MAX_RECORD_BYTES:
+        raise ValueError("audit record too large")
+    row = AuditRecord(
+        record=record,
+        event_time=event.time,
+        actor_id=trail.actor.user_id,
+        case_id=trail.resource.case_id if trail.resource else None,
+        action=trail.action,
+        outcome=event.outcome.value,
+    )
+    session.add(row)
+    return row

@@ -1,0 +1,47 @@
+"""Pure authorization policies: (principal, action, resource) -> allowed or the reason why not.
+
+No database and no HTTP here: dependencies and services call these and turn a refusal into an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.authz.principal import Principal
+from app.models.users import MFA_ROLES, Role
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW = Decision(True)
+
+
+def deny(reason: str) -> Decision:
+    return Decision(False, reason)
+
+
+def may_act(principal: Principal) -> Decision:
+    """Only verified, active users act on cases or use any role's powers."""
+    return ALLOW if principal.user.can_act else deny("account_not_active")
+
+
+def may_use_role(principal: Principal, role: Role) -> Decision:
+    if not (decision := may_act(principal)):
+        return decision
+    if role not in principal.roles:
+        return deny("role_required")
+    if role in MFA_ROLES and not principal.used_totp:
+        return deny("mfa_required")
+    return ALLOW
+
+
+def may_change_roles_of(principal: Principal, target_user_id) -> Decision:
+    """Separation of duties: an admin never edits their own roles (no self-granted clinical access)."""
+    return deny("self_role_change") if principal.id == target_user_id else ALLOW

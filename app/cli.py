@@ -1,0 +1,154 @@
+"""The `confrere` command: serve, migrate, bootstrap the first admin, keys and the OpenAPI contract."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlmodel import select
+
+from app.config import Settings, get_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
+
+
+def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
+    config = Config(str(settings.alembic_ini))
+    config.attributes["database_url"] = database_url or settings.resolved_database_url
+    return config
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings), revision)
+
+
+def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
+    from app.crypto.passwords import PasswordHasher
+    from app.db import create_db_engine, transaction
+    from app.models.base import utcnow
+    from app.models.users import Role, User, UserRole, UserStatus
+    from app.services.accounts import find_by_email, normalize_email
+
+    engine = create_db_engine(settings)
+    with transaction(engine) as session:
+        if if_missing and session.exec(select(UserRole).where(UserRole.role == Role.ADMIN.value)).first():
+            print("An admin exists already; nothing to do.")
+            return 0
+        if find_by_email(session, email):
+            print(f"error: an account with {email} exists", file=sys.stderr)
+            return 1
+        generated = password is None
+        password = password or secrets.token_urlsafe(18)
+        hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
+        now = utcnow()
+        user = User(
+            email=normalize_email(email),
+            password_hash=hasher.hash(password),
+            display_name=name,
+            status=UserStatus.ACTIVE,
+            verified_at=now,
+        )
+        session.add(user)
+        session.flush()
+        session.add(UserRole(user_id=user.id, role=Role.ADMIN.value))
+    engine.dispose()
+    print(f"Admin created: {email}")
+    if generated:
+        print(f"Generated password (shown once, change it by creating a new admin): {password}")
+    print("Log in, enrol TOTP (POST /v1/auth/mfa/totp), then log in again with a code to use admin routes.")
+    return 0
+
+
+def openapi_document() -> dict:
+    from app.main import create_app
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(Settings(data_dir=Path(data_dir), database_url=None))
+        return app.openapi()
+
+
+def render_openapi() -> str:
+    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_openapi(check: bool) -> int:
+    rendered = render_openapi()
+    if check:
+        current = OPENAPI_PATH.read_text() if OPENAPI_PATH.exists() else ""
+        if current != rendered:
+            print("openapi/openapi.json is out of date: run `confrere openapi`", file=sys.stderr)
+            return 1
+        return 0
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
+    OPENAPI_PATH.write_text(rendered)
+    print(f"wrote {OPENAPI_PATH}")
+    return 0
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="confrere", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("serve", help="serve the API")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1)
+
+    commands.add_parser("migrate", help="upgrade the database to the latest schema")
+
+    admin = commands.add_parser("create-admin", help="create an admin account (bootstrap)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="Administrator")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    admin.add_argument("--prompt", action="store_true", help="ask for the password")
+    admin.add_argument("--if-missing", action="store_true", help="do nothing when an admin exists")
+
+    spec = commands.add_parser("openapi", help="write openapi/openapi.json from the app")
+    spec.add_argument("--check", action="store_true", help="fail when the committed file differs")
+
+    keys = commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
+    keys.set_defaults(command="rotate-token-key")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "openapi":
+        return write_openapi(args.check)
+    settings = get_settings()
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers)
+    elif args.command == "migrate":
+        migrate(settings)
+    elif args.command == "create-admin":
+        password = None
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        elif args.prompt:
+            password = getpass.getpass("Password: ")
+        elif os.environ.get("CONFRERE_ADMIN_PASSWORD"):
+            password = os.environ["CONFRERE_ADMIN_PASSWORD"]
+        return create_admin(settings, args.email, password, args.name, args.if_missing)
+    elif args.command == "rotate-token-key":
+        from app.keyring import rotate_token_key
+
+        print(f"new token signing key: {rotate_token_key(settings)}")
+    return 0

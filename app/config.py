@@ -1,0 +1,94 @@
+"""One validated settings object, read from the environment (prefix CONFRERE_)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONFRERE_", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    alembic_ini: Path = Path(__file__).resolve().parent.parent / "alembic.ini"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to a SQLite file in data_dir."
+    )
+    db_pool_size: int = Field(
+        default=40, ge=1, description="Match the worker thread pool: smaller deadlocks."
+    )
+
+    public_url: str = "http://127.0.0.1:8000"
+    token_audience: str = "confrere-api"  # noqa: S105 (an audience name, not a secret)
+    access_token_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    keys_dir: Path | None = Field(default=None, description="Server keys; defaults to data_dir/keys.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Seals server-side secrets (TOTP seeds). Required outside development."
+    )
+
+    argon2_memory_kib: int = Field(default=19456, ge=19456)
+    argon2_iterations: int = Field(default=2, ge=2)
+    argon2_lanes: int = Field(default=1, ge=1)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    login_ip_max_failures: int = Field(default=30, ge=1)
+    login_ip_window_seconds: int = Field(default=900, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_case_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_key_backup_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_envelopes_per_request: int = Field(default=1000, ge=1)
+
+    routine_due_hours: int = Field(default=7 * 24, ge=1)
+    urgent_due_hours: int = Field(default=24, ge=1)
+
+    audit_log_origin: str = "confrere.local/audit"
+    audit_sequencer_interval_seconds: float = Field(default=0.2, gt=0)
+    audit_sequencer_in_process: bool = True
+
+    cors_origins: list[str] = Field(default_factory=list)
+    metrics_token: SecretStr | None = Field(default=None, description="Bearer token for GET /metrics.")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_outside_development(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            secret = self.secret_key.get_secret_value() if self.secret_key else ""
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"CONFRERE_SECRET_KEY must hold at least {MIN_SECRET_BYTES} random bytes in production"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'confrere.db').as_posix()}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

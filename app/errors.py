@@ -1,0 +1,137 @@
+"""Typed errors. Each carries a stable `code` and an HTTP status and is rendered as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
+
+# A write that must outlive the failed request's rollback (a failed-login counter, a revocation).
+# It runs, with the denial's audit record, in a short transaction of its own.
+DurableWrite = Callable[[Any], None]
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra
+        self.durable_writes: list[DurableWrite] = []
+
+    def after_rollback(self, *writes: DurableWrite) -> Self:
+        self.durable_writes.extend(writes)
+        return self
+
+
+class InvalidInput(AppError):
+    status = 422
+    code = "invalid_input"
+    title = "The request is not valid"
+
+
+class Unauthenticated(AppError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication is required"
+
+    def __init__(self, detail: str | None = None, **extra: Any):
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    title = "The access token is not valid"
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    title = "Email or password is wrong"
+
+
+class TotpRequired(Unauthenticated):
+    code = "totp_required"
+    title = "A TOTP code is required for this account"
+
+
+class InvalidTotp(Unauthenticated):
+    code = "invalid_totp"
+    title = "The TOTP code is wrong or was already used"
+
+
+class InvalidRefreshToken(Unauthenticated):
+    code = "invalid_refresh_token"
+    title = "The refresh token is not valid"
+
+
+class RefreshTokenReused(Unauthenticated):
+    code = "refresh_token_reused"
+    title = "The refresh token was already used; its session is revoked"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class AccountNotActive(Forbidden):
+    code = "account_not_active"
+    title = "The account is pending verification or suspended"
+
+
+class MfaRequired(Forbidden):
+    code = "mfa_required"
+    title = "This action requires a session opened with TOTP"
+
+
+class RoleRequired(Forbidden):
+    code = "role_required"
+    title = "Your roles do not allow this action"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    title = "Conflict with the current state"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any):
+        super().__init__(detail, **extra)
+        self.headers["Retry-After"] = str(max(1, retry_after))
+
+
+class AccountLocked(TooManyRequests):
+    code = "account_locked"
+    title = "Too many failed logins: the account is temporarily locked"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+    title = "The service is not ready"
+
+
+class SelfChangeRefused(Forbidden):
+    code = "self_change_refused"
+    title = "An admin cannot change their own roles or status"

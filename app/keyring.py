@@ -1,0 +1,62 @@
+"""The server's own keys, kept in files outside the database (never a user's key: those stay on devices).
+
+keys_dir/token-<UTC timestamp>.pem  ES256 token signing keys; the newest signs, all verify (rotation)
+keys_dir/secret.key                 seals server-side secrets, unless CONFRERE_SECRET_KEY is set
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.config import Settings
+from app.crypto.sealing import SecretSealer
+from app.crypto.tokens import TokenKeySet, TokenSigningKey
+
+TOKEN_KEY_GLOB = "token-*.pem"  # noqa: S105 (file names)
+SECRET_FILE = "secret.key"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class ServerKeys:
+    tokens: TokenKeySet
+    sealer: SecretSealer
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def rotate_token_key(settings: Settings) -> str:
+    """Adds a new signing key; it signs from the next start on while older keys keep verifying."""
+    key = TokenSigningKey.generate()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    _write_private(settings.resolved_keys_dir / f"token-{stamp}.pem", key.to_pem())
+    return key.kid
+
+
+def _token_keys(settings: Settings) -> TokenKeySet:
+    paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
+    if not paths:
+        rotate_token_key(settings)
+        paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
+    return TokenKeySet([TokenSigningKey.from_pem(path.read_bytes()) for path in paths])
+
+
+def _server_secret(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.resolved_keys_dir / SECRET_FILE
+    if not path.exists():
+        _write_private(path, secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def load_server_keys(settings: Settings) -> ServerKeys:
+    return ServerKeys(tokens=_token_keys(settings), sealer=SecretSealer(_server_secret(settings)))

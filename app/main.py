@@ -1,0 +1,97 @@
+"""create_app(): settings, database, keys, routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import problem_handlers
+from app.config import Settings, get_settings
+from app.crypto.passwords import PasswordHasher
+from app.db import create_db_engine
+from app.keyring import load_server_keys
+from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.routers import admin, auth, me, ops, specialties
+from app.services.auth import Authenticator
+
+API_DESCRIPTION = """\
+Confrere routes clinician second-opinion requests between physicians and specialists. Clinical content
+is end-to-end encrypted on the clients' devices (see docs/e2ee.md); this API sees and stores only clear
+routing metadata and ciphertext. Errors are RFC 9457 problem details with a stable `code`.
+"""
+
+
+def body_limits(settings: Settings) -> Callable[[str, str], int]:
+    routes = [
+        (re.compile(r"^/v1/cases/[^/]+/attachments$"), settings.max_attachment_bytes + 256 * 1024),
+        (re.compile(r"^/v1/cases(/[^/]+/(messages|envelopes))?$"), settings.max_case_body_bytes),
+        # Base64 in JSON inflates the opaque backup by a third.
+        (re.compile(r"^/v1/me/key-backup$"), settings.max_key_backup_bytes * 4 // 3 + 1024),
+    ]
+
+    def limit_for(method: str, path: str) -> int:
+        for pattern, limit in routes:
+            if pattern.match(path):
+                return limit
+        return settings.max_body_bytes
+
+    return limit_for
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_db_engine(settings)
+    keys = load_server_keys(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Confrere API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "auth", "description": "Registration, login, tokens, TOTP."},
+            {"name": "me", "description": "The caller's own account."},
+            {"name": "directory", "description": "Specialties and the devices of colleagues."},
+            {"name": "admin", "description": "Account administration (admins, with TOTP)."},
+            {"name": "operations", "description": "Health, readiness, metrics."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.authenticator = Authenticator(
+        settings,
+        keys.tokens,
+        keys.sealer,
+        PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
+    )
+    for module in (auth, me, specialties, admin):
+        app.include_router(module.router)
+    app.include_router(auth.jwks_router)
+    app.include_router(ops.router)
+    problem_handlers.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "X-Confrere-Device",
+                "X-Confrere-Client",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
+    app.add_middleware(RequestContextMiddleware)
+    return app

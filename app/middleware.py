@@ -1,0 +1,158 @@
+"""ASGI middleware: request context (id, audit trail, security headers, metrics) and body size limits."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import orjson
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.audit.records import Actor, AuditTrail
+
+REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("confrere_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_CLIENT = re.compile(r"^[\x20-\x7e]{1,64}$")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+]
+API_ONLY_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+# The interactive docs load their own scripts and styles; everything else is data and forbids them.
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = _header(scope, b"x-request-id")
+        request_id = supplied if supplied and _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        client = _header(scope, b"x-confrere-client") or _header(scope, b"user-agent") or ""
+        device = _header(scope, b"x-confrere-device")
+        scope.setdefault("state", {})["audit_trail"] = AuditTrail(
+            request_id=request_id,
+            actor=Actor(
+                ip=scope["client"][0] if scope.get("client") else None,
+                client=client[:64] if _CLIENT.match(client[:64] or "-") and client else None,
+                device_id=device if device and _is_uuid(device) else None,
+            ),
+        )
+        extra_headers = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+        if not scope["path"].startswith(DOCS_PATHS):
+            extra_headers += API_ONLY_HEADERS
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = list(message.get("headers", [])) + extra_headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status_holder["status"])).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit of their route with 413, counting bytes as they stream in."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int]):
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_too_large(send, limit)
+            return
+        received = 0
+        exceeded = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise BodyTooLarge()
+            return message
+
+        async def replacing_send(message: Message) -> None:
+            # Frameworks turn a failure while reading the body into their own 400: answer 413 instead.
+            if not exceeded:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await _send_too_large(send, limit)
+
+        try:
+            await self.app(scope, limited_receive, replacing_send)
+        except BodyTooLarge:
+            await _send_too_large(send, limit)
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    body = orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": "The request body is too large",
+            "status": 413,
+            "code": "payload_too_large",
+            "detail": f"this route accepts at most {limit} bytes",
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

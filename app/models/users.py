@@ -1,0 +1,85 @@
+"""Accounts: users, their roles and their specialties."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    PHYSICIAN = "physician"
+    SPECIALIST = "specialist"
+    COMPLIANCE_OFFICER = "compliance_officer"
+    ADMIN = "admin"
+
+
+CLINICAL_ROLES = frozenset({Role.PHYSICIAN, Role.SPECIALIST})
+MFA_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER})
+
+
+class UserStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class ProfessionalIdKind(StrEnum):
+    RPPS = "rpps"
+    NPI = "npi"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("professional_id_kind", "professional_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(sa_type=String(254), unique=True, index=True)
+    password_hash: str = Field(sa_type=String(200))
+    display_name: str = Field(sa_type=String(200))
+    professional_id_kind: str | None = Field(default=None, sa_type=String(10))
+    professional_id: str | None = Field(default=None, sa_type=String(20))
+    status: str = Field(default=UserStatus.PENDING, sa_type=String(20), index=True)
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    verified_by: uuid.UUID | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    totp_secret_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    totp_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_last_step: int | None = Field(default=None)
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def can_act(self) -> bool:
+        """Only verified, active users act on cases or use any role's powers."""
+        return self.is_verified and self.status == UserStatus.ACTIVE
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_confirmed_at is not None
+
+
+class UserRole(SQLModel, table=True):
+    __tablename__ = "user_roles"
+
+    user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+    role: str = Field(sa_type=String(30), primary_key=True)
+
+
+class UserSpecialty(SQLModel, table=True):
+    __tablename__ = "user_specialties"
+
+    user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+    specialty_code: str = Field(
+        sa_column=Column(String(40), ForeignKey("specialties.code"), primary_key=True, index=True)
+    )

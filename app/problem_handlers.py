@@ -1,0 +1,74 @@
+"""Renders every error as RFC 9457 problem+json with a stable `code`; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import AppError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    415: "unsupported_media_type",
+}
+
+
+def _problem(
+    request: Request, status: int, code: str, title: str, detail: str | None, **extra
+) -> JSONResponse:
+    trail = getattr(request.state, "audit_trail", None)
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": trail.request_id if trail else None,
+        **extra,
+    }
+    return JSONResponse(
+        {k: v for k, v in body.items() if v is not None}, status_code=status, media_type=PROBLEM_JSON
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, error: AppError) -> JSONResponse:
+        response = _problem(request, error.status, error.code, error.title, error.detail, **error.extra)
+        response.headers.update(error.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Pydantic echoes the offending input; it may be a password or a token, so it is dropped.
+        errors = [
+            {
+                "loc": [str(part) for part in item.get("loc", ())],
+                "msg": item.get("msg", ""),
+                "type": item.get("type", ""),
+            }
+            for item in error.errors()
+        ]
+        return _problem(request, 422, "invalid_input", "The request is not valid", None, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(error.status_code, "http_error")
+        response = _problem(request, error.status_code, code, str(error.detail), None)
+        response.headers.update(error.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return _problem(request, 500, "internal_error", "Internal error", None)

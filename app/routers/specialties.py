@@ -1,0 +1,24 @@
+"""The directory of specialties."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import CurrentPrincipal, SessionDep, audited
+from app.schemas.common import problems
+from app.schemas.specialties import SpecialtyOut
+from app.services import specialties
+
+router = APIRouter(prefix="/v1/specialties", tags=["directory"])
+
+
+@router.get(
+    "",
+    operation_id="listSpecialties",
+    summary="Active specialties that cases can be addressed to",
+    response_model=list[SpecialtyOut],
+    responses=problems(401),
+    dependencies=[audited("specialty.list")],
+)
+def list_specialties(_: CurrentPrincipal, session: SessionDep) -> list[SpecialtyOut]:
+    return [SpecialtyOut.model_validate(row) for row in specialties.list_active(session)]

@@ -1,0 +1,73 @@
+"""Registration, profile and administration of accounts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import EmailStr, Field, model_validator
+
+from app.models.users import ProfessionalIdKind, Role, UserStatus
+from app.schemas.common import RequestModel, ResponseModel
+from app.services import professional_ids
+
+
+class RegisterRequest(RequestModel):
+    email: EmailStr = Field(max_length=254, examples=["dr.martin@example.org"])
+    password: str = Field(min_length=12, max_length=128, examples=["correct horse battery staple"])
+    display_name: str = Field(min_length=1, max_length=200, examples=["Dr Claire Martin"])
+    professional_id_kind: ProfessionalIdKind = Field(examples=["rpps"])
+    professional_id: str = Field(min_length=10, max_length=11, examples=["10000000009"])
+    roles: list[Literal[Role.PHYSICIAN, Role.SPECIALIST]] = Field(
+        min_length=1, max_length=2, examples=[["physician"]]
+    )
+    specialties: list[str] = Field(default_factory=list, max_length=10, examples=[[]])
+
+    @model_validator(mode="after")
+    def _check(self) -> RegisterRequest:
+        if not professional_ids.is_valid(self.professional_id_kind, self.professional_id):
+            raise ValueError(f"professional_id is not a valid {self.professional_id_kind.upper()} number")
+        if Role.SPECIALIST in self.roles and not self.specialties:
+            raise ValueError("a specialist names at least one specialty")
+        if self.password.strip().lower() == self.email.lower():
+            raise ValueError("the password must not be the e-mail address")
+        return self
+
+
+class UserOut(ResponseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    professional_id_kind: ProfessionalIdKind | None
+    professional_id: str | None
+    status: UserStatus
+    verified_at: datetime | None
+    roles: list[Role]
+    specialties: list[str]
+    totp_enabled: bool
+    created_at: datetime
+
+
+class UserPage(ResponseModel):
+    items: list[UserOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last.")
+
+
+class RolesUpdate(RequestModel):
+    roles: list[Role] = Field(max_length=4, examples=[["specialist"]])
+    specialties: list[str] = Field(default_factory=list, max_length=20, examples=[["cardiology"]])
+
+    @model_validator(mode="after")
+    def _check(self) -> RolesUpdate:
+        if Role.SPECIALIST in self.roles and not self.specialties:
+            raise ValueError("a specialist needs at least one specialty")
+        if Role.SPECIALIST not in self.roles and self.specialties:
+            raise ValueError("only specialists hold specialties")
+        return self
+
+
+class SuspendRequest(RequestModel):
+    reason: Literal["left_organisation", "license_withdrawn", "security_incident", "other"] = Field(
+        examples=["security_incident"]
+    )

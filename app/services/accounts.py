@@ -1,0 +1,125 @@
+"""Accounts: registration and the views of a user with their roles and specialties."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.crypto.passwords import PasswordHasher
+from app.errors import Conflict, InvalidInput
+from app.models.specialties import Specialty
+from app.models.users import Role, User, UserRole, UserSpecialty
+from app.schemas.accounts import RegisterRequest, UserOut
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "An account with this e-mail address exists"
+
+
+class ProfessionalIdTaken(Conflict):
+    code = "professional_id_taken"
+    title = "An account with this professional identifier exists"
+
+
+class UnknownSpecialty(InvalidInput):
+    code = "unknown_specialty"
+    title = "A named specialty does not exist or is inactive"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+
+
+def require_active_specialties(session: Session, codes: Iterable[str]) -> set[str]:
+    wanted = set(codes)
+    found = set(
+        session.exec(select(Specialty.code).where(Specialty.code.in_(wanted), Specialty.active)).all()
+    )
+    if missing := wanted - found:
+        raise UnknownSpecialty(f"unknown or inactive specialties: {', '.join(sorted(missing))}")
+    return wanted
+
+
+def register(session: Session, request: RegisterRequest, hasher: PasswordHasher) -> User:
+    """A clinician signs up; the account stays pending until an admin checks the professional id."""
+    email = normalize_email(request.email)
+    if find_by_email(session, email):
+        raise EmailTaken()
+    taken = session.exec(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.professional_id_kind == request.professional_id_kind.value,
+            User.professional_id == request.professional_id,
+        )
+    ).one()
+    if taken:
+        raise ProfessionalIdTaken()
+    specialties = require_active_specialties(session, request.specialties)
+    user = User(
+        email=email,
+        password_hash=hasher.hash(request.password),
+        display_name=request.display_name.strip(),
+        professional_id_kind=request.professional_id_kind.value,
+        professional_id=request.professional_id,
+    )
+    session.add(user)
+    session.flush()
+    replace_roles(session, user.id, set(request.roles), specialties)
+    return user
+
+
+def replace_roles(session: Session, user_id: uuid.UUID, roles: set[Role], specialties: set[str]) -> None:
+    for model in (UserRole, UserSpecialty):
+        for row in session.exec(select(model).where(model.user_id == user_id)).all():
+            session.delete(row)
+    session.flush()
+    session.add_all(UserRole(user_id=user_id, role=role.value) for role in roles)
+    session.add_all(UserSpecialty(user_id=user_id, specialty_code=code) for code in specialties)
+
+
+def roles_and_specialties(
+    session: Session, user_ids: list[uuid.UUID]
+) -> tuple[dict[uuid.UUID, set[Role]], dict[uuid.UUID, set[str]]]:
+    """Both memberships for a batch of users in two queries, whatever the batch size."""
+    roles: dict[uuid.UUID, set[Role]] = defaultdict(set)
+    specialties: dict[uuid.UUID, set[str]] = defaultdict(set)
+    if not user_ids:
+        return roles, specialties
+    for user_id, role in session.exec(
+        select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(user_ids))
+    ).all():
+        roles[user_id].add(Role(role))
+    for user_id, code in session.exec(
+        select(UserSpecialty.user_id, UserSpecialty.specialty_code).where(UserSpecialty.user_id.in_(user_ids))
+    ).all():
+        specialties[user_id].add(code)
+    return roles, specialties
+
+
+def views(session: Session, users: list[User]) -> list[UserOut]:
+    roles, specialties = roles_and_specialties(session, [user.id for user in users])
+    return [
+        UserOut.model_validate(
+            {
+                **user.model_dump(),
+                "roles": sorted(roles[user.id]),
+                "specialties": sorted(specialties[user.id]),
+                "totp_enabled": user.totp_enabled,
+            }
+        )
+        for user in users
+    ]
+
+
+def view(session: Session, user: User) -> UserOut:
+    return views(session, [user])[0]

@@ -1,0 +1,271 @@
+"""Login, refresh, logout and TOTP: the rules; tokens and hashes come from app.crypto."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.audit.records import AuditTrail
+from app.config import Settings
+from app.crypto import totp
+from app.crypto.passwords import PasswordHasher
+from app.crypto.sealing import SecretSealer
+from app.crypto.tokens import TokenError, TokenKeySet
+from app.errors import (
+    AccountLocked,
+    AccountNotActive,
+    Conflict,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidRefreshToken,
+    InvalidToken,
+    InvalidTotp,
+    RefreshTokenReused,
+    TooManyRequests,
+    TotpRequired,
+)
+from app.models.auth import AuthSession, LoginThrottle, RefreshToken
+from app.models.base import utcnow
+from app.models.users import User, UserStatus
+from app.schemas.auth import TokenResponse, TotpEnrolment
+from app.services.accounts import find_by_email
+
+TOTP_ISSUER = "Confrere"
+
+
+class TotpAlreadyEnabled(Conflict):
+    code = "totp_already_enabled"
+    title = "TOTP is already enabled for this account"
+
+
+class TotpNotStarted(Conflict):
+    code = "totp_not_started"
+    title = "Start TOTP enrolment first"
+
+
+class TotpCodeRejected(InvalidInput):
+    code = "invalid_totp"
+    title = "The TOTP code does not match"
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _totp_context(user_id: uuid.UUID) -> bytes:
+    return b"totp:" + user_id.bytes
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    amr: frozenset[str]
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, tokens: TokenKeySet, sealer: SecretSealer, hasher: PasswordHasher):
+        self.settings = settings
+        self.tokens = tokens
+        self.sealer = sealer
+        self.hasher = hasher
+
+    # -- login ---------------------------------------------------------------------------------
+
+    def login(
+        self,
+        session: Session,
+        trail: AuditTrail,
+        *,
+        email: str,
+        password: str,
+        totp_code: str | None,
+        now: datetime,
+    ) -> TokenResponse:
+        ip = trail.actor.ip or "unknown"
+        self._check_address_throttle(session, ip, now)
+        user = find_by_email(session, email)
+        if user is None:
+            self.hasher.burn(password)
+            raise InvalidCredentials().after_rollback(self._note_failure(None, ip, now))
+        trail.actor.user_id = user.id
+        if user.locked_until and user.locked_until > now:
+            retry = int((user.locked_until - now).total_seconds()) + 1
+            raise AccountLocked(retry_after=retry).after_rollback(self._note_failure(None, ip, now))
+        if not self.hasher.verify(password, user.password_hash):
+            raise InvalidCredentials().after_rollback(self._note_failure(user.id, ip, now))
+        if user.status == UserStatus.SUSPENDED:
+            raise AccountNotActive("the account is suspended")
+        amr = {"pwd"}
+        if user.totp_enabled:
+            if totp_code is None:
+                raise TotpRequired()
+            step = self._totp_step(user, totp_code, now)
+            if step is None:
+                raise InvalidTotp().after_rollback(self._note_failure(user.id, ip, now))
+            user.totp_last_step = step
+            amr.add("otp")
+        user.failed_logins = 0
+        user.locked_until = None
+        auth_session = AuthSession(user_id=user.id, amr=" ".join(sorted(amr)), created_at=now)
+        session.add(auth_session)
+        session.flush()
+        return self._issue(session, user, auth_session, now)
+
+    def _check_address_throttle(self, session: Session, ip: str, now: datetime) -> None:
+        throttle = session.get(LoginThrottle, f"ip:{ip}")
+        if throttle is None:
+            return
+        window_end = throttle.window_started_at + timedelta(seconds=self.settings.login_ip_window_seconds)
+        if window_end > now and throttle.failures >= self.settings.login_ip_max_failures:
+            raise TooManyRequests(
+                "too many failed logins from this address",
+                retry_after=int((window_end - now).total_seconds()) + 1,
+            )
+
+    def _note_failure(self, user_id: uuid.UUID | None, ip: str, now: datetime):
+        settings = self.settings
+
+        def write(session: Session) -> None:
+            key = f"ip:{ip}"
+            throttle = session.get(LoginThrottle, key)
+            window = timedelta(seconds=settings.login_ip_window_seconds)
+            if throttle is None:
+                session.add(LoginThrottle(key=key, failures=1, window_started_at=now))
+            elif throttle.window_started_at + window <= now:
+                throttle.failures, throttle.window_started_at = 1, now
+            else:
+                throttle.failures += 1
+            if user_id is not None and (user := session.get(User, user_id)) is not None:
+                user.failed_logins += 1
+                if user.failed_logins >= settings.login_max_failures:
+                    user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+                    user.failed_logins = 0
+
+        return write
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def _issue(self, session: Session, user: User, auth_session: AuthSession, now: datetime) -> TokenResponse:
+        refresh = secrets.token_urlsafe(32)
+        refresh_ttl = self.settings.refresh_token_ttl_seconds
+        session.add(
+            RefreshToken(
+                token_hash=_token_hash(refresh),
+                session_id=auth_session.id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=refresh_ttl),
+            )
+        )
+        issued_at = int(now.timestamp())
+        access_ttl = self.settings.access_token_ttl_seconds
+        access = self.tokens.issue(
+            {
+                "iss": self.settings.public_url,
+                "aud": self.settings.token_audience,
+                "sub": str(user.id),
+                "sid": str(auth_session.id),
+                "amr": auth_session.amr.split(),
+                "iat": issued_at,
+                "exp": issued_at + access_ttl,
+                "jti": secrets.token_urlsafe(12),
+            }
+        )
+        return TokenResponse(
+            access_token=access, expires_in=access_ttl, refresh_token=refresh, refresh_expires_in=refresh_ttl
+        )
+
+    def verify_access_token(self, token: str) -> AccessClaims:
+        try:
+            claims = self.tokens.verify(
+                token, audience=self.settings.token_audience, issuer=self.settings.public_url
+            )
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                session_id=uuid.UUID(claims["sid"]),
+                amr=frozenset(claims.get("amr", ())),
+            )
+        except (TokenError, KeyError, ValueError, TypeError) as error:
+            raise InvalidToken() from error
+
+    def refresh(
+        self, session: Session, trail: AuditTrail, refresh_token: str, now: datetime
+    ) -> TokenResponse:
+        row = session.get(RefreshToken, _token_hash(refresh_token))
+        if row is None or row.expires_at <= now:
+            raise InvalidRefreshToken()
+        auth_session = session.get(AuthSession, row.session_id)
+        if auth_session is None or auth_session.revoked_at is not None:
+            raise InvalidRefreshToken()
+        trail.actor.user_id = auth_session.user_id
+        # The conditional update is the rotation: of two concurrent uses exactly one wins.
+        spent = session.exec(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if spent.rowcount != 1:
+            raise RefreshTokenReused().after_rollback(revoke_session(auth_session.id, now, "refresh_reuse"))
+        user = session.get(User, auth_session.user_id)
+        if user is None or user.status == UserStatus.SUSPENDED:
+            raise AccountNotActive().after_rollback(revoke_session(auth_session.id, now, "suspended"))
+        return self._issue(session, user, auth_session, now)
+
+    # -- TOTP ----------------------------------------------------------------------------------
+
+    def _totp_step(self, user: User, code: str, now: datetime) -> int | None:
+        assert user.totp_secret_sealed is not None
+        secret = self.sealer.open(user.totp_secret_sealed, _totp_context(user.id))
+        return totp.matching_step(secret, code, now.timestamp(), user.totp_last_step)
+
+    def start_totp(self, user: User) -> TotpEnrolment:
+        if user.totp_enabled:
+            raise TotpAlreadyEnabled()
+        secret = totp.new_secret()
+        user.totp_secret_sealed = self.sealer.seal(secret, _totp_context(user.id))
+        user.totp_last_step = None
+        return TotpEnrolment(
+            secret=totp.base32(secret), otpauth_uri=totp.provisioning_uri(secret, user.email, TOTP_ISSUER)
+        )
+
+    def confirm_totp(self, user: User, code: str, now: datetime) -> None:
+        if user.totp_enabled:
+            raise TotpAlreadyEnabled()
+        if user.totp_secret_sealed is None:
+            raise TotpNotStarted()
+        step = self._totp_step(user, code, now)
+        if step is None:
+            raise TotpCodeRejected()
+        user.totp_last_step = step
+        user.totp_confirmed_at = now
+
+
+def revoke_session(session_id: uuid.UUID, now: datetime, reason: str):
+    def write(session: Session) -> None:
+        auth_session = session.get(AuthSession, session_id)
+        if auth_session is not None and auth_session.revoked_at is None:
+            auth_session.revoked_at, auth_session.revoke_reason = now, reason
+
+    return write
+
+
+def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> None:
+    session.exec(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoke_reason=reason)
+    )
+
+
+def active_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
+    return session.exec(
+        select(AuthSession).where(
+            AuthSession.id == session_id, AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+        )
+    ).first()

@@ -1,0 +1,128 @@
+"""Platform: migrations, the OpenAPI contract, audit declarations, operations routes, headers, limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.routing import APIRoute
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from app.cli import OPENAPI_PATH, alembic_config, render_openapi
+from app.config import Settings
+from app.db import metadata
+from app.models.users import Role
+from tests.conftest import assert_problem, auth_headers
+
+
+def api_routes(app) -> list[APIRoute]:
+    """Every APIRoute, including those of included routers (FastAPI includes them lazily)."""
+    found: list[APIRoute] = []
+
+    def walk(routes) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+
+    walk(app.router.routes)
+    return found
+
+
+def test_migrations_downgrade_and_upgrade_and_match_the_models(database_url):
+    config = alembic_config(Settings(), database_url)
+    command.downgrade(config, "-1")
+    command.upgrade(config, "head")
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata)
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert diff == [], f"models and migrations differ: {diff}"
+    assert set(metadata.tables) <= tables
+
+
+def test_openapi_file_matches_the_app():
+    assert OPENAPI_PATH.exists(), "run `make openapi`"
+    assert json.loads(OPENAPI_PATH.read_text()) == json.loads(render_openapi()), "run `make openapi`"
+
+
+def test_every_operation_has_a_stable_id_summary_and_declared_errors(app):
+    document = app.openapi()
+    operation_ids = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            operation_ids.append(operation["operationId"])
+            assert operation.get("summary"), (method, path)
+            assert "_" not in operation["operationId"], operation["operationId"]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_every_route_declares_its_audit_action(app):
+    undeclared = []
+    for route in api_routes(app):
+        markers = [dep.call for dep in route.dependant.dependencies if hasattr(dep.call, "audit_action")]
+        if len(markers) != 1:
+            undeclared.append(f"{sorted(route.methods)} {route.path}")
+    assert undeclared == [], f"routes without exactly one audited()/unaudited() declaration: {undeclared}"
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_readiness_fails_when_the_database_is_unreachable(client, app):
+    healthy = app.state.engine
+    app.state.engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", poolclass=NullPool)
+    try:
+        assert_problem(client.get("/readyz"), 503, "service_unavailable")
+    finally:
+        app.state.engine = healthy
+    assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_need_the_metrics_token(client):
+    assert_problem(client.get("/metrics"), 401, "unauthenticated")
+    response = client.get("/metrics", headers={"Authorization": "Bearer test-metrics-token"})
+    assert response.status_code == 200
+    assert "confrere_http_requests_total" in response.text
+
+
+def test_security_headers_and_request_id(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "abcdef123456"})
+    assert response.headers["x-request-id"] == "abcdef123456"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_unknown_route_and_method_are_problems(client):
+    assert_problem(client.get("/v1/nothing-here"), 404, "not_found")
+    assert_problem(client.delete("/v1/auth/token"), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "streamed"])
+def test_oversized_bodies_are_refused_with_413(client, settings, declared):
+    body = b'{"email":"' + b"a" * (settings.max_body_bytes + 10) + b'"}'
+    headers = {"Content-Type": "application/json"}
+    if declared:
+        response = client.post("/v1/auth/token", content=body, headers=headers)
+    else:
+        response = client.post("/v1/auth/token", content=iter([body[:1000], body[1000:]]), headers=headers)
+    assert_problem(response, 413, "payload_too_large")
+
+
+def test_me_shows_roles_and_status(client, accounts):
+    specialist = accounts.create(Role.SPECIALIST, specialties=("dermatology",))
+    me = client.get("/v1/me", headers=auth_headers(client, specialist)).json()
+    assert me["roles"] == ["specialist"]
+    assert me["specialties"] == ["dermatology"]
+    assert me["status"] == "active"
+    assert me["totp_enabled"] is False
