@@ -1,0 +1,335 @@
+"""The Confrere E2EE format (normative spec: docs/e2ee.md): content encryption, HPKE key envelopes, signed
+manifests, key commitment and re-sharing. Composed only from `cryptography` primitives; no I/O.
+
+Client side: `seal`, `open_sealed`, `unwrap_content_key`, `rewrap`, `sign_share`.
+Server side (public keys only): `check_sealed_upload`, `check_share`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from app.crypto.canonical import (
+    MESSAGE_KINDS,
+    MIN_CIPHERTEXT_SIZE,
+    OBJECT_KINDS,
+    Header,
+    Manifest,
+    ShareEntry,
+    ShareStatement,
+)
+from app.crypto.e2ee_keys import (
+    CONTENT_KEY_LENGTH,
+    KEM_PUBLIC_KEY_LENGTH,
+    WRAPPED_KEY_LENGTH,
+    DeviceKeys,
+    E2EEError,
+    Suite,
+    device_registration_message,
+    generate_device_keys,
+    length_prefixed,
+    load_kem_public_key,
+    load_signing_public_key,
+    sign_device_registration,
+    verify_device_registration,
+    verify_signature,
+)
+
+__all__ = [
+    "CONTENT_KEY_LENGTH",
+    "KEM_PUBLIC_KEY_LENGTH",
+    "MESSAGE_KINDS",
+    "NONCE_LENGTH",
+    "OBJECT_KINDS",
+    "WRAPPED_KEY_LENGTH",
+    "DeviceKeys",
+    "E2EEError",
+    "Header",
+    "Manifest",
+    "SealedObject",
+    "ShareEntry",
+    "ShareStatement",
+    "Suite",
+    "check_sealed_upload",
+    "check_share",
+    "decrypt_content",
+    "device_registration_message",
+    "encrypt_content",
+    "envelope_info",
+    "generate_device_keys",
+    "key_commitment",
+    "load_kem_public_key",
+    "load_signing_public_key",
+    "manifest_signing_input",
+    "open_sealed",
+    "rewrap",
+    "seal",
+    "share_entry",
+    "share_signing_input",
+    "sign_device_registration",
+    "sign_share",
+    "unwrap_content_key",
+    "verify_device_registration",
+    "verify_manifest",
+    "wrap_content_key",
+]
+
+NONCE_LENGTH = 12
+ENVELOPE_LABEL = b"confrere/v1/envelope"
+KEY_COMMITMENT_LABEL = b"confrere/v1/key-commitment"
+MANIFEST_LABEL = b"confrere/v1/manifest\x00"
+SHARE_LABEL = b"confrere/v1/share\x00"
+
+
+@dataclass(frozen=True)
+class SealedObject:
+    header: bytes
+    ciphertext: bytes
+    envelopes: dict[str, bytes]
+    manifest: bytes
+    signature: bytes
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def encrypt_content(content_key: bytes, nonce: bytes, header_bytes: bytes, plaintext: bytes) -> bytes:
+    """`nonce || AES-256-GCM(content_key, nonce, plaintext, aad=header_bytes)`."""
+    if len(content_key) != CONTENT_KEY_LENGTH or len(nonce) != NONCE_LENGTH:
+        raise E2EEError("invalid_key", "content key must be 32 bytes and nonce 12 bytes")
+    return nonce + AESGCM(content_key).encrypt(nonce, plaintext, header_bytes)
+
+
+def decrypt_content(content_key: bytes, header_bytes: bytes, ciphertext: bytes) -> bytes:
+    if len(ciphertext) < MIN_CIPHERTEXT_SIZE:
+        raise E2EEError("decryption_failed", "ciphertext shorter than nonce and tag")
+    nonce, body = ciphertext[:NONCE_LENGTH], ciphertext[NONCE_LENGTH:]
+    try:
+        return AESGCM(content_key).decrypt(nonce, body, header_bytes)
+    except InvalidTag:
+        raise E2EEError("decryption_failed", "content does not decrypt") from None
+
+
+def key_commitment(content_key: bytes, header_sha256: bytes) -> bytes:
+    """HMAC-SHA256 keyed by the content key: AES-GCM alone does not commit to its key, this does."""
+    return hmac.new(content_key, KEY_COMMITMENT_LABEL + header_sha256, hashlib.sha256).digest()
+
+
+def envelope_info(suite: Suite, case_id: str, header_sha256: bytes, recipient_device_id: str) -> bytes:
+    """HPKE `info`: binds an envelope to its suite, case, object header and recipient device."""
+    if len(header_sha256) != 32:
+        raise E2EEError("invalid_header", "header hash must be 32 bytes")
+    return length_prefixed(
+        ENVELOPE_LABEL, Suite(suite).encode(), case_id.encode(), header_sha256, recipient_device_id.encode()
+    )
+
+
+def wrap_content_key(
+    content_key: bytes, header: Header, recipient_device_id: str, kem_public: bytes
+) -> bytes:
+    """HPKE single-shot base-mode encryption of the content key for one device: `enc || ct`."""
+    info = envelope_info(header.suite, header.case_id, header.sha256, recipient_device_id)
+    return header.suite.hpke.encrypt(content_key, load_kem_public_key(header.suite, kem_public), info=info)
+
+
+def manifest_signing_input(manifest_bytes: bytes) -> bytes:
+    return MANIFEST_LABEL + manifest_bytes
+
+
+def share_signing_input(statement_bytes: bytes) -> bytes:
+    return SHARE_LABEL + statement_bytes
+
+
+def seal(
+    plaintext: bytes, header: Header, recipients: Mapping[str, bytes], author: DeviceKeys
+) -> SealedObject:
+    """Encrypt under a fresh content key, wrap it for every recipient device, sign the manifest."""
+    if author.suite is not header.suite:
+        raise E2EEError("suite_mismatch", "author keys and header use different suites")
+    header_bytes = header.to_bytes()
+    content_key = os.urandom(CONTENT_KEY_LENGTH)
+    ciphertext = encrypt_content(content_key, os.urandom(NONCE_LENGTH), header_bytes, plaintext)
+    envelopes = {
+        device_id: wrap_content_key(content_key, header, device_id, kem_public)
+        for device_id, kem_public in recipients.items()
+    }
+    manifest = Manifest(
+        header_sha256=header.sha256.hex(),
+        ciphertext_sha256=_sha256(ciphertext).hex(),
+        ciphertext_size=len(ciphertext),
+        envelopes={device_id: _sha256(w).hex() for device_id, w in envelopes.items()},
+        key_commitment=key_commitment(content_key, header.sha256).hex(),
+    ).to_bytes()
+    return SealedObject(
+        header_bytes, ciphertext, envelopes, manifest, author.sign(manifest_signing_input(manifest))
+    )
+
+
+def verify_manifest(
+    header_bytes: bytes, manifest_bytes: bytes, signature: bytes, author_signing_public: bytes
+) -> tuple[Header, Manifest]:
+    """Strict-parse header and manifest, verify the author's signature and that it covers this header."""
+    header = Header.parse(header_bytes)
+    manifest = Manifest.parse(manifest_bytes)
+    verify_signature(author_signing_public, signature, manifest_signing_input(manifest_bytes))
+    if manifest.header_sha256 != _sha256(header_bytes).hex():
+        raise E2EEError("header_mismatch", "manifest is for another header")
+    return header, manifest
+
+
+def _check_ciphertext(manifest: Manifest, ciphertext_sha256: bytes, ciphertext_size: int) -> None:
+    if manifest.ciphertext_size != ciphertext_size:
+        raise E2EEError("ciphertext_size_mismatch", "ciphertext size differs from the manifest")
+    if manifest.ciphertext_sha256 != ciphertext_sha256.hex():
+        raise E2EEError("ciphertext_hash_mismatch", "ciphertext hash differs from the manifest")
+
+
+def _check_envelope_length(suite: Suite, wrapped_key: bytes) -> None:
+    if len(wrapped_key) != WRAPPED_KEY_LENGTH[suite]:
+        raise E2EEError("envelope_length", f"a {suite} envelope is {WRAPPED_KEY_LENGTH[suite]} bytes")
+
+
+def check_sealed_upload(
+    header_bytes: bytes,
+    ciphertext_sha256: bytes,
+    ciphertext_size: int,
+    envelopes: Mapping[str, bytes],
+    manifest_bytes: bytes,
+    signature: bytes,
+    author_signing_public: bytes,
+) -> tuple[Header, Manifest]:
+    """Server-side validation of an upload; the ciphertext arrives as the hash computed while streaming.
+
+    The caller still checks that `author_signing_public` is the key of `header.author_device_id`, that the
+    uploader owns that device, and that every envelope device is an eligible recipient of `header.suite`.
+    """
+    header, manifest = verify_manifest(header_bytes, manifest_bytes, signature, author_signing_public)
+    _check_ciphertext(manifest, ciphertext_sha256, ciphertext_size)
+    if set(envelopes) != set(manifest.envelopes):
+        raise E2EEError("envelope_set_mismatch", "uploaded envelopes differ from the signed manifest")
+    for device_id, wrapped_key in envelopes.items():
+        _check_envelope_length(header.suite, wrapped_key)
+        if _sha256(wrapped_key).hex() != manifest.envelopes[device_id]:
+            raise E2EEError("envelope_hash_mismatch", "an envelope differs from its signed hash")
+    return header, manifest
+
+
+def unwrap_content_key(
+    header: Header, manifest: Manifest, wrapped_key: bytes, device_id: str, keys: DeviceKeys
+) -> bytes:
+    """Open an envelope addressed to `device_id` and check the content key against the signed commitment.
+
+    `header` and `manifest` must come from `verify_manifest`.
+    """
+    if keys.suite is not header.suite:
+        raise E2EEError("suite_mismatch", "device keys and header use different suites")
+    if manifest.header_sha256 != header.sha256.hex():
+        raise E2EEError("header_mismatch", "manifest is for another header")
+    _check_envelope_length(header.suite, wrapped_key)
+    info = envelope_info(header.suite, header.case_id, header.sha256, device_id)
+    try:
+        content_key = header.suite.hpke.decrypt(wrapped_key, keys.kem_private_key(), info=info)
+    except (InvalidTag, ValueError):
+        raise E2EEError("decryption_failed", "envelope does not open for this device and object") from None
+    expected = bytes.fromhex(manifest.key_commitment)
+    if len(content_key) != CONTENT_KEY_LENGTH or not hmac.compare_digest(
+        key_commitment(content_key, header.sha256), expected
+    ):
+        raise E2EEError("key_commitment_mismatch", "content key does not match the author's commitment")
+    return content_key
+
+
+def open_sealed(
+    header: bytes,
+    ciphertext: bytes,
+    wrapped_key: bytes,
+    manifest: bytes,
+    signature: bytes,
+    device_id: str,
+    keys: DeviceKeys,
+    author_signing_public: bytes,
+    *,
+    reshared: bool = False,
+) -> bytes:
+    """Verify and decrypt an object for this device.
+
+    A re-shared envelope is not in the author's manifest; it is accepted with `reshared=True` because the
+    signed key commitment still proves the sharer wrapped the author's key, and `info` binds it to this
+    device.
+    `author_signing_public` must be the key the caller trusts for the header's `author_device_id`.
+    """
+    parsed_header, parsed_manifest = verify_manifest(header, manifest, signature, author_signing_public)
+    _check_ciphertext(parsed_manifest, _sha256(ciphertext), len(ciphertext))
+    if not reshared and parsed_manifest.envelopes.get(device_id) != _sha256(wrapped_key).hex():
+        raise E2EEError("envelope_set_mismatch", "envelope is not listed for this device in the manifest")
+    content_key = unwrap_content_key(parsed_header, parsed_manifest, wrapped_key, device_id, keys)
+    return decrypt_content(content_key, header, ciphertext)
+
+
+def rewrap(
+    header: Header,
+    manifest: Manifest,
+    wrapped_key: bytes,
+    device_id: str,
+    keys: DeviceKeys,
+    recipient_device_id: str,
+    recipient_kem_public: bytes,
+) -> bytes:
+    """Re-share: open this device's envelope (commitment checked) and wrap the same key for a new device."""
+    content_key = unwrap_content_key(header, manifest, wrapped_key, device_id, keys)
+    return wrap_content_key(content_key, header, recipient_device_id, recipient_kem_public)
+
+
+def share_entry(header: Header, recipient_device_id: str, envelope: bytes) -> ShareEntry:
+    return ShareEntry(
+        object_id=header.object_id,
+        header_sha256=header.sha256.hex(),
+        recipient_device_id=recipient_device_id,
+        envelope_sha256=_sha256(envelope).hex(),
+    )
+
+
+def sign_share(statement: ShareStatement, keys: DeviceKeys) -> tuple[bytes, bytes]:
+    """Return `(statement_bytes, signature)`."""
+    statement_bytes = statement.to_bytes()
+    return statement_bytes, keys.sign(share_signing_input(statement_bytes))
+
+
+def check_share(
+    statement_bytes: bytes,
+    signature: bytes,
+    sharer_signing_public: bytes,
+    envelopes: Mapping[tuple[str, str], bytes],
+    suite_by_object: Mapping[str, Suite],
+    header_sha256_by_object: Mapping[str, bytes] | None = None,
+) -> ShareStatement:
+    """Server-side validation of a re-share upload keyed by (object_id, recipient_device_id).
+
+    The caller still checks the statement's case and sharer device against the request, that the sharer is a
+    participant, and that every object belongs to the case; pass `header_sha256_by_object` (stored header
+    hashes) so that an entry naming a wrong header is refused here rather than failing at the recipient.
+    """
+    statement = ShareStatement.parse(statement_bytes)
+    verify_signature(sharer_signing_public, signature, share_signing_input(statement_bytes))
+    if {e.key for e in statement.entries} != set(envelopes):
+        raise E2EEError("envelope_set_mismatch", "uploaded envelopes differ from the signed statement")
+    for entry in statement.entries:
+        if entry.object_id not in suite_by_object:
+            raise E2EEError("envelope_set_mismatch", "statement names an unknown object")
+        if header_sha256_by_object is not None and (
+            header_sha256_by_object.get(entry.object_id, b"").hex() != entry.header_sha256
+        ):
+            raise E2EEError("header_mismatch", "statement names another header for an object")
+        wrapped_key = envelopes[entry.key]
+        _check_envelope_length(Suite(suite_by_object[entry.object_id]), wrapped_key)
+        if _sha256(wrapped_key).hex() != entry.envelope_sha256:
+            raise E2EEError("envelope_hash_mismatch", "an envelope differs from its signed hash")
+    return statement
