@@ -15,10 +15,13 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import select
 
+from app.client import cli as client_cli
 from app.config import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
+MIN_PASSWORD_LENGTH = 12
+CLIENT_COMMANDS = ("login", "device", "case")
 
 
 def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
@@ -36,35 +39,38 @@ def create_admin(settings: Settings, email: str, password: str | None, name: str
     from app.crypto.passwords import PasswordHasher
     from app.db import create_db_engine, transaction
     from app.models.base import utcnow
-    from app.models.users import Role, User, UserRole, UserStatus
-    from app.services.accounts import find_by_email, normalize_email
+    from app.models.users import Role, UserRole
+    from app.services.accounts import EmailTaken, provision
 
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+        return 1
     engine = create_db_engine(settings)
-    with transaction(engine) as session:
-        if if_missing and session.exec(select(UserRole).where(UserRole.role == Role.ADMIN.value)).first():
-            print("An admin exists already; nothing to do.")
-            return 0
-        if find_by_email(session, email):
-            print(f"error: an account with {email} exists", file=sys.stderr)
-            return 1
-        generated = password is None
-        password = password or secrets.token_urlsafe(18)
-        hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
-        now = utcnow()
-        user = User(
-            email=normalize_email(email),
-            password_hash=hasher.hash(password),
-            display_name=name,
-            status=UserStatus.ACTIVE,
-            verified_at=now,
-        )
-        session.add(user)
-        session.flush()
-        session.add(UserRole(user_id=user.id, role=Role.ADMIN.value))
-    engine.dispose()
+    generated = password is None
+    password = password or secrets.token_urlsafe(18)
+    hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
+    try:
+        with transaction(engine) as session:
+            if if_missing and session.exec(select(UserRole).where(UserRole.role == Role.ADMIN.value)).first():
+                print("An admin exists already; nothing to do.")
+                return 0
+            provision(
+                session,
+                hasher,
+                email=email,
+                password=password,
+                display_name=name,
+                roles={Role.ADMIN},
+                now=utcnow(),
+            )
+    except EmailTaken:
+        print(f"error: an account with {email} exists", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     print(f"Admin created: {email}")
     if generated:
-        print(f"Generated password (shown once, change it by creating a new admin): {password}")
+        print(f"Generated password (shown once): {password}")
     print("Log in, enrol TOTP (POST /v1/auth/mfa/totp), then log in again with a code to use admin routes.")
     return 0
 
@@ -124,8 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     spec = commands.add_parser("openapi", help="write openapi/openapi.json from the app")
     spec.add_argument("--check", action="store_true", help="fail when the committed file differs")
 
-    keys = commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
-    keys.set_defaults(command="rotate-token-key")
+    commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
+
+    demo = commands.add_parser(
+        "demo", help="play a whole encrypted case against a running development server"
+    )
+    demo.add_argument("--server", default="http://127.0.0.1:8000")
+    demo.add_argument("--suite", choices=["x25519", "xwing"], default="xwing")
+
+    client_cli.add_commands(commands)
     return parser
 
 
@@ -133,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "openapi":
         return write_openapi(args.check)
+    if args.command in CLIENT_COMMANDS:
+        return client_cli.run(args)
     settings = get_settings()
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
@@ -147,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         elif os.environ.get("CONFRERE_ADMIN_PASSWORD"):
             password = os.environ["CONFRERE_ADMIN_PASSWORD"]
         return create_admin(settings, args.email, password, args.name, args.if_missing)
+    elif args.command == "demo":
+        from app.client.demo import run_demo
+
+        return run_demo(args.server, settings, args.suite)
     elif args.command == "rotate-token-key":
         from app.keyring import rotate_token_key
 

@@ -25,7 +25,7 @@ from app.db import metadata, transaction
 from app.main import create_app
 from app.models.base import utcnow
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
-from app.services.auth import _totp_context
+from app.services.auth import totp_context
 
 PASSWORD = "a long enough test password"
 HASHER = PasswordHasher()
@@ -157,7 +157,7 @@ class Accounts:
             session.add(user)
             session.flush()
             if secret is not None:
-                user.totp_secret_sealed = sealer.seal(secret, _totp_context(user.id))
+                user.totp_secret_sealed = sealer.seal(secret, totp_context(user.id))
                 user.totp_confirmed_at = utcnow()
             session.add_all(UserRole(user_id=user.id, role=role.value) for role in roles)
             session.add_all(UserSpecialty(user_id=user.id, specialty_code=code) for code in specialties)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 from app.crypto.passwords import PasswordHasher
 from app.errors import Conflict, InvalidInput
 from app.models.specialties import Specialty
-from app.models.users import Role, User, UserRole, UserSpecialty
+from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
 from app.schemas.accounts import RegisterRequest, UserOut
 
 
@@ -75,6 +76,33 @@ def register(session: Session, request: RegisterRequest, hasher: PasswordHasher)
     session.add(user)
     session.flush()
     replace_roles(session, user.id, set(request.roles), specialties)
+    return user
+
+
+def provision(
+    session: Session,
+    hasher: PasswordHasher,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    roles: set[Role],
+    specialties: set[str] = frozenset(),
+    now: datetime,
+) -> User:
+    """An account created by an operator (bootstrap admin, demo): verified and active from the start."""
+    if find_by_email(session, email):
+        raise EmailTaken()
+    user = User(
+        email=normalize_email(email),
+        password_hash=hasher.hash(password),
+        display_name=display_name,
+        status=UserStatus.ACTIVE,
+        verified_at=now,
+    )
+    session.add(user)
+    session.flush()
+    replace_roles(session, user.id, roles, require_active_specialties(session, specialties))
     return user
 
 

@@ -58,7 +58,7 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _totp_context(user_id: uuid.UUID) -> bytes:
+def totp_context(user_id: uuid.UUID) -> bytes:
     return b"totp:" + user_id.bytes
 
 
@@ -221,14 +221,14 @@ class Authenticator:
 
     def _totp_step(self, user: User, code: str, now: datetime) -> int | None:
         assert user.totp_secret_sealed is not None
-        secret = self.sealer.open(user.totp_secret_sealed, _totp_context(user.id))
+        secret = self.sealer.open(user.totp_secret_sealed, totp_context(user.id))
         return totp.matching_step(secret, code, now.timestamp(), user.totp_last_step)
 
     def start_totp(self, user: User) -> TotpEnrolment:
         if user.totp_enabled:
             raise TotpAlreadyEnabled()
         secret = totp.new_secret()
-        user.totp_secret_sealed = self.sealer.seal(secret, _totp_context(user.id))
+        user.totp_secret_sealed = self.sealer.seal(secret, totp_context(user.id))
         user.totp_last_step = None
         return TotpEnrolment(
             secret=totp.base32(secret), otpauth_uri=totp.provisioning_uri(secret, user.email, TOTP_ISSUER)

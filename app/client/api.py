@@ -1,0 +1,169 @@
+"""A thin, typed-enough httpx wrapper over the Confrere HTTP API: one method per operation, no crypto.
+
+Errors come back as `ApiError` carrying the problem+json `code`, so callers branch on stable codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import httpx
+
+CLIENT_NAME = "confrere-python/1"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str | None):
+        super().__init__(f"{status} {code}: {detail}" if detail else f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class ConfrereApi:
+    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 30):
+        self._http = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"X-Confrere-Client": CLIENT_NAME},
+        )
+        self.access_token: str | None = None
+        self.refresh_token: str | None = None
+        self.device_id: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {}
+        if self.access_token:
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        if self.device_id:
+            headers["X-Confrere-Device"] = self.device_id
+        return headers
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, headers=self._headers(), **kwargs)
+        if response.status_code == 401 and self.refresh_token and not path.startswith("/v1/auth/"):
+            self.refresh()
+            response = self._http.request(method, path, headers=self._headers(), **kwargs)
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    # -- auth --------------------------------------------------------------------------------------
+
+    def register(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/auth/register", json=body)
+
+    def login(self, email: str, password: str, totp_code: str | None = None) -> dict:
+        body = {"email": email, "password": password} | ({"totp_code": totp_code} if totp_code else {})
+        tokens = self.json("POST", "/v1/auth/token", json=body)
+        self.access_token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+        return tokens
+
+    def refresh(self) -> None:
+        response = self._http.post("/v1/auth/refresh", json={"refresh_token": self.refresh_token})
+        if response.status_code != 200:
+            self.access_token = self.refresh_token = None
+            raise _error(response)
+        tokens = response.json()
+        self.access_token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+
+    def logout(self) -> None:
+        self.json("POST", "/v1/auth/logout")
+        self.access_token = self.refresh_token = None
+
+    def me(self) -> dict:
+        return self.json("GET", "/v1/me")
+
+    # -- devices and directory ---------------------------------------------------------------------
+
+    def device_challenge(self) -> dict:
+        return self.json("POST", "/v1/devices/challenge")
+
+    def register_device(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/devices", json=body)
+
+    def devices(self) -> list[dict]:
+        return self.json("GET", "/v1/devices")
+
+    def specialty_recipients(self, code: str) -> list[dict]:
+        return self.json("GET", f"/v1/specialties/{code}/recipients")["devices"]
+
+    def user_devices(self, user_id: str) -> list[dict]:
+        return self.json("GET", f"/v1/users/{user_id}/devices")["devices"]
+
+    # -- cases -------------------------------------------------------------------------------------
+
+    def create_case(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/cases", json=body)
+
+    def case(self, case_id: str) -> dict:
+        return self.json("GET", f"/v1/cases/{case_id}")
+
+    def cases(self, **params: Any) -> Iterator[dict]:
+        yield from self._pages("/v1/cases", params)
+
+    def queue(self, **params: Any) -> Iterator[dict]:
+        yield from self._pages("/v1/cases/queue", params)
+
+    def transition(self, case_id: str, action: str, **extra: Any) -> dict:
+        return self.json("POST", f"/v1/cases/{case_id}/transitions", json={"action": action, **extra})
+
+    def messages(self, case_id: str) -> Iterator[dict]:
+        yield from self._pages(f"/v1/cases/{case_id}/messages", {})
+
+    def post_message(self, case_id: str, **body: Any) -> dict:
+        return self.json("POST", f"/v1/cases/{case_id}/messages", json=body)
+
+    def share(self, case_id: str, **body: Any) -> dict:
+        return self.json("POST", f"/v1/cases/{case_id}/envelopes", json=body)
+
+    def upload_attachment(self, case_id: str, meta: dict, ciphertext: BinaryIO | bytes) -> dict:
+        files = {"ciphertext": ("ciphertext.bin", ciphertext, "application/octet-stream")}
+        return self.json(
+            "POST", f"/v1/cases/{case_id}/attachments", data={"meta": json.dumps(meta)}, files=files
+        )
+
+    def download_attachment(self, case_id: str, attachment_id: str) -> bytes:
+        return self.request("GET", f"/v1/cases/{case_id}/attachments/{attachment_id}").content
+
+    def audit_events(self, **params: Any) -> Iterator[dict]:
+        yield from self._pages("/v1/audit/events", params)
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict]:
+        cursor = None
+        while True:
+            query = {key: value for key, value in params.items() if value is not None}
+            page = self.json("GET", path, params=query | ({"cursor": cursor} if cursor else {}))
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        return ApiError(response.status_code, "http_error", response.text[:200])
+    return ApiError(response.status_code, body.get("code", "http_error"), body.get("detail"))

@@ -1,0 +1,284 @@
+"""The reference client's encrypting side: what a clinician's device does around each API call.
+
+It generates device keys, fetches recipient devices, seals and signs content before upload, and verifies
+and opens what it downloads. Everything follows docs/e2ee.md; the server only ever sees ciphertext.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.client.api import ConfrereApi, b64, unb64
+from app.crypto.canonical import Header, Manifest, ShareStatement
+from app.crypto.e2ee import (
+    DeviceKeys,
+    E2EEError,
+    Suite,
+    generate_device_keys,
+    open_sealed,
+    rewrap,
+    seal,
+    share_entry,
+    sign_device_registration,
+    sign_share,
+    verify_manifest,
+)
+
+CONTENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    media_type: str
+    data: bytes
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True)
+class OpenedCase:
+    meta: dict[str, Any]
+    content: dict[str, Any]
+    attachments: list[Attachment]
+
+
+@dataclass(frozen=True)
+class OpenedMessage:
+    id: str
+    kind: str
+    author_id: str
+    created_at: str
+    text: str
+
+
+def _sealed_in(sealed) -> dict[str, Any]:
+    return {
+        "header": b64(sealed.header),
+        "ciphertext": b64(sealed.ciphertext),
+        "envelopes": [
+            {"device_id": device, "wrapped_key": b64(key)} for device, key in sealed.envelopes.items()
+        ],
+        "manifest": b64(sealed.manifest),
+        "signature": b64(sealed.signature),
+    }
+
+
+class Clinician:
+    """One clinician's device talking to the API."""
+
+    def __init__(self, api: ConfrereApi, user_id: str, device_id: str, keys: DeviceKeys):
+        self.api = api
+        self.user_id = user_id
+        self.device_id = device_id
+        self.keys = keys
+        api.device_id = device_id
+
+    @classmethod
+    def enrol_device(cls, api: ConfrereApi, suite: Suite | str, label: str) -> Clinician:
+        """Creates device keys here and registers their public halves, proving possession."""
+        user_id = api.me()["id"]
+        keys = generate_device_keys(Suite(suite))
+        challenge = api.device_challenge()
+        device = api.register_device(
+            challenge_id=challenge["challenge_id"],
+            suite=str(keys.suite),
+            signing_public_key=b64(keys.signing_public),
+            kem_public_key=b64(keys.kem_public),
+            label=label,
+            signature=b64(sign_device_registration(keys, unb64(challenge["challenge"]), user_id)),
+        )
+        return cls(api, user_id, device["id"], keys)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _recipients(self, devices: list[dict[str, Any]]) -> dict[str, bytes]:
+        """Devices of this device's suite: a sealed object has one suite, named in its header."""
+        return {
+            device["device_id"]: unb64(device["kem_public_key"])
+            for device in devices
+            if device["suite"] == str(self.keys.suite)
+        }
+
+    def _own_devices(self) -> list[dict[str, Any]]:
+        return [
+            {"device_id": device["id"], "suite": device["suite"], "kem_public_key": device["kem_public_key"]}
+            for device in self.api.devices()
+            if device["revoked_at"] is None
+        ]
+
+    def _seal(self, case_id: str, kind: str, object_id: str, plaintext: bytes, recipients: dict[str, bytes]):
+        header = Header(
+            suite=self.keys.suite,
+            case_id=case_id,
+            kind=kind,
+            object_id=object_id,
+            author_device_id=self.device_id,
+        )
+        return seal(plaintext, header, recipients, self.keys)
+
+    def create_case(
+        self,
+        *,
+        specialty: str,
+        content: dict[str, Any],
+        attachments: list[Attachment] = (),
+        priority: str = "routine",
+        consent_at: datetime | None = None,
+        named_specialist_id: str | None = None,
+    ) -> str:
+        case_id = str(uuid.uuid4())
+        audience = (
+            self.api.user_devices(named_specialist_id)
+            if named_specialist_id
+            else self.api.specialty_recipients(specialty)
+        )
+        recipients = self._recipients(audience + self._own_devices())
+        body = {
+            "v": CONTENT_VERSION,
+            **content,
+            "attachments": [
+                {"id": item.id, "name": item.name, "media_type": item.media_type, "size": len(item.data)}
+                for item in attachments
+            ],
+        }
+        sealed = self._seal(case_id, "case", case_id, json.dumps(body).encode(), recipients)
+        self.api.create_case(
+            id=case_id,
+            specialty=specialty,
+            named_specialist_id=named_specialist_id,
+            priority=priority,
+            patient_consent_at=(consent_at or datetime.now(UTC)).isoformat(),
+            sealed=_sealed_in(sealed),
+        )
+        for item in attachments:
+            self._upload(case_id, item, recipients)
+        return case_id
+
+    def _upload(self, case_id: str, item: Attachment, recipients: dict[str, bytes]) -> None:
+        sealed = self._seal(case_id, "attachment", item.id, item.data, recipients)
+        meta = _sealed_in(sealed)
+        del meta["ciphertext"]
+        self.api.upload_attachment(case_id, {"id": item.id, **meta}, io.BytesIO(sealed.ciphertext))
+
+    def _participant_recipients(self, case: dict[str, Any]) -> dict[str, bytes]:
+        devices = self._own_devices()
+        for user_id in {case["requester_id"], case["assignee_id"], case["named_specialist_id"]} - {None}:
+            devices += self.api.user_devices(user_id)
+        if case["status"] == "open" and case["named_specialist_id"] is None:
+            devices += self.api.specialty_recipients(case["specialty"])
+        return self._recipients(devices)
+
+    def post(self, case_id: str, kind: str, text: str) -> str:
+        case = self.api.case(case_id)
+        message_id = str(uuid.uuid4())
+        body = json.dumps({"v": CONTENT_VERSION, "text": text}).encode()
+        sealed = self._seal(case_id, kind, message_id, body, self._participant_recipients(case))
+        self.api.post_message(case_id, id=message_id, kind=kind, sealed=_sealed_in(sealed))
+        return message_id
+
+    def transition(self, case_id: str, action: str, **extra: Any) -> dict[str, Any]:
+        return self.api.transition(case_id, action, **extra)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _open(self, sealed: dict[str, Any], ciphertext: bytes | None = None) -> bytes:
+        author = sealed["author_device"]
+        header = Header.parse(unb64(sealed["header"]))
+        if author["device_id"] != header.author_device_id:
+            raise E2EEError("invalid_header", "the server named another author device than the header")
+        mine = next((e for e in sealed["envelopes"] if e["device_id"] == self.device_id), None)
+        if mine is None:
+            raise E2EEError("no_envelope", "this device holds no envelope for the object")
+        manifest = Manifest.parse(unb64(sealed["manifest"]))
+        wrapped = unb64(mine["wrapped_key"])
+        return open_sealed(
+            unb64(sealed["header"]),
+            ciphertext if ciphertext is not None else unb64(sealed["ciphertext"]),
+            wrapped,
+            unb64(sealed["manifest"]),
+            unb64(sealed["signature"]),
+            self.device_id,
+            self.keys,
+            unb64(author["signing_public_key"]),
+            reshared=self.device_id not in manifest.envelopes,
+        )
+
+    def open_case(self, case_id: str) -> OpenedCase:
+        case = self.api.case(case_id)
+        content = json.loads(self._open(case["sealed"]))
+        names = {item["id"]: item for item in content.get("attachments", [])}
+        attachments = []
+        for attachment in case["attachments"]:
+            ciphertext = self.api.download_attachment(case_id, attachment["id"])
+            described = names.get(attachment["id"], {})
+            attachments.append(
+                Attachment(
+                    id=attachment["id"],
+                    name=described.get("name", attachment["id"]),
+                    media_type=described.get("media_type", "application/octet-stream"),
+                    data=self._open(attachment["sealed"], ciphertext),
+                )
+            )
+        return OpenedCase(meta=case, content=content, attachments=attachments)
+
+    def read_messages(self, case_id: str) -> list[OpenedMessage]:
+        return [
+            OpenedMessage(
+                id=message["id"],
+                kind=message["kind"],
+                author_id=message["author_id"],
+                created_at=message["created_at"],
+                text=json.loads(self._open(message["sealed"]))["text"],
+            )
+            for message in self.api.messages(case_id)
+        ]
+
+    # -- re-sharing --------------------------------------------------------------------------------
+
+    def share(self, case_id: str, recipient_user_id: str) -> int:
+        """Gives a colleague's devices access: re-wraps each object's key, signed by this device."""
+        case = self.api.case(case_id)
+        objects = [case["sealed"], *(item["sealed"] for item in case["attachments"])]
+        objects += [message["sealed"] for message in self.api.messages(case_id)]
+        targets = self._recipients(self.api.user_devices(recipient_user_id))
+        envelopes, entries = [], []
+        for sealed in objects:
+            header, manifest = verify_manifest(
+                unb64(sealed["header"]),
+                unb64(sealed["manifest"]),
+                unb64(sealed["signature"]),
+                unb64(sealed["author_device"]["signing_public_key"]),
+            )
+            mine = next(e for e in sealed["envelopes"] if e["device_id"] == self.device_id)
+            for device_id, kem_public in targets.items():
+                wrapped = rewrap(
+                    header,
+                    manifest,
+                    unb64(mine["wrapped_key"]),
+                    self.device_id,
+                    self.keys,
+                    device_id,
+                    kem_public,
+                )
+                envelopes.append(
+                    {"object_id": header.object_id, "device_id": device_id, "wrapped_key": b64(wrapped)}
+                )
+                entries.append(share_entry(header, device_id, wrapped))
+        statement, signature = sign_share(
+            ShareStatement(case_id=case_id, sharer_device_id=self.device_id, entries=tuple(entries)),
+            self.keys,
+        )
+        self.api.share(
+            case_id,
+            recipient_user_id=recipient_user_id,
+            sharer_device_id=self.device_id,
+            statement=b64(statement),
+            signature=b64(signature),
+            envelopes=envelopes,
+        )
+        return len(envelopes)

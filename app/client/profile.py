@@ -1,0 +1,55 @@
+"""The CLI's local state: server, tokens and this device's private keys, in a 0600 file per profile.
+
+Private keys live only here, on the clinician's machine; the server never receives them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from app.client.api import b64, unb64
+from app.crypto.e2ee import DeviceKeys, Suite
+
+
+def profile_path(name: str) -> Path:
+    home = Path(os.environ.get("CONFRERE_CLIENT_HOME", Path.home() / ".config" / "confrere"))
+    return home / f"{name}.json"
+
+
+@dataclass
+class Profile:
+    server: str
+    email: str
+    user_id: str | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    device_id: str | None = None
+    suite: str | None = None
+    signing_private: str | None = None
+    kem_private: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Profile:
+        if not path.exists():
+            raise SystemExit(f"no profile at {path}: run `confrere login` first")
+        return cls(**json.loads(path.read_text()))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(self), handle, indent=2)
+        temporary.replace(path)
+
+    def device_keys(self) -> DeviceKeys:
+        if not (self.device_id and self.suite and self.signing_private and self.kem_private):
+            raise SystemExit("this profile has no device yet: run `confrere device register`")
+        return DeviceKeys(Suite(self.suite), unb64(self.signing_private), unb64(self.kem_private))
+
+    def remember_device(self, device_id: str, keys: DeviceKeys) -> None:
+        self.device_id, self.suite = device_id, str(keys.suite)
+        self.signing_private, self.kem_private = b64(keys.signing_private), b64(keys.kem_private)
