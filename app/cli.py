@@ -1,4 +1,5 @@
-"""The `confrere` command: serve, migrate, bootstrap the first admin, keys and the OpenAPI contract."""
+"""The `confrere` command: serve, migrate, bootstrap the first admin, keys, the OpenAPI contract and the audit
+log (sequencer, verifier key, offline bundle verification, database check)."""
 
 from __future__ import annotations
 
@@ -109,7 +110,126 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
+def _serve(args: argparse.Namespace) -> int:
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    migrate(get_settings())
+    return 0
+
+
+def _create_admin(args: argparse.Namespace) -> int:
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif args.prompt:
+        password = getpass.getpass("Password: ")
+    elif os.environ.get("CONFRERE_ADMIN_PASSWORD"):
+        password = os.environ["CONFRERE_ADMIN_PASSWORD"]
+    return create_admin(get_settings(), args.email, password, args.name, args.if_missing)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    return write_openapi(args.check)
+
+
+def _rotate_token_key(_: argparse.Namespace) -> int:
+    from app.keyring import rotate_token_key
+
+    print(f"new token signing key: {rotate_token_key(get_settings())}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.client.demo import run_demo
+
+    return run_demo(args.server, get_settings(), args.suite)
+
+
+def _audit_sequencer(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from app.audit.sequencer import run_until, sequence_pending
+    from app.db import create_db_engine
+    from app.keyring import load_audit_log_signer
+
+    settings = get_settings()
+    engine = create_db_engine(settings)
+    signer = load_audit_log_signer(settings)
+    if args.once:
+        count = sequence_pending(engine, signer, settings.audit_sequencer_batch_size)
+        print(f"sequenced {count} records")
+        engine.dispose()
+        return 0
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    print(f"audit sequencer for {signer.name} running; SIGTERM or Ctrl-C stops it", flush=True)
+    run_until(
+        stop,
+        engine,
+        signer,
+        interval=settings.audit_sequencer_interval_seconds,
+        batch_size=settings.audit_sequencer_batch_size,
+    )
+    engine.dispose()
+    print("audit sequencer stopped", flush=True)
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from app.audit.verifier import run_verify
+
+    return run_verify(args)
+
+
+def _audit_key(_: argparse.Namespace) -> int:
+    from app.keyring import load_audit_log_signer
+
+    print(load_audit_log_signer(get_settings()).verifier().key_string)
+    return 0
+
+
+def _audit_check(args: argparse.Namespace) -> int:
+    from app.audit.log import LogVerificationError, verify_log
+    from app.audit.verifier import load_key
+    from app.crypto.signed_note import NoteError, NoteVerifier
+    from app.db import create_db_engine
+    from app.keyring import load_audit_log_signer
+
+    settings = get_settings()
+    try:
+        if args.key:
+            verifier = NoteVerifier.from_key_string(load_key(args.key))
+        else:
+            verifier = load_audit_log_signer(settings).verifier()
+    except (NoteError, OSError) as exc:
+        print(f"FAILED: key: {exc}", file=sys.stderr)
+        return 1
+    engine = create_db_engine(settings)
+    try:
+        with engine.connect() as connection:
+            report = verify_log(connection, verifier)
+    except LogVerificationError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"OK {report.origin}: {report.tree_size} records match the signed checkpoint "
+        f"({report.checkpoints_checked} earlier checkpoints checked, {report.pending} records pending)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from app.audit.verifier import add_verify_arguments
+
     parser = argparse.ArgumentParser(prog="confrere", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -117,8 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1)
+    run.set_defaults(handler=_serve)
 
-    commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    commands.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(
+        handler=_migrate
+    )
 
     admin = commands.add_parser("create-admin", help="create an admin account (bootstrap)")
     admin.add_argument("--email", required=True)
@@ -126,17 +249,40 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     admin.add_argument("--prompt", action="store_true", help="ask for the password")
     admin.add_argument("--if-missing", action="store_true", help="do nothing when an admin exists")
+    admin.set_defaults(handler=_create_admin)
 
     spec = commands.add_parser("openapi", help="write openapi/openapi.json from the app")
     spec.add_argument("--check", action="store_true", help="fail when the committed file differs")
+    spec.set_defaults(handler=_openapi)
 
-    commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
+    keys = commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
+    keys.set_defaults(handler=_rotate_token_key)
 
     demo = commands.add_parser(
         "demo", help="play a whole encrypted case against a running development server"
     )
     demo.add_argument("--server", default="http://127.0.0.1:8000")
     demo.add_argument("--suite", choices=["x25519", "xwing"], default="xwing")
+    demo.set_defaults(handler=_demo)
+
+    audit = commands.add_parser("audit", help="the audit log: sequencer, verifier key, verification")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    sequencer = audit_commands.add_parser(
+        "sequencer", help="sequence and sign the log until SIGTERM (when not run inside the API process)"
+    )
+    sequencer.add_argument("--once", action="store_true", help="sequence what is pending, then exit")
+    sequencer.set_defaults(handler=_audit_sequencer)
+    verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
+    add_verify_arguments(verify)
+    verify.set_defaults(handler=_audit_verify)
+    audit_commands.add_parser(
+        "key", help="print the log's verifier key, to publish to officers"
+    ).set_defaults(handler=_audit_key)
+    check = audit_commands.add_parser(
+        "check", help="recompute the log stored in the database and check it against its signed checkpoints"
+    )
+    check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
+    check.set_defaults(handler=_audit_check)
 
     client_cli.add_commands(commands)
     return parser
@@ -144,30 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "openapi":
-        return write_openapi(args.check)
     if args.command in CLIENT_COMMANDS:
         return client_cli.run(args)
-    settings = get_settings()
-    if args.command == "serve":
-        serve(args.host, args.port, args.workers)
-    elif args.command == "migrate":
-        migrate(settings)
-    elif args.command == "create-admin":
-        password = None
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        elif args.prompt:
-            password = getpass.getpass("Password: ")
-        elif os.environ.get("CONFRERE_ADMIN_PASSWORD"):
-            password = os.environ["CONFRERE_ADMIN_PASSWORD"]
-        return create_admin(settings, args.email, password, args.name, args.if_missing)
-    elif args.command == "demo":
-        from app.client.demo import run_demo
-
-        return run_demo(args.server, settings, args.suite)
-    elif args.command == "rotate-token-key":
-        from app.keyring import rotate_token_key
-
-        print(f"new token signing key: {rotate_token_key(settings)}")
-    return 0
+    return args.handler(args)

@@ -55,13 +55,23 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_key_backup_bytes: int = Field(default=64 * 1024, ge=1024)
     max_envelopes_per_request: int = Field(default=1000, ge=1)
+    blobs_dir: Path | None = Field(
+        default=None, description="Encrypted attachments (content-addressed); defaults to data_dir/blobs."
+    )
 
     routine_due_hours: int = Field(default=7 * 24, ge=1)
     urgent_due_hours: int = Field(default=24, ge=1)
 
-    audit_log_origin: str = "confrere.local/audit"
+    audit_log_origin: str = Field(
+        default="confrere.local/audit",
+        pattern=r"^[^\s+]+$",
+        description="The log's name in every checkpoint (host/path, no scheme); never change it.",
+    )
     audit_sequencer_interval_seconds: float = Field(default=0.2, gt=0)
-    audit_sequencer_in_process: bool = True
+    audit_sequencer_in_process: bool = Field(
+        default=True, description="Run the sequencer in the API process; false when it runs on its own."
+    )
+    audit_sequencer_batch_size: int = Field(default=5000, ge=1, le=50_000)
 
     cors_origins: list[str] = Field(default_factory=list)
     metrics_token: SecretStr | None = Field(default=None, description="Bearer token for GET /metrics.")
@@ -83,6 +93,14 @@ class Settings(BaseSettings):
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / "keys"
+
+    @property
+    def resolved_blobs_dir(self) -> Path:
+        return self.blobs_dir or self.data_dir / "blobs"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ is recorded, with any durable write the error carries, in a short transaction of
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -20,8 +21,10 @@ from sqlmodel import Session
 
 from app.audit import recorder
 from app.audit.records import AuditTrail, Purpose, Resource
+from app.authz import cases as case_policies
 from app.authz import policies
 from app.authz.principal import Principal
+from app.blobstore import BlobStore
 from app.config import Settings
 from app.crypto.passwords import PasswordHasher
 from app.db import new_session, transaction
@@ -55,9 +58,14 @@ def _hasher(request: Request) -> PasswordHasher:
     return request.app.state.authenticator.hasher
 
 
+def _blobs(request: Request) -> BlobStore:
+    return request.app.state.blobs
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 HasherDep = Annotated[PasswordHasher, Depends(_hasher)]
+BlobStoreDep = Annotated[BlobStore, Depends(_blobs)]
 
 
 def _trail(request: Request) -> AuditTrail:
@@ -163,6 +171,15 @@ def _active(principal: CurrentPrincipal) -> Principal:
 ActivePrincipal = Annotated[Principal, Depends(_active)]
 
 
+def _clinician(principal: CurrentPrincipal) -> Principal:
+    refuse(case_policies.may_act_as_clinician(principal))
+    return principal
+
+
+# A verified, active physician or specialist (acting as such; other roles alone do not count).
+Clinician = Annotated[Principal, Depends(_clinician)]
+
+
 def _role(role: Role) -> Callable[[Principal], Principal]:
     def dependency(principal: CurrentPrincipal) -> Principal:
         refuse(policies.may_use_role(principal, role))
@@ -178,20 +195,31 @@ ComplianceOfficer = Annotated[Principal, Depends(_role(Role.COMPLIANCE_OFFICER))
 Admin = Annotated[Principal, Depends(_role(Role.ADMIN))]
 
 
+def _path_uuid(request: Request, name: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.path_params[name]) if name else None
+    except (KeyError, ValueError):  # a malformed id is refused by validation; the record keeps none
+        return None
+
+
 def audited(
     action: str,
     *,
     resource: str | None = None,
     id_param: str | None = None,
+    case_param: str | None = None,
     purpose: Purpose = Purpose.TREATMENT,
 ):
-    """Declares the audit action of a route; the resource id is taken from the path when named."""
+    """Declares the audit action of a route; the resource id (and the case it belongs to, so that the
+    record can be found by case) are taken from the path when named."""
 
     def declare(request: Request, trail: TrailDep) -> None:
         trail.action, trail.purpose = action, purpose
         if resource is not None:
             trail.resource = Resource(
-                type=resource, id=request.path_params.get(id_param) if id_param else None
+                type=resource,
+                id=request.path_params.get(id_param) if id_param else None,
+                case_id=_path_uuid(request, case_param),
             )
 
     declare.audit_action = action  # type: ignore[attr-defined]

@@ -2,6 +2,9 @@
 
 keys_dir/token-<UTC timestamp>.pem  ES256 token signing keys; the newest signs, all verify (rotation)
 keys_dir/secret.key                 seals server-side secrets, unless CONFRERE_SECRET_KEY is set
+keys_dir/audit-log.key              signs the audit log's checkpoints (a C2SP note signer key string, named
+                                    after settings.audit_log_origin); outside the database, so whoever can
+                                    rewrite the database still cannot sign a rewritten log
 """
 
 from __future__ import annotations
@@ -14,16 +17,23 @@ from pathlib import Path
 
 from app.config import Settings
 from app.crypto.sealing import SecretSealer
+from app.crypto.signed_note import NoteSigner
 from app.crypto.tokens import TokenKeySet, TokenSigningKey
 
 TOKEN_KEY_GLOB = "token-*.pem"  # noqa: S105 (file names)
 SECRET_FILE = "secret.key"  # noqa: S105
+AUDIT_LOG_KEY_FILE = "audit-log.key"
+
+
+class KeyringError(RuntimeError):
+    """A key file exists but cannot serve this configuration; the server refuses to start."""
 
 
 @dataclass(frozen=True)
 class ServerKeys:
     tokens: TokenKeySet
     sealer: SecretSealer
+    audit_log: NoteSigner
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -58,5 +68,36 @@ def _server_secret(settings: Settings) -> bytes:
     return path.read_bytes()
 
 
+def _create_once(path: Path, data: bytes) -> None:
+    """Publish a new key file atomically: concurrent first starts (API workers, a separate sequencer)
+    must all end up with the one key that won, never with a half-written file."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    _write_private(temporary, data)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+
+
+def load_audit_log_signer(settings: Settings) -> NoteSigner:
+    path = settings.resolved_keys_dir / AUDIT_LOG_KEY_FILE
+    if not path.exists():
+        _create_once(path, NoteSigner.generate(settings.audit_log_origin).key_string.encode() + b"\n")
+    signer = NoteSigner.from_key_string(path.read_text().strip())
+    if signer.name != settings.audit_log_origin:
+        # The origin is the log's identity in every checkpoint: a silent change would fork the log.
+        raise KeyringError(
+            f"{path} signs for origin {signer.name!r}, but CONFRERE_AUDIT_LOG_ORIGIN is "
+            f"{settings.audit_log_origin!r}"
+        )
+    return signer
+
+
 def load_server_keys(settings: Settings) -> ServerKeys:
-    return ServerKeys(tokens=_token_keys(settings), sealer=SecretSealer(_server_secret(settings)))
+    return ServerKeys(
+        tokens=_token_keys(settings),
+        sealer=SecretSealer(_server_secret(settings)),
+        audit_log=load_audit_log_signer(settings),
+    )

@@ -10,12 +10,26 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import problem_handlers
+from app.audit.sequencer import BackgroundSequencer
+from app.blobstore import FilesystemBlobStore
 from app.config import Settings, get_settings
 from app.crypto.passwords import PasswordHasher
 from app.db import create_db_engine
 from app.keyring import load_server_keys
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import admin, auth, me, ops, specialties
+from app.routers import (
+    admin,
+    audit,
+    auth,
+    case_content,
+    cases,
+    devices,
+    directory,
+    key_backup,
+    me,
+    ops,
+    specialties,
+)
 from app.services.auth import Authenticator
 
 API_DESCRIPTION = """\
@@ -49,7 +63,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sequencer = None
+        if settings.audit_sequencer_in_process:
+            sequencer = BackgroundSequencer(
+                engine,
+                keys.audit_log,
+                interval=settings.audit_sequencer_interval_seconds,
+                batch_size=settings.audit_sequencer_batch_size,
+            )
+            sequencer.start()
         yield
+        if sequencer is not None:
+            sequencer.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -60,20 +85,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "auth", "description": "Registration, login, tokens, TOTP."},
             {"name": "me", "description": "The caller's own account."},
+            {"name": "devices", "description": "The caller's devices and their public keys."},
             {"name": "directory", "description": "Specialties and the devices of colleagues."},
+            {
+                "name": "cases",
+                "description": "Cases, their lifecycle, sealed messages and attachments, and re-shares "
+                "(client guide: docs/api.md).",
+            },
             {"name": "admin", "description": "Account administration (admins, with TOTP)."},
+            {
+                "name": "audit",
+                "description": "The verifiable audit log: public checkpoint; proofs, tiles, queries and "
+                "exports for compliance officers (with TOTP). See docs/audit-log.md.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.audit_log_signer = keys.audit_log
     app.state.authenticator = Authenticator(
         settings,
         keys.tokens,
         keys.sealer,
         PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
     )
-    for module in (auth, me, specialties, admin):
+    app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
+    for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
         app.include_router(module.router)
     app.include_router(auth.jwks_router)
     app.include_router(ops.router)
@@ -90,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Confrere-Device",
                 "X-Confrere-Client",
             ],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", audit.LOG_KEY_HEADER],
         )
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     app.add_middleware(RequestContextMiddleware)

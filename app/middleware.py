@@ -70,7 +70,12 @@ class RequestContextMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message["headers"] = list(message.get("headers", [])) + extra_headers
+                headers = list(message.get("headers", []))
+                # A route that sets its own caching (immutable audit log tiles) keeps it.
+                own_caching = any(name.lower() == b"cache-control" for name, _ in headers)
+                message["headers"] = headers + [
+                    header for header in extra_headers if not (own_caching and header[0] == b"cache-control")
+                ]
             await send(message)
 
         try:

@@ -16,6 +16,7 @@ Members, in writing order:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -168,38 +169,44 @@ def write_bundle(
     if isinstance(export, RangeExport) and not 0 <= export.start <= export.end <= tree_size:
         raise ValueError(f"invalid range [{export.start}, {export.end}) for a tree of size {tree_size}")
     writer = _BundleWriter(out)
-    writer.write(CHECKPOINT, [checkpoint_note])
-    writer.write(VERIFIER_KEY, [verifier_key.encode() + b"\n"])
-    record_count = _Counter()
-    writer.write(RECORDS, _record_lines(records, record_count))
-    if isinstance(export, RangeExport):
-        if record_count.value != export.end - export.start:
-            raise ValueError(f"range [{export.start}, {export.end}) got {record_count.value} records")
-        writer.write(
-            RANGE_PROOF,
-            [_compact_json({"left": _hexes(export.proof.left), "right": _hexes(export.proof.right)})],
-        )
-        export_json: dict[str, Any] = {"kind": export.kind, "start": export.start, "end": export.end}
-    else:
-        position_count = _Counter()
-        writer.write(POSITIONS, _position_lines(export.inclusion, tree_size, position_count))
-        if position_count.value != record_count.value:
-            raise ValueError(f"{record_count.value} records but {position_count.value} inclusion proofs")
-        export_json = {"kind": export.kind, "filter": dict(export.description)}
-    if consistency:
-        entries = [{"old_size": item.old_size, "proof": _hexes(item.proof)} for item in consistency]
-        writer.write(CONSISTENCY, [_compact_json(entries)])
-    for name, pieces in views.items():
-        writer.write(name, pieces)
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "version": BUNDLE_VERSION,
-        "origin": origin,
-        "tree_size": tree_size,
-        "export": export_json,
-        "record_count": record_count.value,
-        "members": dict(writer.digests),
-    }
-    writer.write(BUNDLE_JSON, [json.dumps(manifest, sort_keys=True, indent=2).encode() + b"\n"])
+    try:
+        writer.write(CHECKPOINT, [checkpoint_note])
+        writer.write(VERIFIER_KEY, [verifier_key.encode() + b"\n"])
+        record_count = _Counter()
+        writer.write(RECORDS, _record_lines(records, record_count))
+        if isinstance(export, RangeExport):
+            if record_count.value != export.end - export.start:
+                raise ValueError(f"range [{export.start}, {export.end}) got {record_count.value} records")
+            writer.write(
+                RANGE_PROOF,
+                [_compact_json({"left": _hexes(export.proof.left), "right": _hexes(export.proof.right)})],
+            )
+            export_json: dict[str, Any] = {"kind": export.kind, "start": export.start, "end": export.end}
+        else:
+            position_count = _Counter()
+            writer.write(POSITIONS, _position_lines(export.inclusion, tree_size, position_count))
+            if position_count.value != record_count.value:
+                raise ValueError(f"{record_count.value} records but {position_count.value} inclusion proofs")
+            export_json = {"kind": export.kind, "filter": dict(export.description)}
+        if consistency:
+            entries = [{"old_size": item.old_size, "proof": _hexes(item.proof)} for item in consistency]
+            writer.write(CONSISTENCY, [_compact_json(entries)])
+        for name, pieces in views.items():
+            writer.write(name, pieces)
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "origin": origin,
+            "tree_size": tree_size,
+            "export": export_json,
+            "record_count": record_count.value,
+            "members": dict(writer.digests),
+        }
+        writer.write(BUNDLE_JSON, [json.dumps(manifest, sort_keys=True, indent=2).encode() + b"\n"])
+    except BaseException:
+        # An unclosed archive would try to finish itself when collected, on an output closed by then.
+        with contextlib.suppress(Exception):
+            writer.close()
+        raise
     writer.close()
     return manifest

@@ -381,7 +381,7 @@ def verify_bundle(
     )
 
 
-def _load_key(value: str) -> str:
+def load_key(value: str) -> str:
     """A verifier key string given inline, or read from the file it names."""
     try:
         return NoteVerifier.from_key_string(value).key_string
@@ -392,13 +392,8 @@ def _load_key(value: str) -> str:
         raise
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`verify BUNDLE --key VKEY [--previous CHECKPOINT ...]`: 0 when the bundle verifies, 1 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog="confrere audit", description="Verify Confrere audit exports offline."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    verify = commands.add_parser("verify", help="verify an export bundle")
+def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
+    """The arguments of `verify`, shared with the `confrere audit verify` command."""
     verify.add_argument("bundle", type=Path, help="the export bundle (.zip)")
     verify.add_argument("--key", required=True, help="the log's verifier key string, or a file holding it")
     verify.add_argument(
@@ -410,9 +405,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="CHECKPOINT",
         help="checkpoint files kept from earlier exports",
     )
-    args = parser.parse_args(argv)
+
+
+def run_verify(args: argparse.Namespace) -> int:
     try:
-        key = _load_key(args.key)
+        key = load_key(args.key)
         previous = [path.read_bytes() for path in args.previous]
         report = verify_bundle(args.bundle, key, previous)
     except (BundleError, NoteError, OSError) as exc:
@@ -420,3 +417,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(report.summary())
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`verify BUNDLE --key VKEY [--previous CHECKPOINT ...]`: 0 when the bundle verifies, 1 otherwise."""
+    parser = argparse.ArgumentParser(
+        prog="confrere audit", description="Verify Confrere audit exports offline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_verify_arguments(commands.add_parser("verify", help="verify an export bundle"))
+    return run_verify(parser.parse_args(argv))

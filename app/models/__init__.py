@@ -1,13 +1,26 @@
 """Every table, imported here so that Alembic and the metadata see them all."""
 
-from app.models.audit import AuditRecord
+from app.models.audit import AuditCheckpoint, AuditExport, AuditLogState, AuditRecord, AuditTreeNode
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
+from app.models.cases import Case, CaseObject, CaseShare, Envelope
+from app.models.devices import Device, DeviceChallenge, KeyBackup
 from app.models.specialties import Specialty
 from app.models.users import User, UserRole, UserSpecialty
 
 __all__ = [
+    "AuditCheckpoint",
+    "AuditExport",
+    "AuditLogState",
     "AuditRecord",
+    "AuditTreeNode",
     "AuthSession",
+    "Case",
+    "CaseObject",
+    "CaseShare",
+    "Device",
+    "DeviceChallenge",
+    "Envelope",
+    "KeyBackup",
     "LoginThrottle",
     "RefreshToken",
     "Specialty",

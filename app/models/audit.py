@@ -1,11 +1,23 @@
-"""Audit records: insert-only rows; the sequencer alone assigns log positions."""
+"""Audit records (insert-only rows; the sequencer alone assigns log positions), the Merkle log the sequencer
+builds over them, and compliance exports."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 from app.models.base import UTCDateTime
@@ -32,3 +44,58 @@ class AuditRecord(SQLModel, table=True):
     case_id: uuid.UUID | None = Field(default=None)
     action: str = Field(sa_type=String(60), index=True)
     outcome: str = Field(sa_type=String(20))
+
+
+class AuditTreeNode(SQLModel, table=True):
+    """A complete aligned subtree of the log's Merkle tree: immutable once its leaves exist.
+
+    Every node the compact range completes is stored, so proofs for any tree size and tlog tiles are
+    read back in O(log n) lookups instead of rehashing records.
+    """
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AuditLogState(SQLModel, table=True):
+    """The sequencer's single row: where the log stands and what it last signed."""
+
+    __tablename__ = "audit_log_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: int = Field(default=1, sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    compact_range: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    checkpoint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """Every checkpoint the sequencer signed, so any published size can be proven against later ones."""
+
+    __tablename__ = "audit_checkpoints"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    note: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditExport(SQLModel, table=True):
+    """An export bundle written to data_dir/exports; only the officer who asked for it may download it."""
+
+    __tablename__ = "audit_exports"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    officer_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), index=True, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    parameters: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(sa_type=String(20))
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    record_count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    file_path: str = Field(sa_type=String(500))
+    file_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    file_sha256: str = Field(sa_type=String(64))

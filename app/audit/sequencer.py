@@ -1,0 +1,129 @@
+"""The sequencer: gives committed audit records log positions, extends the Merkle tree, signs a checkpoint.
+
+Writers only insert records (position NULL). A batch takes every record still without a position, in id order,
+at the moment it runs, so positions follow sequencing order, not id order: on PostgreSQL a record whose
+transaction commits late (a smaller id after larger ones) is simply picked by a later batch and gets a later
+position; nothing here relies on ids being in commit order. Numbering, tree nodes, state and the signed
+checkpoint are written in one transaction, so a crash leaves the whole batch or none of it.
+
+One sequencer at a time: on PostgreSQL a transaction-scoped advisory lock (the others skip their turn); on
+SQLite every transaction takes the write lock up front (BEGIN IMMEDIATE, see app.db), which serializes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+
+from app.audit.log import CHECKPOINTS, NODES, RECORDS, STATE, STATE_ID
+from app.crypto.merkle import CompactRange, leaf_hash
+from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
+from app.models.base import utcnow
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 5000
+# pg_try_advisory_xact_lock key: "confrere" in ASCII, a constant every deployment of this code shares.
+ADVISORY_LOCK_KEY = 0x636F6E6672657265
+RETRY_SECONDS = 2.0
+
+
+def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
+    """Sequence up to batch_size pending records; the number sequenced, or None if another sequencer holds
+    the lock. The first run also creates the state and signs the empty tree, so a checkpoint always exists."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            locked = connection.execute(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))).scalar()
+            if not locked:
+                return None
+        state = connection.execute(
+            select(STATE.c.compact_range).where(STATE.c.id == STATE_ID).with_for_update()
+        ).one_or_none()
+        pending = connection.execute(
+            select(RECORDS.c.id, RECORDS.c.record)
+            .where(RECORDS.c.position.is_(None))
+            .order_by(RECORDS.c.id)
+            .limit(batch_size)
+        ).all()
+        if state is not None and not pending:
+            return 0
+        compact = CompactRange.from_bytes(state.compact_range) if state is not None else CompactRange()
+        first = compact.size
+        nodes = []
+        for row in pending:
+            nodes.extend(compact.append(leaf_hash(row.record)))
+        if pending:
+            connection.execute(
+                update(RECORDS)
+                .where(RECORDS.c.id == bindparam("row_id"), RECORDS.c.position.is_(None))
+                .values(position=bindparam("new_position")),
+                [{"row_id": row.id, "new_position": first + offset} for offset, row in enumerate(pending)],
+            )
+            node_rows = [{"level": level, "index": index, "hash": node} for level, index, node in nodes]
+            connection.execute(insert(NODES), node_rows)
+        now = utcnow()
+        root = compact.root()
+        note = sign_checkpoint(Checkpoint(signer.name, compact.size, root), signer)
+        values = {
+            "tree_size": compact.size,
+            "compact_range": compact.to_bytes(),
+            "root_hash": root,
+            "checkpoint": note,
+            "updated_at": now,
+        }
+        if state is None:
+            connection.execute(insert(STATE).values(id=STATE_ID, **values))
+        else:
+            connection.execute(update(STATE).where(STATE.c.id == STATE_ID).values(**values))
+        connection.execute(insert(CHECKPOINTS).values(size=compact.size, note=note, created_at=now))
+    return len(pending)
+
+
+def sequence_pending(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """Sequence batches until none is full; the number sequenced (0 when another sequencer has the lock)."""
+    total = 0
+    while True:
+        sequenced = sequence_batch(engine, signer, batch_size)
+        total += sequenced or 0
+        if sequenced != batch_size:
+            return total
+
+
+def run_until(
+    stop: threading.Event, engine: Engine, signer: NoteSigner, *, interval: float, batch_size: int
+) -> None:
+    """Sequence until `stop` is set: right away while batches are full, else every `interval` seconds."""
+    while not stop.is_set():
+        try:
+            sequenced = sequence_batch(engine, signer, batch_size)
+        except Exception:
+            # A database restart or a lost connection: the records wait, nothing is lost; try again.
+            logger.exception("audit sequencer batch failed; retrying in %s s", RETRY_SECONDS)
+            stop.wait(RETRY_SECONDS)
+            continue
+        if sequenced != batch_size:
+            stop.wait(interval)
+
+
+class BackgroundSequencer:
+    """The sequencer as a daemon thread of the API process (started and stopped by the app's lifespan)."""
+
+    def __init__(self, engine: Engine, signer: NoteSigner, *, interval: float, batch_size: int) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=run_until,
+            args=(self._stop, engine, signer),
+            kwargs={"interval": interval, "batch_size": batch_size},
+            name="audit-sequencer",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the running batch (its transaction commits or rolls back whole) and stop."""
+        self._stop.set()
+        self._thread.join(timeout)

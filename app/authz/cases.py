@@ -1,0 +1,184 @@
+"""Pure case policies: who sees a case (and may therefore hold its keys), who writes, shares and moves it.
+
+A `Party` is the caller (a Principal) or another user loaded with their memberships (a Member): the same
+rules decide whether the caller may read a case and whether a device of someone else may receive its keys,
+so the server never lets an envelope reach a person it would refuse to show the case to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Set
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.authz.policies import ALLOW, Decision, deny
+from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, Transition
+from app.models.users import CLINICAL_ROLES, Role, User
+
+
+class Party(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    user: User
+    roles: frozenset[Role]
+    specialties: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Member:
+    """Another user as policies see them: account state, roles and specialties."""
+
+    user: User
+    roles: frozenset[Role]
+    specialties: frozenset[str]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+
+def is_clinician(party: Party) -> bool:
+    """Verified, active and holding a clinical role: compliance officers and admins as such never are."""
+    return party.user.can_act and bool(party.roles & CLINICAL_ROLES)
+
+
+def is_specialist_of(party: Party, specialty: str) -> bool:
+    return party.user.can_act and Role.SPECIALIST in party.roles and specialty in party.specialties
+
+
+def in_queue(case: Case) -> bool:
+    return case.status == CaseStatus.OPEN and case.named_specialist_id is None and case.assignee_id is None
+
+
+def holds_a_role_in(party: Party, case: Case) -> bool:
+    return party.id in (case.requester_id, case.assignee_id, case.named_specialist_id)
+
+
+def is_participant(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
+    return holds_a_role_in(party, case) or party.id in shared
+
+
+def has_access(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
+    """Who may see the case, and equally who may hold an envelope for its content.
+
+    `shared` holds the users a re-share made participants. Specialists of the specialty see a case only
+    while it waits in their queue: open, not offered to a named specialist, not claimed.
+    """
+    if not is_clinician(party):
+        return deny("not_a_clinician")
+    if is_participant(party, case, shared):
+        return ALLOW
+    if in_queue(case) and is_specialist_of(party, case.specialty):
+        return ALLOW
+    return deny("not_visible")
+
+
+def may_act_as_clinician(party: Party) -> Decision:
+    """Asking for opinions, listing one's cases, reading the directory. Specialists "may all a physician
+    may", so either clinical role will do."""
+    if not party.user.can_act:
+        return deny("account_not_active")
+    return ALLOW if party.roles & CLINICAL_ROLES else deny("role_required")
+
+
+def may_be_named(party: Party, specialty: str, requester_id: uuid.UUID) -> Decision:
+    if party.id != requester_id and is_specialist_of(party, specialty):
+        return ALLOW
+    return deny("invalid_named_specialist")
+
+
+def may_be_shared_with(party: Party, case: Case) -> Decision:
+    """A re-share reaches the requester, the named specialist, or a specialist of the case's specialty."""
+    if not is_clinician(party):
+        return deny("recipient_not_eligible")
+    if party.id in (case.requester_id, case.named_specialist_id) or is_specialist_of(party, case.specialty):
+        return ALLOW
+    return deny("recipient_not_eligible")
+
+
+def may_share(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
+    """Participants re-share; a specialist who only sees the case in the queue does not."""
+    return ALLOW if is_participant(party, case, shared) else deny("share_not_allowed")
+
+
+def _is_requester(party: Party, case: Case) -> bool:
+    return party.id == case.requester_id
+
+
+def _is_assignee(party: Party, case: Case) -> bool:
+    return party.id == case.assignee_id
+
+
+def _may_post_freely(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
+    return party.id in (case.requester_id, case.assignee_id) or party.id in shared
+
+
+_WRITERS: dict[str, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
+    "message": _may_post_freely,
+    "attachment": _may_post_freely,
+    "info_request": lambda party, case, _: _is_assignee(party, case),
+    "report": lambda party, case, _: _is_assignee(party, case),
+    "info_response": lambda party, case, _: _is_requester(party, case),
+}
+
+
+def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: str) -> Decision:
+    """Who may add a sealed object of `kind` to a case the caller can see."""
+    if case.status in FINAL_STATUSES:
+        return deny("case_closed")
+    return ALLOW if _WRITERS[kind](party, case, shared) else deny("write_not_allowed")
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[CaseStatus]
+    target: CaseStatus
+    actor: Callable[[Party, Case], bool]
+
+
+def _may_claim(party: Party, case: Case) -> bool:
+    if _is_requester(party, case):
+        return False
+    if case.named_specialist_id is not None:
+        return party.id == case.named_specialist_id
+    return is_specialist_of(party, case.specialty)
+
+
+def _may_decline(party: Party, case: Case) -> bool:
+    # An open case is declined by the specialist it is offered to; a claimed one by its assignee.
+    if case.status == CaseStatus.OPEN:
+        return case.named_specialist_id is not None and party.id == case.named_specialist_id
+    return _is_assignee(party, case)
+
+
+TRANSITIONS: dict[Transition, Rule] = {
+    Transition.CLAIM: Rule(frozenset({CaseStatus.OPEN}), CaseStatus.CLAIMED, _may_claim),
+    Transition.DECLINE: Rule(frozenset({CaseStatus.OPEN, CaseStatus.CLAIMED}), CaseStatus.OPEN, _may_decline),
+    Transition.REQUEST_INFO: Rule(frozenset({CaseStatus.CLAIMED}), CaseStatus.AWAITING_INFO, _is_assignee),
+    Transition.PROVIDE_INFO: Rule(frozenset({CaseStatus.AWAITING_INFO}), CaseStatus.CLAIMED, _is_requester),
+    Transition.ANSWER: Rule(frozenset({CaseStatus.CLAIMED}), CaseStatus.ANSWERED, _is_assignee),
+    Transition.CLOSE: Rule(frozenset({CaseStatus.ANSWERED}), CaseStatus.CLOSED, _is_requester),
+    Transition.WITHDRAW: Rule(PENDING_STATUSES, CaseStatus.WITHDRAWN, _is_requester),
+}
+
+
+def may_transition(party: Party, case: Case, action: Transition) -> Decision:
+    """The state machine of DESIGN.md section 3, for a caller who can see the case."""
+    rule = TRANSITIONS[action]
+    if action is Transition.CLAIM and case.assignee_id is not None:
+        return deny("already_claimed")
+    if case.status not in rule.sources:
+        return deny("illegal_transition")
+    return ALLOW if rule.actor(party, case) else deny("transition_not_allowed")
+
+
+def lost_claim(party: Party, case: Case) -> bool:
+    """A specialist of the specialty claiming a case a colleague has just taken: it has left their view,
+    but they saw it in the queue a moment ago, so they learn it was claimed rather than a bare 404."""
+    return (
+        case.assignee_id not in (None, party.id)
+        and case.status in (CaseStatus.CLAIMED, CaseStatus.AWAITING_INFO)
+        and is_specialist_of(party, case.specialty)
+    )

@@ -1,0 +1,63 @@
+"""Scoped queries: the SQL side of the case policies (app/authz/cases.py), for lists and batch checks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, Select, and_
+from sqlmodel import Session, select
+
+from app.authz.cases import Member
+from app.models.cases import Case, CaseShare, CaseStatus
+from app.models.users import User, UserStatus
+from app.services import accounts
+
+
+def acting_users() -> ColumnElement[bool]:
+    """SQL twin of `User.can_act`: verified and active."""
+    return and_(User.verified_at.is_not(None), User.status == UserStatus.ACTIVE)
+
+
+def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
+    """Users with their roles and specialties, in three queries whatever their number."""
+    users = session.exec(select(User).where(User.id.in_(set(user_ids)))).all()
+    roles, specialties = accounts.roles_and_specialties(session, [user.id for user in users])
+    return {
+        user.id: Member(
+            user=user, roles=frozenset(roles[user.id]), specialties=frozenset(specialties[user.id])
+        )
+        for user in users
+    }
+
+
+def shared_user_ids(session: Session, case_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """Users a re-share made participants of the case."""
+    query = select(CaseShare.recipient_id).where(CaseShare.case_id == case_id, CaseShare.grants_access)
+    return frozenset(session.exec(query.distinct()).all())
+
+
+def participant_selects(user_id: uuid.UUID) -> list[Select]:
+    """The cases a user takes part in, one select per way of taking part, each served by its own index."""
+    shared = select(CaseShare.case_id).where(CaseShare.recipient_id == user_id, CaseShare.grants_access)
+    return [
+        select(Case).where(Case.requester_id == user_id),
+        select(Case).where(Case.assignee_id == user_id),
+        select(Case).where(Case.named_specialist_id == user_id),
+        select(Case).where(Case.id.in_(shared)),
+    ]
+
+
+def queue_selects(user_id: uuid.UUID, specialties: Iterable[str]) -> list[Select]:
+    """Open cases waiting in these specialties' queues (one select per specialty, for the queue index),
+    except the caller's own requests, which they may not claim."""
+    return [
+        select(Case).where(
+            Case.specialty == specialty,
+            Case.status == CaseStatus.OPEN,
+            Case.named_specialist_id.is_(None),
+            Case.assignee_id.is_(None),
+            Case.requester_id != user_id,
+        )
+        for specialty in sorted(specialties)
+    ]

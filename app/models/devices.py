@@ -1,0 +1,57 @@
+"""Client devices (their public keys), registration challenges and the opaque key backups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+from app.models.base import UTCDateTime, utcnow
+
+
+class Device(SQLModel, table=True):
+    """A client install: its Ed25519 signing key and its KEM key of one suite. Never deleted: old content
+    stays verifiable against the key that signed it, so revocation only stamps `revoked_at`."""
+
+    __tablename__ = "devices"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), index=True, nullable=False))
+    suite: str = Field(sa_type=String(10))
+    # One signing key identifies one device: a signature must never be attributable to two accounts.
+    signing_public_key: bytes = Field(sa_column=Column(LargeBinary(32), unique=True, nullable=False))
+    kem_public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    label: str = Field(sa_type=String(100))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class DeviceChallenge(SQLModel, table=True):
+    """A random nonce a new device signs to prove it holds its signing key; deleted when used."""
+
+    __tablename__ = "device_challenges"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
+    )
+    challenge: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class KeyBackup(SQLModel, table=True):
+    """A user's device keys, encrypted by their client; the server cannot open it."""
+
+    __tablename__ = "key_backups"
+
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,233 @@
+"""The audit log: its public checkpoint, and for compliance officers (with TOTP) proofs, tiles, queries and
+export bundles. Every officer route is itself audited, with the compliance purpose."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import FileResponse
+from sqlmodel import Session
+
+from app.audit.records import Purpose, Resource
+from app.crypto.signed_note import NoteSigner
+from app.deps import ComplianceOfficer, SessionDep, SettingsDep, TrailDep, audited, unaudited
+from app.models.audit import AuditExport
+from app.models.base import utcnow
+from app.schemas.audit import (
+    AuditEventOut,
+    AuditEventPage,
+    AuditExportOut,
+    ConsistencyProofOut,
+    EventQuery,
+    ExportCreate,
+    InclusionProofOut,
+)
+from app.schemas.common import problems
+from app.services import audit
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+LOG_KEY_HEADER = "X-Confrere-Log-Key"
+NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
+# A tile's path names its width, so its bytes never change, partial tiles included.
+IMMUTABLE = "private, max-age=31536000, immutable"
+COMPLIANCE = Purpose.COMPLIANCE
+_NOTE = {200: {"content": {"text/plain": {"example": "confrere.local/audit\n42\n...\n\n— ...\n"}}}}
+
+
+def _signer(request: Request) -> NoteSigner:
+    return request.app.state.audit_log_signer
+
+
+AuditSigner = Annotated[NoteSigner, Depends(_signer)]
+
+
+def _declare(action: str, resource: str = "audit_log", id_param: str | None = None):
+    return audited(action, resource=resource, id_param=id_param, purpose=COMPLIANCE)
+
+
+@router.get(
+    "/checkpoint",
+    operation_id="getAuditCheckpoint",
+    summary="The latest signed checkpoint (C2SP signed note); the verifier key is in X-Confrere-Log-Key",
+    response_class=Response,
+    responses={
+        200: {
+            **_NOTE[200],
+            "headers": {
+                LOG_KEY_HEADER: {
+                    "description": "The log's verifier key string (C2SP note verifier key)",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problems(503),
+    },
+    dependencies=[unaudited("public signed tree head: a size and a hash, no personal data")],
+)
+def get_checkpoint(session: SessionDep, signer: AuditSigner) -> Response:
+    note = audit.head(session).checkpoint
+    headers = {LOG_KEY_HEADER: signer.verifier().key_string}
+    return Response(note, media_type=NOTE_MEDIA_TYPE, headers=headers)
+
+
+@router.get(
+    "/proof/inclusion",
+    operation_id="getAuditInclusionProof",
+    summary="Prove that the record at a log position is in the tree of a given size",
+    response_model=InclusionProofOut,
+    responses=problems(401, 403, 404, 422, 503),
+    dependencies=[_declare("audit.proof")],
+)
+def get_inclusion_proof(
+    _: ComplianceOfficer,
+    session: SessionDep,
+    index: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int | None, Query(ge=1, description="Default: the latest checkpoint.")] = None,
+) -> InclusionProofOut:
+    proof = audit.inclusion(session, index, tree_size)
+    return InclusionProofOut(
+        index=proof.index,
+        tree_size=proof.tree_size,
+        record=base64.b64encode(proof.record).decode(),
+        hashes=[node.hex() for node in proof.hashes],
+        checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
+    )
+
+
+@router.get(
+    "/proof/consistency",
+    operation_id="getAuditConsistencyProof",
+    summary="Prove that the tree of size `first` is a prefix of the tree of size `second`",
+    response_model=ConsistencyProofOut,
+    responses=problems(401, 403, 404, 422, 503),
+    dependencies=[_declare("audit.proof")],
+)
+def get_consistency_proof(
+    _: ComplianceOfficer,
+    session: SessionDep,
+    first: Annotated[int, Query(ge=0)],
+    second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint.")] = None,
+) -> ConsistencyProofOut:
+    proof = audit.consistency(session, first, second)
+    return ConsistencyProofOut(
+        first=proof.first,
+        second=proof.second,
+        hashes=[node.hex() for node in proof.hashes],
+        checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
+    )
+
+
+@router.get(
+    "/log/checkpoint",
+    operation_id="getAuditTlogCheckpoint",
+    summary="C2SP tlog-tiles: the latest checkpoint",
+    response_class=Response,
+    responses={**_NOTE, **problems(401, 403, 503)},
+    dependencies=[_declare("audit.tiles")],
+)
+def get_tlog_checkpoint(_: ComplianceOfficer, session: SessionDep) -> Response:
+    return Response(audit.head(session).checkpoint, media_type=NOTE_MEDIA_TYPE)
+
+
+@router.get(
+    "/log/tile/{path:path}",
+    operation_id="getAuditTile",
+    summary="C2SP tlog-tiles: a hash tile `<L>/<N>[.p/<W>]` or an entry bundle `entries/<N>[.p/<W>]`",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **problems(401, 403, 404, 503)},
+    dependencies=[_declare("audit.tiles")],
+)
+def get_tile(path: str, _: ComplianceOfficer, session: SessionDep, trail: TrailDep) -> Response:
+    trail.resource = Resource(type="audit_tile", id=f"tile/{path}"[:200])
+    data = audit.tile(session, f"tile/{path}")
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
+
+
+@router.get(
+    "/events",
+    operation_id="listAuditEvents",
+    summary="Query audit records by time, actor, case, action and outcome (cursor pagination, id order)",
+    response_model=AuditEventPage,
+    responses=problems(401, 403, 422),
+    dependencies=[_declare("audit.query")],
+)
+def list_events(
+    _: ComplianceOfficer, session: SessionDep, query: Annotated[EventQuery, Query()]
+) -> AuditEventPage:
+    page = audit.list_events(session, query.to_filter(), query.limit, query.cursor)
+    items = [AuditEventOut(position=item.position, record=orjson.loads(item.record)) for item in page.items]
+    return AuditEventPage(items=items, next_cursor=page.next_cursor)
+
+
+def _export_out(session: Session, export: AuditExport) -> AuditExportOut:
+    parameters = audit.parameters_of(export)
+    checkpoint = audit.checkpoint_of(session, export)
+    return AuditExportOut(
+        id=export.id,
+        created_at=export.created_at,
+        status=export.status,
+        kind=parameters["kind"],
+        start=parameters["start"],
+        end=parameters["end"],
+        tree_size=export.tree_size,
+        record_count=export.record_count,
+        size_bytes=export.file_size,
+        sha256=export.file_sha256,
+        checkpoint=checkpoint.decode() if checkpoint else None,
+        download=f"/v1/audit/exports/{export.id}",
+    )
+
+
+@router.post(
+    "/exports",
+    operation_id="createAuditExport",
+    summary="Export records with their proofs as a bundle that verifies offline (`confrere audit verify`)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AuditExportOut,
+    responses=problems(401, 403, 422, 503),
+    dependencies=[_declare("audit.export", resource="audit_export")],
+)
+def create_export(
+    body: ExportCreate,
+    officer: ComplianceOfficer,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: AuditSigner,
+    trail: TrailDep,
+) -> AuditExportOut:
+    request = audit.ExportRequest(
+        start=body.start,
+        end=body.end,
+        event_filter=body.filters.to_filter() if body.filters else None,
+        formats=tuple(dict.fromkeys(body.formats)),
+        consistency_from=tuple(body.consistency_from),
+    )
+    export = audit.create_export(
+        session,
+        request,
+        officer_id=officer.id,
+        signer=signer,
+        exports_dir=settings.exports_dir,
+        now=utcnow(),
+    )
+    trail.resource = Resource(type="audit_export", id=str(export.id))
+    return _export_out(session, export)
+
+
+@router.get(
+    "/exports/{export_id}",
+    operation_id="downloadAuditExport",
+    summary="Download an export bundle (application/zip); only its creator may",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}, **problems(401, 403, 404)},
+    dependencies=[_declare("audit.export.download", resource="audit_export", id_param="export_id")],
+)
+def download_export(
+    export_id: uuid.UUID, officer: ComplianceOfficer, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
+    export, path = audit.export_file(session, export_id, officer.id, settings.exports_dir)
+    return FileResponse(path, media_type="application/zip", filename=f"confrere-audit-{export.id}.zip")

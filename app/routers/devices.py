@@ -1,0 +1,73 @@
+"""The caller's devices: registration with proof of possession of the signing key, listing, revocation."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from app.audit.records import Resource
+from app.deps import ActivePrincipal, SessionDep, TrailDep, audited
+from app.models.base import utcnow
+from app.schemas.common import problems
+from app.schemas.devices import ChallengeOut, DeviceCreate, DeviceOut
+from app.services import devices
+
+router = APIRouter(prefix="/v1/devices", tags=["devices"])
+
+
+@router.post(
+    "/challenge",
+    operation_id="createDeviceChallenge",
+    summary="Get a single-use challenge (5 minutes) for the next device registration",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengeOut,
+    responses=problems(401, 403),
+    dependencies=[audited("device.challenge")],
+)
+def create_challenge(principal: ActivePrincipal, session: SessionDep) -> ChallengeOut:
+    challenge = devices.issue_challenge(session, principal.id, utcnow())
+    return ChallengeOut(
+        challenge_id=challenge.id, challenge=challenge.challenge, expires_at=challenge.expires_at
+    )
+
+
+@router.post(
+    "",
+    operation_id="registerDevice",
+    summary="Register a device's public keys, signed with its new signing key over the challenge",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeviceOut,
+    responses=problems(401, 403, 409, 422),
+    dependencies=[audited("device.register")],
+)
+def register_device(
+    body: DeviceCreate, principal: ActivePrincipal, session: SessionDep, trail: TrailDep
+) -> DeviceOut:
+    device = devices.register(session, principal.id, body, utcnow())
+    trail.resource = Resource(type="device", id=str(device.id))
+    return DeviceOut.model_validate(device)
+
+
+@router.get(
+    "",
+    operation_id="listDevices",
+    summary="The caller's devices, revoked ones included",
+    response_model=list[DeviceOut],
+    responses=problems(401, 403),
+    dependencies=[audited("device.list")],
+)
+def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[DeviceOut]:
+    return [DeviceOut.model_validate(device) for device in devices.list_own(session, principal.id)]
+
+
+@router.delete(
+    "/{device_id}",
+    operation_id="revokeDevice",
+    summary="Revoke a device: it receives no new envelopes, cannot author, and is served no envelope",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404),
+    dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
+)
+def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep) -> None:
+    devices.revoke(session, principal.id, device_id, utcnow())

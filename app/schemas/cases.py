@@ -1,0 +1,128 @@
+"""Cases, transitions, messages, re-shares and attachments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from app.models.cases import CaseStatus, DeclineReason, Priority, Transition
+from app.schemas.common import RequestModel, ResponseModel
+from app.schemas.sealed import MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey, base64_bytes
+
+MessageKind = Literal["message", "info_request", "info_response", "report"]
+Statement = base64_bytes(MiB)
+
+_NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last."
+
+
+class CaseCreate(RequestModel):
+    id: uuid.UUID = Field(description="Chosen by the client (UUIDv4): the sealed header's case_id.")
+    specialty: str = Field(max_length=40, examples=["dermatology"])
+    named_specialist_id: uuid.UUID | None = Field(
+        default=None, description="Offer the case to this specialist of the specialty only."
+    )
+    priority: Priority = Field(default=Priority.ROUTINE, description="Sets the due date.")
+    patient_consent_at: AwareDatetime = Field(description="When the patient consented; not in the future.")
+    sealed: SealedIn = Field(description="Header kind `case`, object_id = case_id = id.")
+
+
+class CaseOut(ResponseModel):
+    id: uuid.UUID
+    requester_id: uuid.UUID
+    specialty: str
+    named_specialist_id: uuid.UUID | None
+    assignee_id: uuid.UUID | None
+    status: CaseStatus
+    priority: Priority
+    due_at: datetime
+    overdue: bool = Field(description="Past its due date while a specialist still owes an answer.")
+    patient_consent_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = Field(description="When the case was closed or withdrawn.")
+    decline_reason: DeclineReason | None = Field(description="The reason of the last decline, if any.")
+
+
+class AttachmentOut(ResponseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    author_id: uuid.UUID
+    ciphertext_sha256: str
+    ciphertext_size: int
+    created_at: datetime
+
+
+class CaseAttachment(AttachmentOut):
+    sealed: SealedOut = Field(description="Without ciphertext: download it from the attachment route.")
+
+
+class CaseDetail(CaseOut):
+    sealed: SealedOut
+    attachments: list[CaseAttachment]
+
+
+class CasePage(ResponseModel):
+    items: list[CaseOut]
+    next_cursor: str | None = Field(description=_NEXT_CURSOR)
+
+
+class TransitionRequest(RequestModel):
+    action: Transition
+    reason: DeclineReason | None = Field(default=None, description="Required to decline; nothing else.")
+    report_message_id: uuid.UUID | None = Field(
+        default=None, description="Required to answer: a `report` message of the assignee on this case."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TransitionRequest:
+        if (self.reason is not None) != (self.action is Transition.DECLINE):
+            raise ValueError("a reason is given with a decline, and only then")
+        if (self.report_message_id is not None) != (self.action is Transition.ANSWER):
+            raise ValueError("report_message_id is given with an answer, and only then")
+        return self
+
+
+class MessageCreate(RequestModel):
+    id: uuid.UUID = Field(description="Chosen by the client: the sealed header's object_id.")
+    kind: MessageKind
+    sealed: SealedIn = Field(description="Header kind equal to `kind`.")
+
+
+class MessageOut(ResponseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: MessageKind
+    author_id: uuid.UUID
+    created_at: datetime
+    sealed: SealedOut
+
+
+class MessagePage(ResponseModel):
+    items: list[MessageOut]
+    next_cursor: str | None = Field(description=_NEXT_CURSOR)
+
+
+class ShareEnvelopeIn(RequestModel):
+    object_id: uuid.UUID = Field(description="The case, one of its messages or one of its attachments.")
+    device_id: uuid.UUID
+    wrapped_key: WrappedKey
+
+
+class ShareRequest(RequestModel):
+    recipient_user_id: uuid.UUID
+    sharer_device_id: uuid.UUID = Field(description="The caller's device that signed the statement.")
+    statement: Statement = Field(description="Canonical JSON share statement (docs/e2ee.md section 12).")
+    signature: Signature
+    envelopes: list[ShareEnvelopeIn] = Field(min_length=1)
+
+
+class ShareOut(ResponseModel):
+    recipient_user_id: uuid.UUID
+    envelope_count: int
+
+
+class AttachmentMeta(SealedParts):
+    id: uuid.UUID = Field(description="Chosen by the client: the sealed header's object_id.")

@@ -1,0 +1,163 @@
+"""Cases: creation with their sealed content, loading a case the caller may see, and the case views."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from app.authz import queries
+from app.authz.cases import has_access, may_be_named, may_write
+from app.authz.principal import Principal
+from app.config import Settings
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.models.cases import Case, CaseObject, CaseStatus, Priority
+from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
+from app.schemas.sealed import SealedIn
+from app.services import accounts, sealed
+from app.services.inserts import flush_new
+
+
+class CaseNotFound(NotFound):
+    code = "case_not_found"
+    title = "No such case"
+
+
+class CaseExists(Conflict):
+    code = "case_exists"
+    title = "A case with this id exists"
+
+
+class CaseClosed(Conflict):
+    code = "case_closed"
+    title = "The case is closed or withdrawn"
+
+
+class WriteNotAllowed(Forbidden):
+    code = "write_not_allowed"
+    title = "Your part in this case does not let you add this"
+
+
+class InvalidNamedSpecialist(InvalidInput):
+    code = "invalid_named_specialist"
+    title = "The named specialist is not a verified, active specialist of this specialty"
+
+
+class ConsentInFuture(InvalidInput):
+    code = "consent_in_future"
+    title = "The patient's consent cannot be dated in the future"
+
+
+@dataclass(frozen=True)
+class VisibleCase:
+    """A case the caller may see, with the users a re-share made participants."""
+
+    case: Case
+    shared: frozenset[uuid.UUID]
+
+    def target(self, kind: str, object_id: uuid.UUID) -> sealed.Target:
+        return sealed.Target(case=self.case, shared=self.shared, kind=kind, object_id=object_id)
+
+
+def load_visible(session: Session, principal: Principal, case_id: uuid.UUID) -> VisibleCase:
+    """The case, or 404 whether it is missing or hidden from the caller: the two look the same."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise CaseNotFound()
+    shared = queries.shared_user_ids(session, case.id)
+    if not has_access(principal, case, shared):
+        raise CaseNotFound()
+    return VisibleCase(case=case, shared=shared)
+
+
+def require_writer(principal: Principal, visible: VisibleCase, kind: str) -> None:
+    decision = may_write(principal, visible.case, visible.shared, kind)
+    if not decision:
+        raise CaseClosed() if decision.reason == "case_closed" else WriteNotAllowed()
+
+
+def accept_inline(
+    session: Session,
+    principal: Principal,
+    target: sealed.Target,
+    upload: SealedIn,
+    settings: Settings,
+    now: datetime,
+) -> CaseObject:
+    """Checks and stores an object whose ciphertext came inside the JSON body."""
+    digest = hashlib.sha256(upload.ciphertext).digest()
+    size = len(upload.ciphertext)
+    verified = sealed.verify(
+        session, principal, target, upload, digest, size, settings.max_envelopes_per_request
+    )
+    return sealed.store(
+        session,
+        principal,
+        target,
+        upload,
+        verified,
+        ciphertext=upload.ciphertext,
+        ciphertext_sha256=digest,
+        ciphertext_size=size,
+        now=now,
+    )
+
+
+def due_at(settings: Settings, priority: Priority, now: datetime) -> datetime:
+    hours = settings.urgent_due_hours if priority is Priority.URGENT else settings.routine_due_hours
+    return now + timedelta(hours=hours)
+
+
+def create(
+    session: Session, principal: Principal, request: CaseCreate, settings: Settings, now: datetime
+) -> CaseDetail:
+    """A new open case. Its envelopes may go to the requester's devices and to those of the specialty's
+    specialists, or of the named specialist only: exactly the people who may see it now."""
+    accounts.require_active_specialties(session, [request.specialty])
+    if request.patient_consent_at > now:
+        raise ConsentInFuture()
+    if request.named_specialist_id is not None:
+        named = queries.load_members(session, [request.named_specialist_id]).get(request.named_specialist_id)
+        if named is None or not may_be_named(named, request.specialty, principal.id):
+            raise InvalidNamedSpecialist()
+    case = Case(
+        id=request.id,
+        requester_id=principal.id,
+        specialty=request.specialty,
+        named_specialist_id=request.named_specialist_id,
+        status=CaseStatus.OPEN,
+        priority=request.priority,
+        due_at=due_at(settings, request.priority, now),
+        patient_consent_at=request.patient_consent_at,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    flush_new(session, CaseExists())
+    visible = VisibleCase(case=case, shared=frozenset())
+    accept_inline(session, principal, visible.target("case", case.id), request.sealed, settings, now)
+    return detail(session, principal, visible, now)
+
+
+def view(case: Case, now: datetime) -> CaseOut:
+    return CaseOut.model_validate({**case.model_dump(), "overdue": case.is_overdue(now)})
+
+
+def detail(session: Session, principal: Principal, visible: VisibleCase, now: datetime) -> CaseDetail:
+    """Clear metadata, the sealed case and its attachments' sealed metadata, with the caller's envelopes."""
+    case = visible.case
+    objects = session.exec(
+        select(CaseObject)
+        .where(CaseObject.case_id == case.id, CaseObject.kind.in_(("case", "attachment")))
+        .order_by(CaseObject.created_at, CaseObject.id)
+    ).all()
+    views = sealed.views(session, principal.id, list(objects))
+    attachments = [
+        CaseAttachment(**AttachmentOut.model_validate(row).model_dump(), sealed=views[row.id])
+        for row in objects
+        if row.kind == "attachment"
+    ]
+    return CaseDetail(**view(case, now).model_dump(), sealed=views[case.id], attachments=attachments)

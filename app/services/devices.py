@@ -1,0 +1,154 @@
+"""Devices: registration with proof of possession, listing, revocation, and the recipient directory."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from app.authz import queries
+from app.authz.cases import is_clinician
+from app.crypto.e2ee import Suite, verify_device_registration
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models.devices import Device, DeviceChallenge
+from app.models.specialties import Specialty
+from app.models.users import Role, User, UserRole, UserSpecialty
+from app.schemas.devices import DeviceCreate
+from app.schemas.sealed import DirectoryDevice
+from app.services.admin import UserNotFound
+from app.services.e2ee_errors import e2ee_checks
+from app.services.inserts import flush_new
+
+CHALLENGE_TTL = timedelta(minutes=5)
+CHALLENGE_BYTES = 32
+
+
+class InvalidChallenge(InvalidInput):
+    code = "invalid_challenge"
+    title = "The registration challenge is unknown, already used or issued to another user"
+
+
+class ChallengeExpired(InvalidInput):
+    code = "challenge_expired"
+    title = "The registration challenge has expired: ask for a new one"
+
+
+class DeviceExists(Conflict):
+    code = "device_exists"
+    title = "A device with this signing key is registered"
+
+
+class DeviceNotFound(NotFound):
+    code = "device_not_found"
+    title = "No such device"
+
+
+class SpecialtyNotFound(NotFound):
+    code = "specialty_not_found"
+    title = "No such active specialty"
+
+
+def issue_challenge(session: Session, user_id: uuid.UUID, now: datetime) -> DeviceChallenge:
+    # The user's expired challenges go now, so the table only ever holds live ones.
+    session.execute(
+        delete(DeviceChallenge).where(DeviceChallenge.user_id == user_id, DeviceChallenge.expires_at <= now)
+    )
+    challenge = DeviceChallenge(
+        user_id=user_id, challenge=os.urandom(CHALLENGE_BYTES), expires_at=now + CHALLENGE_TTL
+    )
+    session.add(challenge)
+    return challenge
+
+
+def register(session: Session, user_id: uuid.UUID, request: DeviceCreate, now: datetime) -> Device:
+    challenge = session.get(DeviceChallenge, request.challenge_id)
+    if challenge is None or challenge.user_id != user_id:
+        raise InvalidChallenge()
+    if challenge.expires_at <= now:
+        raise ChallengeExpired()
+    with e2ee_checks():
+        suite = Suite(request.suite)
+        verify_device_registration(
+            request.signature,
+            challenge.challenge,
+            str(user_id),
+            suite,
+            request.signing_public_key,
+            request.kem_public_key,
+        )
+    # Single use even under concurrency: of two registrations racing with one challenge, one deletes it.
+    consumed = session.execute(delete(DeviceChallenge).where(DeviceChallenge.id == challenge.id))
+    if consumed.rowcount != 1:
+        raise InvalidChallenge()
+    device = Device(
+        user_id=user_id,
+        suite=suite.value,
+        signing_public_key=request.signing_public_key,
+        kem_public_key=request.kem_public_key,
+        label=request.label,
+        created_at=now,
+    )
+    session.add(device)
+    flush_new(session, DeviceExists())
+    return device
+
+
+def list_own(session: Session, user_id: uuid.UUID) -> list[Device]:
+    query = select(Device).where(Device.user_id == user_id).order_by(Device.created_at, Device.id)
+    return list(session.exec(query).all())
+
+
+def revoke(session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: datetime) -> None:
+    """Idempotent. The device keeps its keys on record (its past signatures stay verifiable) but is never
+    offered as a recipient again, cannot author, and its envelopes are no longer served."""
+    device = session.get(Device, device_id)
+    if device is None or device.user_id != user_id:
+        raise DeviceNotFound()
+    if device.revoked_at is None:
+        device.revoked_at = now
+
+
+def directory_entry(device: Device) -> DirectoryDevice:
+    return DirectoryDevice(
+        device_id=device.id,
+        user_id=device.user_id,
+        suite=device.suite,
+        signing_public_key=device.signing_public_key,
+        kem_public_key=device.kem_public_key,
+    )
+
+
+def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
+    """Active devices of verified, active specialists of the specialty: the audience of a new case."""
+    if session.exec(select(Specialty.code).where(Specialty.code == code, Specialty.active)).first() is None:
+        raise SpecialtyNotFound()
+    query = (
+        select(Device)
+        .join(User, User.id == Device.user_id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(UserSpecialty, UserSpecialty.user_id == User.id)
+        .where(
+            Device.revoked_at.is_(None),
+            queries.acting_users(),
+            UserRole.role == Role.SPECIALIST.value,
+            UserSpecialty.specialty_code == code,
+        )
+        .order_by(Device.user_id, Device.created_at, Device.id)
+    )
+    return [directory_entry(device) for device in session.exec(query).all()]
+
+
+def user_devices(session: Session, user_id: uuid.UUID) -> list[DirectoryDevice]:
+    """A colleague's active devices; only verified, active clinicians are listed (404 for anyone else)."""
+    member = queries.load_members(session, [user_id]).get(user_id)
+    if member is None or not is_clinician(member):
+        raise UserNotFound()
+    query = (
+        select(Device)
+        .where(Device.user_id == user_id, Device.revoked_at.is_(None))
+        .order_by(Device.created_at, Device.id)
+    )
+    return [directory_entry(device) for device in session.exec(query).all()]

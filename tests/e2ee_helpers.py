@@ -1,0 +1,254 @@
+"""Real end-to-end encrypted payloads for API tests: devices, sealed cases, messages, attachments, re-shares.
+
+Everything is built with app.crypto.e2ee as a client would; the tests never hand the server a plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from app.client.api import b64, unb64
+from app.crypto.e2ee import (
+    DeviceKeys,
+    Header,
+    Manifest,
+    SealedObject,
+    ShareStatement,
+    Suite,
+    generate_device_keys,
+    manifest_signing_input,
+    open_sealed,
+    rewrap,
+    seal,
+    share_entry,
+    sign_device_registration,
+    sign_share,
+    verify_manifest,
+)
+from app.models.users import Role
+from tests.conftest import Account, Accounts, auth_headers
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Device:
+    id: str
+    user_id: str
+    keys: DeviceKeys
+
+
+@dataclass
+class Clinician:
+    account: Account
+    headers: dict[str, str]
+    devices: list[Device] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.account.id)
+
+    @property
+    def device(self) -> Device:
+        return self.devices[0]
+
+
+def registration_body(keys: DeviceKeys, challenge: dict, user_id: str, label: str = "test device") -> dict:
+    return {
+        "challenge_id": challenge["challenge_id"],
+        "suite": str(keys.suite),
+        "signing_public_key": b64(keys.signing_public),
+        "kem_public_key": b64(keys.kem_public),
+        "label": label,
+        "signature": b64(sign_device_registration(keys, unb64(challenge["challenge"]), user_id)),
+    }
+
+
+def register_device(client: TestClient, headers: dict, user_id: str, suite: Suite = Suite.XWING) -> Device:
+    challenge = client.post("/v1/devices/challenge", headers=headers)
+    assert challenge.status_code == 201, challenge.text
+    keys = generate_device_keys(suite)
+    response = client.post(
+        "/v1/devices", json=registration_body(keys, challenge.json(), user_id), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return Device(id=response.json()["id"], user_id=user_id, keys=keys)
+
+
+def clinician(
+    client: TestClient,
+    accounts: Accounts,
+    *roles: Role,
+    specialties: tuple[str, ...] = (),
+    suite: Suite = Suite.XWING,
+    devices: int = 1,
+    **account_options,
+) -> Clinician:
+    account = accounts.create(*roles, specialties=specialties, **account_options)
+    person = Clinician(account=account, headers=auth_headers(client, account))
+    person.devices = [register_device(client, person.headers, person.id, suite) for _ in range(devices)]
+    return person
+
+
+def devices_of(*people: Clinician) -> list[Device]:
+    return [device for person in people for device in person.devices]
+
+
+def seal_object(
+    author: Device, case_id: str, kind: str, object_id: str, plaintext: bytes, recipients: Iterable[Device]
+) -> SealedObject:
+    header = Header(
+        suite=author.keys.suite, case_id=case_id, kind=kind, object_id=object_id, author_device_id=author.id
+    )
+    return seal(plaintext, header, {device.id: device.keys.kem_public for device in recipients}, author.keys)
+
+
+def sealed_json(sealed: SealedObject, *, with_ciphertext: bool = True) -> dict:
+    body = {
+        "header": b64(sealed.header),
+        "envelopes": [{"device_id": d, "wrapped_key": b64(w)} for d, w in sealed.envelopes.items()],
+        "manifest": b64(sealed.manifest),
+        "signature": b64(sealed.signature),
+    }
+    return body | ({"ciphertext": b64(sealed.ciphertext)} if with_ciphertext else {})
+
+
+def resign(sealed: SealedObject, author: Device, envelopes: dict[str, bytes] | None = None) -> SealedObject:
+    """The object with other envelopes, listed in a manifest the author really signed (a malicious author)."""
+    envelopes = sealed.envelopes if envelopes is None else envelopes
+    manifest = Manifest.parse(sealed.manifest)
+    hashes = {device_id: hashlib.sha256(wrapped).hexdigest() for device_id, wrapped in envelopes.items()}
+    changed = Manifest(**{**manifest.__dict__, "envelopes": hashes}).to_bytes()
+    signature = author.keys.sign(manifest_signing_input(changed))
+    return SealedObject(sealed.header, sealed.ciphertext, envelopes, changed, signature)
+
+
+def case_body(
+    author: Device,
+    recipients: Iterable[Device],
+    text: str,
+    *,
+    specialty: str,
+    case_id: str | None = None,
+    priority: str = "routine",
+    named: str | None = None,
+) -> dict:
+    case_id = case_id or new_id()
+    sealed = seal_object(
+        author, case_id, "case", case_id, json.dumps({"question": text}).encode(), recipients
+    )
+    return case_request(case_id, sealed, specialty=specialty, priority=priority, named=named)
+
+
+def case_request(
+    case_id: str, sealed: SealedObject, *, specialty: str, priority: str = "routine", named: str | None = None
+) -> dict:
+    return {
+        "id": case_id,
+        "specialty": specialty,
+        "named_specialist_id": named,
+        "priority": priority,
+        "patient_consent_at": datetime.now(UTC).isoformat(),
+        "sealed": sealed_json(sealed),
+    }
+
+
+def create_case(
+    client: TestClient, requester: Clinician, recipients: Iterable[Device], text: str = "?", **options
+):
+    body = case_body(requester.device, [*recipients, *requester.devices], text, **options)
+    response = client.post("/v1/cases", json=body, headers=requester.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def message_body(author: Device, case_id: str, kind: str, text: str, recipients: Iterable[Device]) -> dict:
+    message_id = new_id()
+    sealed = seal_object(author, case_id, kind, message_id, text.encode(), recipients)
+    return {"id": message_id, "kind": kind, "sealed": sealed_json(sealed)}
+
+
+def post_message(client, person: Clinician, case_id: str, kind: str, text: str, recipients: Iterable[Device]):
+    body = message_body(person.device, case_id, kind, text, recipients)
+    return client.post(f"/v1/cases/{case_id}/messages", json=body, headers=person.headers)
+
+
+def attachment_upload(
+    author: Device, case_id: str, data: bytes, recipients: Iterable[Device]
+) -> tuple[dict, bytes]:
+    attachment_id = new_id()
+    sealed = seal_object(author, case_id, "attachment", attachment_id, data, recipients)
+    return {"id": attachment_id, **sealed_json(sealed, with_ciphertext=False)}, sealed.ciphertext
+
+
+def upload(client: TestClient, headers: dict, case_id: str, meta: dict, ciphertext: bytes):
+    return client.post(
+        f"/v1/cases/{case_id}/attachments",
+        data={"meta": json.dumps(meta)},
+        files={"ciphertext": ("ciphertext.bin", io.BytesIO(ciphertext), "application/octet-stream")},
+        headers=headers,
+    )
+
+
+def open_object(sealed: dict, device: Device, ciphertext: bytes | None = None) -> bytes:
+    """What a recipient device does: verify the author's signature and the commitment, then decrypt."""
+    mine = next(e for e in sealed["envelopes"] if e["device_id"] == device.id)
+    manifest = Manifest.parse(unb64(sealed["manifest"]))
+    return open_sealed(
+        unb64(sealed["header"]),
+        ciphertext if ciphertext is not None else unb64(sealed["ciphertext"]),
+        unb64(mine["wrapped_key"]),
+        unb64(sealed["manifest"]),
+        unb64(sealed["signature"]),
+        device.id,
+        device.keys,
+        unb64(sealed["author_device"]["signing_public_key"]),
+        reshared=device.id not in manifest.envelopes,
+    )
+
+
+def share_body(sharer: Device, case_id: str, objects: Iterable[dict], recipient: Clinician) -> dict:
+    """Re-wraps every object's key (as seen by the sharer) for each of the recipient's devices."""
+    envelopes, entries = [], []
+    for sealed in objects:
+        header, manifest = verify_manifest(
+            unb64(sealed["header"]),
+            unb64(sealed["manifest"]),
+            unb64(sealed["signature"]),
+            unb64(sealed["author_device"]["signing_public_key"]),
+        )
+        mine = next(e for e in sealed["envelopes"] if e["device_id"] == sharer.id)
+        for device in recipient.devices:
+            wrapped = rewrap(
+                header,
+                manifest,
+                unb64(mine["wrapped_key"]),
+                sharer.id,
+                sharer.keys,
+                device.id,
+                device.keys.kem_public,
+            )
+            envelopes.append(
+                {"object_id": header.object_id, "device_id": device.id, "wrapped_key": b64(wrapped)}
+            )
+            entries.append(share_entry(header, device.id, wrapped))
+    statement, signature = sign_share(
+        ShareStatement(case_id=case_id, sharer_device_id=sharer.id, entries=tuple(entries)), sharer.keys
+    )
+    return {
+        "recipient_user_id": recipient.id,
+        "sharer_device_id": sharer.id,
+        "statement": b64(statement),
+        "signature": b64(signature),
+        "envelopes": envelopes,
+    }

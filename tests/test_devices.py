@@ -1,0 +1,164 @@
+"""Devices (proof of possession, revocation), the recipient directory and the key backup, over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from app.crypto.e2ee import Suite, generate_device_keys
+from app.db import transaction
+from app.models.base import utcnow
+from app.models.devices import DeviceChallenge
+from app.models.users import Role
+from tests.conftest import assert_problem, auth_headers
+from tests.e2ee_helpers import b64, clinician, register_device, registration_body, unb64
+
+
+@pytest.fixture
+def physician(client, accounts):
+    account = accounts.create(Role.PHYSICIAN)
+    return str(account.id), auth_headers(client, account)
+
+
+def _challenge(client, headers) -> dict:
+    response = client.post("/v1/devices/challenge", headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("suite", list(Suite))
+def test_a_device_registers_with_proof_of_possession_and_is_listed(client, physician, suite):
+    user_id, headers = physician
+    challenge = _challenge(client, headers)
+    assert len(unb64(challenge["challenge"])) == 32
+    keys = generate_device_keys(suite)
+    body = registration_body(keys, challenge, user_id, label="Claire's phone")
+    response = client.post("/v1/devices", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    device = response.json()
+    assert device["user_id"] == user_id
+    assert device["suite"] == suite
+    assert unb64(device["kem_public_key"]) == keys.kem_public
+    assert device["revoked_at"] is None
+    assert client.get("/v1/devices", headers=headers).json() == [device]
+    # The challenge was single use.
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 422, "invalid_challenge")
+
+
+def test_registration_refusals_have_stable_codes(client, physician, accounts):
+    user_id, headers = physician
+    keys = generate_device_keys(Suite.X25519)
+    other = generate_device_keys(Suite.X25519)
+
+    def attempt(**changes):
+        body = registration_body(keys, _challenge(client, headers), user_id) | changes
+        return client.post("/v1/devices", json=body, headers=headers)
+
+    forged = registration_body(other, _challenge(client, headers), user_id)["signature"]
+    assert_problem(attempt(signature=forged), 422, "invalid_signature")
+    assert_problem(attempt(kem_public_key=b64(bytes(32))), 422, "invalid_key")  # low-order X25519 point
+    assert_problem(attempt(signing_public_key=b64(bytes(31))), 422, "invalid_key")
+    assert_problem(attempt(suite="p256"), 422, "unknown_suite")
+    assert_problem(attempt(kem_public_key="not base64!"), 422, "invalid_input")
+
+    # A challenge issued to someone else, and an expired one.
+    stranger = auth_headers(client, accounts.create(Role.PHYSICIAN))
+    foreign = registration_body(keys, _challenge(client, stranger), user_id)
+    assert_problem(client.post("/v1/devices", json=foreign, headers=headers), 422, "invalid_challenge")
+    challenge = _challenge(client, headers)
+    with transaction(client.app.state.engine) as session:
+        session.execute(update(DeviceChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
+    expired = registration_body(keys, challenge, user_id)
+    assert_problem(client.post("/v1/devices", json=expired, headers=headers), 422, "challenge_expired")
+    assert client.get("/v1/devices", headers=headers).json() == []
+
+
+def test_a_signing_key_registers_once(client, physician):
+    user_id, headers = physician
+    keys = generate_device_keys(Suite.XWING)
+    first = client.post(
+        "/v1/devices", json=registration_body(keys, _challenge(client, headers), user_id), headers=headers
+    )
+    assert first.status_code == 201
+    again = registration_body(keys, _challenge(client, headers), user_id)
+    assert_problem(client.post("/v1/devices", json=again, headers=headers), 409, "device_exists")
+
+
+def test_every_acting_user_may_register_but_not_a_pending_one(client, accounts):
+    for role in (Role.COMPLIANCE_OFFICER, Role.ADMIN):
+        account = accounts.create(role)
+        register_device(client, auth_headers(client, account), str(account.id))
+    pending = auth_headers(client, accounts.create(Role.PHYSICIAN, verified=False))
+    assert_problem(client.post("/v1/devices/challenge", headers=pending), 403, "account_not_active")
+
+
+def test_revocation_is_idempotent_and_owner_only(client, physician, accounts):
+    user_id, headers = physician
+    device = register_device(client, headers, user_id)
+    stranger = auth_headers(client, accounts.create(Role.PHYSICIAN))
+    assert_problem(client.delete(f"/v1/devices/{device.id}", headers=stranger), 404, "device_not_found")
+    assert client.delete(f"/v1/devices/{device.id}", headers=headers).status_code == 204
+    revoked_at = client.get("/v1/devices", headers=headers).json()[0]["revoked_at"]
+    assert revoked_at is not None
+    assert client.delete(f"/v1/devices/{device.id}", headers=headers).status_code == 204
+    assert client.get("/v1/devices", headers=headers).json()[0]["revoked_at"] == revoked_at
+
+
+def test_specialty_recipients_are_active_devices_of_acting_specialists_only(client, accounts):
+    derm = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",), devices=2)
+    cardio = clinician(client, accounts, Role.SPECIALIST, specialties=("cardiology",))
+    officer = clinician(client, accounts, Role.COMPLIANCE_OFFICER)
+    suspended = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
+    revoked = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
+    client.delete(f"/v1/devices/{revoked.device.id}", headers=revoked.headers)
+    admin = auth_headers(client, accounts.create(Role.ADMIN))
+    client.post(f"/v1/admin/users/{suspended.id}/suspend", json={"reason": "other"}, headers=admin)
+
+    response = client.get("/v1/specialties/dermatology/recipients", headers=cardio.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["specialty"] == "dermatology"
+    assert {d["device_id"] for d in body["devices"]} == {d.id for d in derm.devices}
+    assert {d["user_id"] for d in body["devices"]} == {derm.id}
+    assert_problem(
+        client.get("/v1/specialties/nope/recipients", headers=cardio.headers), 404, "specialty_not_found"
+    )
+    # Only clinicians read the directory.
+    assert_problem(
+        client.get("/v1/specialties/dermatology/recipients", headers=officer.headers), 403, "role_required"
+    )
+
+
+def test_user_devices_list_clinicians_only(client, accounts):
+    derm = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
+    physician = clinician(client, accounts, Role.PHYSICIAN, suite=Suite.X25519)
+    officer = clinician(client, accounts, Role.COMPLIANCE_OFFICER)
+    pending = accounts.create(Role.PHYSICIAN, verified=False)
+    response = client.get(f"/v1/users/{physician.id}/devices", headers=derm.headers).json()
+    assert response["user_id"] == physician.id
+    assert [(d["device_id"], d["suite"]) for d in response["devices"]] == [(physician.device.id, "x25519")]
+    for hidden in (officer.id, str(pending.id), "00000000-0000-4000-8000-000000000000"):
+        assert_problem(client.get(f"/v1/users/{hidden}/devices", headers=derm.headers), 404, "user_not_found")
+
+
+def test_key_backup_is_stored_blind_and_size_limited(client, physician, settings, accounts):
+    _, headers = physician
+    assert_problem(client.get("/v1/me/key-backup", headers=headers), 404, "key_backup_not_found")
+    blob = b"\x00client-encrypted key material\xff" * 10
+    assert client.put("/v1/me/key-backup", json={"blob": b64(blob)}, headers=headers).status_code == 204
+    stored = client.get("/v1/me/key-backup", headers=headers).json()
+    assert unb64(stored["blob"]) == blob
+    assert stored["updated_at"]
+    replaced = b"newer backup"
+    assert client.put("/v1/me/key-backup", json={"blob": b64(replaced)}, headers=headers).status_code == 204
+    assert unb64(client.get("/v1/me/key-backup", headers=headers).json()["blob"]) == replaced
+
+    too_big = b64(bytes(settings.max_key_backup_bytes + 1))
+    assert_problem(
+        client.put("/v1/me/key-backup", json={"blob": too_big}, headers=headers), 413, "payload_too_large"
+    )
+    assert_problem(client.put("/v1/me/key-backup", json={"blob": "a"}, headers=headers), 422, "invalid_input")
+    other = auth_headers(client, accounts.create(Role.SPECIALIST, specialties=("cardiology",)))
+    assert_problem(client.get("/v1/me/key-backup", headers=other), 404, "key_backup_not_found")
