@@ -73,6 +73,35 @@ def test_every_route_declares_its_audit_action(app):
     assert undeclared == [], f"routes without exactly one audited()/unaudited() declaration: {undeclared}"
 
 
+# DESIGN.md section 1: deny by default; only these routes answer without a principal.
+PUBLIC_ROUTES = {
+    ("POST", "/v1/auth/register"),
+    ("POST", "/v1/auth/token"),
+    ("POST", "/v1/auth/refresh"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),  # guarded by its own bearer token, not a user
+    ("GET", "/v1/audit/checkpoint"),
+}
+
+
+def _depends_on(dependant, target) -> bool:
+    return any(dep.call is target or _depends_on(dep, target) for dep in dependant.dependencies)
+
+
+def test_every_route_needs_a_principal_unless_public(app):
+    from app.deps import _principal
+
+    open_routes = {
+        (method, route.path)
+        for route in api_routes(app)
+        for method in route.methods
+        if not _depends_on(route.dependant, _principal)
+    }
+    assert open_routes == PUBLIC_ROUTES
+
+
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}

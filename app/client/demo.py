@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from app.client.api import ApiError, ConfrereApi
+from app.client.api import ApiError, ConfrereApi, unb64
 from app.client.clinician import Attachment, Clinician
 from app.config import Environment, Settings
 from app.crypto import totp
+from app.crypto.canonical import Manifest
 from app.crypto.passwords import PasswordHasher
 from app.db import create_db_engine, transaction
 from app.keyring import load_server_keys
@@ -99,10 +100,10 @@ def _fresh_device(api: ConfrereApi, suite: str, label: str) -> Clinician:
 
 
 def _stored(sealed: dict) -> str:
-    envelopes = len(sealed["envelopes"])
+    recipients = len(Manifest.parse(unb64(sealed["manifest"])).envelopes)
     return (
         f"{sealed['ciphertext_size']} bytes of ciphertext, sha256 {sealed['ciphertext_sha256'][:16]}..., "
-        f"{envelopes} envelope(s) visible to this device"
+        f"content key wrapped for {recipients} device(s), manifest signed by the author's device"
     )
 
 
