@@ -1,0 +1,21 @@
+"""Who may learn, by ids, that something happened to a case (app/services/events.py resolves recipients)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Set
+
+from app.authz.cases import Party, is_clinician, is_participant, is_specialist_of
+from app.authz.policies import ALLOW, Decision, deny
+from app.models.cases import Case
+
+
+def may_be_notified(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
+    """Its participants, and the specialists of its specialty: they see it while it waits in their queue,
+    and learn when it leaves it (claimed, withdrawn). An event carries no content, only ids, a type and a
+    time; still, nobody else hears of the case at all, and never an inactive account."""
+    if not is_clinician(party):
+        return deny("not_a_clinician")
+    if is_participant(party, case, shared) or is_specialist_of(party, case.specialty):
+        return ALLOW
+    return deny("not_visible")

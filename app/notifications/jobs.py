@@ -1,0 +1,76 @@
+"""The periodic job: deadlines (app/services/deadlines.py) and the purge of events past their retention.
+
+It runs in a daemon thread of each API process (`jobs_in_process`), or from cron as `confrere jobs run-once`.
+Several at once are harmless: every change is conditional, so a case is marked, escalated or closed once;
+on PostgreSQL an advisory lock also lets only one of them work at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select
+
+from app.config import Settings
+from app.db import transaction
+from app.models.base import utcnow
+from app.services import deadlines, event_feed
+from app.services.deadlines import DeadlineReport
+
+logger = logging.getLogger(__name__)
+
+# pg_try_advisory_xact_lock key: "cfjobs" in ASCII.
+ADVISORY_LOCK_KEY = 0x6366_6A6F_6273
+
+
+@dataclass(frozen=True)
+class JobReport:
+    deadlines: DeadlineReport
+    purged_events: int
+
+
+def run_once(engine: Engine, settings: Settings, now: datetime | None = None) -> JobReport | None:
+    """One pass in one transaction; None when another process is running it (PostgreSQL)."""
+    now = now or utcnow()
+    with transaction(engine) as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if (
+            postgres
+            and not session.execute(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))).scalar()
+        ):
+            return None
+        report = deadlines.run(session, settings, now, run_id=uuid.uuid4().hex)
+        purged = event_feed.purge(session, now - timedelta(hours=settings.events_retention_hours))
+    return JobReport(deadlines=report, purged_events=purged)
+
+
+class BackgroundJobs:
+    """run_once every `jobs_interval_seconds`, the first time one interval after start."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="deadline-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._settings.jobs_interval_seconds):
+            try:
+                run_once(self._engine, self._settings)
+            except Exception:
+                # The next pass retries: every rule picks up what is still due.
+                logger.exception("deadline job failed")

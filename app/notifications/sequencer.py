@@ -1,0 +1,146 @@
+"""The event sequencer: gives committed events their delivery positions 1, 2, 3, ... (the SSE `id:`).
+
+Why not deliver by the insertion id: on PostgreSQL ids are taken when a row is inserted, not when its
+transaction commits, so event 41 may become visible after event 42 was streamed; a client resuming from 42
+would never see 41. Holding back ids above the oldest transaction still in flight needs xid bookkeeping
+that SQLite lacks. Instead, as the audit log does, one sequencer at a time (a PostgreSQL advisory lock;
+SQLite has one writer anyway) numbers the events that have committed, after the last position, in one
+transaction. A late commit simply gets a later position; positions become visible in order and without
+gaps, so `position > Last-Event-ID` misses nothing.
+
+Latency: a commit that wrote events wakes this process's sequencer at once (`after_commit` below); events
+written elsewhere (another worker, the jobs CLI) are picked up by the fallback poll. After numbering a
+batch it publishes the range: NOTIFY on PostgreSQL (every API worker listens), a direct call on SQLite.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine, bindparam, event, func, select, update
+from sqlalchemy.orm import Session
+
+from app.models.notifications import Event
+from app.services.events import EVENTS_WRITTEN
+
+logger = logging.getLogger(__name__)
+
+EVENTS = Event.__table__
+CHANNEL = "confrere_events"
+# pg_try_advisory_xact_lock key: "cfevents" in ASCII (the audit sequencer holds another key).
+ADVISORY_LOCK_KEY = 0x6366_6576_656E_7473
+DEFAULT_BATCH_SIZE = 1000
+LOCK_RETRY_SECONDS = 0.05
+ERROR_RETRY_SECONDS = 2.0
+
+_WAKE_ON_COMMIT: WeakKeyDictionary[Engine, threading.Event] = WeakKeyDictionary()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if session.info.pop(EVENTS_WRITTEN, False):
+        wake = _WAKE_ON_COMMIT.get(session.get_bind())
+        if wake is not None:
+            wake.set()
+
+
+def sequence_batch(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> range | None:
+    """Numbers up to batch_size committed events; the positions given (empty when none waited), or None
+    when another sequencer holds the lock."""
+    with engine.begin() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        locked = select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))
+        if postgres and not connection.execute(locked).scalar():
+            return None
+        pending = connection.execute(
+            select(EVENTS.c.id).where(EVENTS.c.position.is_(None)).order_by(EVENTS.c.id).limit(batch_size)
+        ).scalars()
+        pending = list(pending)
+        # The newest event is never purged (app/services/event_feed.py), so positions never restart.
+        last = connection.execute(select(func.max(EVENTS.c.position))).scalar() or 0
+        if not pending:
+            return range(last + 1, last + 1)
+        connection.execute(
+            update(EVENTS)
+            .where(EVENTS.c.id == bindparam("row_id"), EVENTS.c.position.is_(None))
+            .values(position=bindparam("new_position")),
+            [{"row_id": row_id, "new_position": last + 1 + offset} for offset, row_id in enumerate(pending)],
+        )
+        positions = range(last + 1, last + 1 + len(pending))
+        if postgres:
+            # Sent at commit, to every listening worker: the range whose recipients to wake.
+            payload = f"{positions.start}:{positions.stop - 1}"
+            connection.execute(select(func.pg_notify(CHANNEL, payload)))
+    return positions
+
+
+def sequence_pending(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """Numbers batches until none is full; how many events were numbered (0 if another sequencer ran)."""
+    total = 0
+    while True:
+        positions = sequence_batch(engine, batch_size)
+        total += len(positions or ())
+        if positions is None or len(positions) < batch_size:
+            return total
+
+
+class BackgroundEventSequencer:
+    """The sequencer as a daemon thread: woken by commits that wrote events, else polling every interval.
+    `published` receives each numbered range after its commit."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float,
+        published: Callable[[range], None],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._published = published
+        self._batch_size = batch_size
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        _WAKE_ON_COMMIT[self._engine] = self._wake
+        self._thread = threading.Thread(target=self._run, name="event-sequencer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        _WAKE_ON_COMMIT.pop(self._engine, None)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                positions = sequence_batch(self._engine, self._batch_size)
+            except Exception:
+                # A lost connection or a restarting database: the events wait, nothing is lost.
+                logger.exception("event sequencer batch failed; retrying in %s s", ERROR_RETRY_SECONDS)
+                self._stop.wait(ERROR_RETRY_SECONDS)
+                continue
+            if positions is None:  # another worker is numbering; ours may have committed after its scan
+                self._stop.wait(LOCK_RETRY_SECONDS)
+                continue
+            if positions:
+                self._publish(positions)
+            if len(positions) < self._batch_size:
+                self._wake.wait(self._interval)
+
+    def _publish(self, positions: range) -> None:
+        try:
+            self._published(positions)
+        except Exception:
+            # Streams still poll at every heartbeat and the delivery worker on its interval.
+            logger.exception("could not publish event positions %s", positions)

@@ -1,0 +1,161 @@
+"""Waking the open event streams of this process when events addressed to their users are sequenced.
+
+A stream waits on its own asyncio event; any thread may wake it. The sequencer publishes each numbered range
+(directly on SQLite; on PostgreSQL through NOTIFY, which a listener thread in every worker receives), the
+users those events are addressed to are looked up once, and only their streams wake and query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import Engine
+
+from app.db import new_session
+from app.notifications.sequencer import CHANNEL
+from app.services import event_feed
+
+logger = logging.getLogger(__name__)
+
+# How long a stop may wait for the LISTEN loop; a poll costs one select() on an idle socket.
+LISTEN_POLL_SECONDS = 0.25
+RECONNECT_SECONDS = 2.0
+
+
+class Waiter:
+    """One stream's wake-up: created in the stream's event loop, set from any thread."""
+
+    def __init__(self, user_id: uuid.UUID) -> None:
+        self.user_id = user_id
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        # A closed loop means the stream is gone.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when woken, False after `seconds`."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class StreamWaker:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: defaultdict[uuid.UUID, set[Waiter]] = defaultdict(set)
+
+    def subscribe(self, user_id: uuid.UUID) -> Waiter:
+        waiter = Waiter(user_id)
+        with self._lock:
+            self._waiters[user_id].add(waiter)
+        return waiter
+
+    def unsubscribe(self, waiter: Waiter) -> None:
+        with self._lock:
+            waiters = self._waiters.get(waiter.user_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[waiter.user_id]
+
+    @property
+    def listening(self) -> bool:
+        with self._lock:
+            return bool(self._waiters)
+
+    def wake(self, user_ids: Iterable[uuid.UUID]) -> None:
+        with self._lock:
+            waiters = [waiter for user_id in user_ids for waiter in self._waiters.get(user_id, ())]
+        for waiter in waiters:
+            waiter.wake()
+
+    def wake_all(self) -> None:
+        with self._lock:
+            waiters = [waiter for group in self._waiters.values() for waiter in group]
+        for waiter in waiters:
+            waiter.wake()
+
+
+class Dispatcher:
+    """Turns a published range of positions into wake-ups of the streams it concerns."""
+
+    def __init__(self, engine: Engine, waker: StreamWaker) -> None:
+        self._engine = engine
+        self.waker = waker
+
+    def published(self, positions: range) -> None:
+        if not positions or not self.waker.listening:
+            return
+        with new_session(self._engine) as session:
+            users = event_feed.recipients_between(session, positions)
+        self.waker.wake(users)
+
+
+def parse_payload(payload: str) -> range | None:
+    first, _, last = payload.partition(":")
+    if not (first.isdigit() and last.isdigit()):
+        return None
+    return range(int(first), int(last) + 1)
+
+
+class PostgresListener:
+    """LISTEN on a connection of its own (outside the pool), in a daemon thread; reconnects after errors
+    and then wakes every stream, since notifications sent meanwhile were lost."""
+
+    def __init__(self, engine: Engine, dispatcher: Dispatcher) -> None:
+        self._engine = engine
+        self._dispatcher = dispatcher
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="event-listener", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _connect(self):
+        dialect = self._engine.dialect
+        args, kwargs = dialect.create_connect_args(self._engine.url)
+        connection = dialect.connect(*args, **kwargs)
+        connection.autocommit = True
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            connection = None
+            try:
+                connection = self._connect()
+                self._dispatcher.waker.wake_all()
+                while not self._stop.is_set():
+                    for notify in connection.notifies(timeout=LISTEN_POLL_SECONDS):
+                        if (positions := parse_payload(notify.payload)) is not None:
+                            self._dispatcher.published(positions)
+            except Exception:
+                logger.exception(
+                    "event listener lost its connection; reconnecting in %s s", RECONNECT_SECONDS
+                )
+                self._stop.wait(RECONNECT_SECONDS)
+            finally:
+                if connection is not None:
+                    connection.close()

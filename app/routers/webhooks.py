@@ -1,0 +1,97 @@
+"""The caller's webhooks: their events POSTed, signed, to a URL of their choice, with a delivery log.
+
+Any verified, active clinician may register webhooks, for their own events only (app/services/webhooks.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from app.audit.records import Purpose, Resource
+from app.crypto.sealing import SecretSealer
+from app.deps import Clinician, SessionDep, SettingsDep, TrailDep, audited
+from app.models.base import utcnow
+from app.schemas.common import problems
+from app.schemas.notifications import DeliveryPage, WebhookCreate, WebhookOut
+from app.services import webhooks
+
+router = APIRouter(prefix="/v1/webhooks", tags=["notifications"])
+OPERATIONS = Purpose.OPERATIONS
+
+
+def _sealer(request: Request) -> SecretSealer:
+    return request.app.state.authenticator.sealer
+
+
+SealerDep = Annotated[SecretSealer, Depends(_sealer)]
+
+
+def _on_webhook(action: str):
+    return audited(action, resource="webhook", id_param="webhook_id", purpose=OPERATIONS)
+
+
+@router.post(
+    "",
+    operation_id="createWebhook",
+    summary="Register a URL that receives the caller's events, signed with the given secret",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookOut,
+    responses=problems(400, 401, 403, 409, 413, 422, 429),
+    dependencies=[audited("webhook.create", purpose=OPERATIONS)],
+)
+def create_webhook(
+    body: WebhookCreate,
+    principal: Clinician,
+    session: SessionDep,
+    settings: SettingsDep,
+    sealer: SealerDep,
+    trail: TrailDep,
+) -> WebhookOut:
+    webhook = webhooks.register(session, principal.id, body, sealer, settings, utcnow())
+    trail.resource = Resource(type="webhook", id=str(webhook.id))
+    return WebhookOut.model_validate(webhook)
+
+
+@router.get(
+    "",
+    operation_id="listWebhooks",
+    summary="The caller's webhooks (their secrets are never returned)",
+    response_model=list[WebhookOut],
+    responses=problems(401, 403),
+    dependencies=[audited("webhook.list", purpose=OPERATIONS)],
+)
+def list_webhooks(principal: Clinician, session: SessionDep) -> list[WebhookOut]:
+    return [WebhookOut.model_validate(webhook) for webhook in webhooks.list_own(session, principal.id)]
+
+
+@router.delete(
+    "/{webhook_id}",
+    operation_id="deleteWebhook",
+    summary="Delete a webhook, its pending deliveries and its delivery log",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 422, 429),
+    dependencies=[_on_webhook("webhook.delete")],
+)
+def delete_webhook(webhook_id: uuid.UUID, principal: Clinician, session: SessionDep) -> None:
+    webhooks.remove(session, principal.id, webhook_id)
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    operation_id="listWebhookDeliveries",
+    summary="A webhook's delivery log, newest first: status, attempts, last answer, next attempt",
+    response_model=DeliveryPage,
+    responses=problems(401, 403, 404, 422),
+    dependencies=[_on_webhook("webhook.delivery.list")],
+)
+def list_deliveries(
+    webhook_id: uuid.UUID,
+    principal: Clinician,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> DeliveryPage:
+    return webhooks.delivery_log(session, principal.id, webhook_id, limit=limit, cursor=cursor)

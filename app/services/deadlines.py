@@ -1,0 +1,147 @@
+"""Deadlines (DESIGN.md section 3): overdue cases, escalation of ignored named cases, auto-close of answered
+ones. The jobs (app/notifications/jobs.py) call `run` with an explicit `now`, so tests control the clock.
+
+Each change is a conditional UPDATE on the state it was decided on, as transitions are: a request that moves
+the case meanwhile wins, and the job leaves that case alone. Each change is audited with the system as actor
+(no user), and notifies whom it concerns, in the job's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+from sqlmodel import Session, select
+
+from app.audit import recorder
+from app.audit.records import Actor, AuditTrail, Purpose, Resource
+from app.authz import queries
+from app.authz.cases import in_queue
+from app.config import Settings
+from app.models.cases import PENDING_STATUSES, Case, CaseStatus
+from app.models.notifications import EventType
+from app.services import events
+
+JOBS_CLIENT = "confrere-jobs"
+SYSTEM_ROLE = "system"
+BATCH_SIZE = 500
+
+
+@dataclass
+class DeadlineReport:
+    overdue: list[uuid.UUID] = field(default_factory=list)
+    escalated: list[uuid.UUID] = field(default_factory=list)
+    auto_closed: list[uuid.UUID] = field(default_factory=list)
+
+
+def run(session: Session, settings: Settings, now: datetime, run_id: str) -> DeadlineReport:
+    """One pass of every deadline rule, up to BATCH_SIZE cases each; the next pass continues."""
+    return DeadlineReport(
+        overdue=mark_overdue(session, now, run_id),
+        escalated=escalate(session, now, run_id),
+        auto_closed=auto_close(session, settings, now, run_id),
+    )
+
+
+def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
+    """case.overdue, once per case, to its requester, assignee and named specialist, and to the specialty's
+    specialists while it waits unclaimed in their queue."""
+    pending = [status.value for status in PENDING_STATUSES]
+    marked = []
+    due = (Case.status.in_(pending), Case.due_at < now, Case.overdue_notified_at.is_(None))
+    for case in _cases(session, *due):
+        if not _apply(
+            session,
+            case,
+            [Case.status.in_(pending), Case.overdue_notified_at.is_(None)],
+            overdue_notified_at=now,
+        ):
+            continue
+        recipients = {case.requester_id, case.assignee_id, case.named_specialist_id}
+        if in_queue(case):
+            recipients |= events.queue_audience(session, case)
+        shared = queries.shared_user_ids(session, case.id)
+        events.emit(session, case, EventType.OVERDUE, recipients, now, shared=shared)
+        _audit(session, run_id, "case.overdue", case)
+        marked.append(case.id)
+    return marked
+
+
+def escalate(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
+    """An overdue case still waiting for its named specialist goes to the whole specialty queue:
+    case.escalated to the specialty's specialists, and to the requester, whose client re-shares the case to
+    them (it was sealed for the named specialist only)."""
+    escalated = []
+    for case in _cases(
+        session,
+        Case.status == CaseStatus.OPEN,
+        Case.named_specialist_id.is_not(None),
+        Case.assignee_id.is_(None),
+        Case.due_at < now,
+    ):
+        unchanged = [
+            Case.status == CaseStatus.OPEN,
+            Case.named_specialist_id == case.named_specialist_id,
+            Case.assignee_id.is_(None),
+        ]
+        if not _apply(session, case, unchanged, named_specialist_id=None, updated_at=now):
+            continue
+        recipients = events.queue_audience(session, case) | {case.requester_id}
+        shared = queries.shared_user_ids(session, case.id)
+        events.emit(session, case, EventType.ESCALATED, recipients, now, shared=shared)
+        _audit(session, run_id, "case.escalate", case)
+        escalated.append(case.id)
+    return escalated
+
+
+def auto_close(session: Session, settings: Settings, now: datetime, run_id: str) -> list[uuid.UUID]:
+    """Closes cases answered `auto_close_answered_after_hours` ago that their requester did not close."""
+    if not settings.auto_close_answered_after_hours:
+        return []
+    cutoff = now - timedelta(hours=settings.auto_close_answered_after_hours)
+    closed = []
+    for case in _cases(session, Case.status == CaseStatus.ANSWERED, Case.answered_at <= cutoff):
+        if not _apply(
+            session,
+            case,
+            [Case.status == CaseStatus.ANSWERED],
+            status=CaseStatus.CLOSED.value,
+            closed_at=now,
+            updated_at=now,
+        ):
+            continue
+        shared = queries.shared_user_ids(session, case.id)
+        events.emit(session, case, EventType.CLOSED, events.participants(case, shared), now, shared=shared)
+        _audit(session, run_id, "case.auto_close", case)
+        closed.append(case.id)
+    return closed
+
+
+def _cases(session: Session, *conditions: ColumnElement[bool]) -> list[Case]:
+    query = select(Case).where(*conditions).order_by(Case.due_at, Case.id).limit(BATCH_SIZE)
+    return list(session.exec(query).all())
+
+
+def _apply(session: Session, case: Case, unchanged: list[ColumnElement[bool]], **changes: Any) -> bool:
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case.id, *unchanged)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(case)
+    return result.rowcount == 1
+
+
+def _audit(session: Session, run_id: str, action: str, case: Case) -> None:
+    trail = AuditTrail(
+        request_id=run_id,
+        actor=Actor(roles=(SYSTEM_ROLE,), client=JOBS_CLIENT),
+        action=action,
+        purpose=Purpose.OPERATIONS,
+        resource=Resource(type="case", id=str(case.id), case_id=case.id),
+    )
+    recorder.add(session, trail, 200)

@@ -1,0 +1,129 @@
+"""Events: what happened to a case, addressed to the users who may learn it, written in the transaction of the
+action (an outbox), so that a rolled-back action leaves no event. An event holds ids, a type and a time only.
+
+The actor is never a recipient: events tell each user what others did (or what the deadlines job did).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Set
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from app.authz import queries
+from app.authz.cases import in_queue
+from app.authz.notifications import may_be_notified
+from app.models.cases import Case, Transition
+from app.models.notifications import Event, EventRecipient, EventType, Webhook, WebhookDelivery
+from app.models.users import Role, User, UserRole, UserSpecialty
+
+# Set on a session that wrote events; the event sequencer wakes when it commits (app/notifications).
+EVENTS_WRITTEN = "confrere.events_written"
+
+TRANSITION_EVENTS = {
+    Transition.CLAIM: EventType.CLAIMED,
+    Transition.DECLINE: EventType.DECLINED,
+    Transition.REQUEST_INFO: EventType.INFO_REQUESTED,
+    Transition.PROVIDE_INFO: EventType.INFO_PROVIDED,
+    Transition.ANSWER: EventType.REPORT_AVAILABLE,
+    Transition.CLOSE: EventType.CLOSED,
+    Transition.WITHDRAW: EventType.WITHDRAWN,
+}
+
+
+def emit(
+    session: Session,
+    case: Case,
+    event_type: EventType,
+    candidates: Iterable[uuid.UUID | None],
+    now: datetime,
+    *,
+    shared: Set[uuid.UUID],
+    object_id: uuid.UUID | None = None,
+) -> Event | None:
+    """Writes the event for those candidates the policy lets learn of the case, and a pending delivery for
+    each of their webhooks; nothing when nobody is left."""
+    members = queries.load_members(session, {user_id for user_id in candidates if user_id is not None})
+    recipients = sorted(
+        user_id for user_id, member in members.items() if may_be_notified(member, case, shared)
+    )
+    if not recipients:
+        return None
+    event = Event(type=event_type.value, case_id=case.id, object_id=object_id, created_at=now)
+    session.add(event)
+    session.flush()  # the event's id, for its recipients and deliveries
+    session.add_all(EventRecipient(user_id=user_id, event_id=event.id) for user_id in recipients)
+    webhooks = session.exec(select(Webhook.id).where(Webhook.owner_id.in_(recipients))).all()
+    session.add_all(
+        WebhookDelivery(webhook_id=webhook_id, event_id=event.id, next_attempt_at=now, created_at=now)
+        for webhook_id in webhooks
+    )
+    session.info[EVENTS_WRITTEN] = True
+    return event
+
+
+def participants(case: Case, shared: Set[uuid.UUID]) -> set[uuid.UUID | None]:
+    return {case.requester_id, case.assignee_id, case.named_specialist_id, *shared}
+
+
+def queue_audience(session: Session, case: Case) -> set[uuid.UUID]:
+    """The verified, active specialists of the case's specialty, but its requester: those whose queue
+    shows the case while it waits there unclaimed and not named."""
+    query = (
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(UserSpecialty, UserSpecialty.user_id == User.id)
+        .where(
+            queries.acting_users(),
+            UserRole.role == Role.SPECIALIST.value,
+            UserSpecialty.specialty_code == case.specialty,
+            User.id != case.requester_id,
+        )
+    )
+    return set(session.exec(query).all())
+
+
+def case_created(session: Session, case: Case, now: datetime) -> None:
+    """case.queued: to the named specialist, or to the specialty's queue."""
+    audience = {case.named_specialist_id} if case.named_specialist_id else queue_audience(session, case)
+    emit(session, case, EventType.QUEUED, audience, now, shared=frozenset())
+
+
+def case_moved(
+    session: Session, case: Case, action: Transition, actor_id: uuid.UUID, was_queued: bool, now: datetime
+) -> None:
+    """The event of a transition, for the case's participants; a claim or a withdrawal also tells the
+    specialty's specialists that the case left their queue, and a decline that it is back in it."""
+    shared = queries.shared_user_ids(session, case.id)
+    recipients = participants(case, shared)
+    if was_queued:
+        recipients |= queue_audience(session, case)
+    emit(session, case, TRANSITION_EVENTS[action], recipients - {actor_id}, now, shared=shared)
+    if action is Transition.DECLINE and in_queue(case):
+        emit(session, case, EventType.QUEUED, queue_audience(session, case) - {actor_id}, now, shared=shared)
+
+
+def case_shared(
+    session: Session,
+    case: Case,
+    shared: Set[uuid.UUID],
+    recipient_id: uuid.UUID,
+    sharer_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """case.shared: to the colleague whose devices just received the case's keys."""
+    emit(session, case, EventType.SHARED, {recipient_id} - {sharer_id}, now, shared=shared)
+
+
+def message_posted(
+    session: Session,
+    case: Case,
+    shared: Set[uuid.UUID],
+    message_id: uuid.UUID,
+    author_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    recipients = participants(case, shared) - {author_id}
+    emit(session, case, EventType.MESSAGE_POSTED, recipients, now, shared=shared, object_id=message_id)
