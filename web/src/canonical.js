@@ -1,0 +1,155 @@
+// Canonical JSON and the header and manifest documents (docs/e2ee.md sections 5, 6 and 10).
+
+import { E2EEError } from "./errors.js";
+import { fromUtf8, utf8 } from "./bytes.js";
+
+const VERSION = 1;
+const SUITES = ["x25519", "xwing"];
+const OBJECT_KINDS = ["case", "attachment", "message", "info_request", "info_response", "report"];
+const MIN_CIPHERTEXT_SIZE = 12 + 16; // nonce and GCM tag around an empty plaintext
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function sortedCopy(value) {
+  if (Array.isArray(value)) return value.map(sortedCopy);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortedCopy(value[key])]),
+    );
+  }
+  return value;
+}
+
+// Every string in these documents is drawn from [0-9a-z-], so sorted keys and no whitespace are the
+// whole canonical form: JSON.stringify writes no escapes for them.
+function canonicalBytes(obj) {
+  return utf8(JSON.stringify(sortedCopy(obj)));
+}
+
+// JSON.parse accepts what the format forbids (true, null, floats that happen to be integral survive a
+// round trip only in some spellings), so every value is also checked for the allowed types.
+function checkValues(value) {
+  if (typeof value === "string") return;
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value) || value < 0) throw new E2EEError("not_canonical", "bad integer");
+    return;
+  }
+  if (Array.isArray(value)) return value.forEach(checkValues);
+  if (value !== null && typeof value === "object") return Object.values(value).forEach(checkValues);
+  throw new E2EEError("not_canonical", "JSON constants are not allowed");
+}
+
+// Parses `raw` and requires it to be exactly its own canonical serialization (duplicates, whitespace,
+// escapes, floats and unsorted keys all change the re-serialized bytes).
+function parseCanonical(raw) {
+  let obj;
+  try {
+    obj = JSON.parse(fromUtf8(raw));
+  } catch {
+    throw new E2EEError("not_canonical", "not valid UTF-8 JSON");
+  }
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+    throw new E2EEError("not_canonical", "not a JSON object");
+  }
+  checkValues(obj);
+  const again = canonicalBytes(obj);
+  if (again.length !== raw.length || !again.every((b, i) => b === raw[i])) {
+    throw new E2EEError("not_canonical", "JSON is not in canonical form");
+  }
+  return obj;
+}
+
+function requireFields(obj, names, code) {
+  const keys = Object.keys(obj).sort();
+  if (keys.join(",") !== [...names].sort().join(",")) {
+    throw new E2EEError(code, `fields must be exactly ${[...names].sort().join(", ")}`);
+  }
+}
+
+function requireMatch(value, pattern, name, code) {
+  if (typeof value !== "string" || !pattern.test(value)) throw new E2EEError(code, `bad ${name}`);
+}
+
+function requireVersion(value, code) {
+  if (value !== VERSION) throw new E2EEError(code, "unsupported version");
+}
+
+export function headerBytes({ suite, caseId, kind, objectId, authorDeviceId }) {
+  return canonicalBytes({
+    v: VERSION,
+    suite,
+    case_id: caseId,
+    kind,
+    object_id: objectId,
+    author_device_id: authorDeviceId,
+  });
+}
+
+export function parseHeader(raw) {
+  const obj = parseCanonical(raw);
+  const code = "invalid_header";
+  requireFields(obj, ["v", "suite", "case_id", "kind", "object_id", "author_device_id"], code);
+  requireVersion(obj.v, code);
+  if (!SUITES.includes(obj.suite)) throw new E2EEError("unknown_suite", "unknown E2EE suite");
+  for (const name of ["case_id", "object_id", "author_device_id"]) requireMatch(obj[name], UUID, name, code);
+  if (!OBJECT_KINDS.includes(obj.kind)) throw new E2EEError(code, "unknown object kind");
+  // A case is its own object; any other object with the case's id would alias it.
+  if ((obj.kind === "case") !== (obj.object_id === obj.case_id)) {
+    throw new E2EEError(code, "object_id must equal case_id exactly when kind is case");
+  }
+  return {
+    suite: obj.suite,
+    caseId: obj.case_id,
+    kind: obj.kind,
+    objectId: obj.object_id,
+    authorDeviceId: obj.author_device_id,
+  };
+}
+
+export function manifestBytes({ headerSha256, ciphertextSha256, ciphertextSize, envelopes, keyCommitment }) {
+  return canonicalBytes({
+    v: VERSION,
+    header_sha256: headerSha256,
+    ciphertext_sha256: ciphertextSha256,
+    ciphertext_size: ciphertextSize,
+    envelopes,
+    key_commitment: keyCommitment,
+  });
+}
+
+export function parseManifest(raw) {
+  const obj = parseCanonical(raw);
+  const code = "invalid_manifest";
+  requireFields(
+    obj,
+    ["v", "header_sha256", "ciphertext_sha256", "ciphertext_size", "envelopes", "key_commitment"],
+    code,
+  );
+  requireVersion(obj.v, code);
+  for (const name of ["header_sha256", "ciphertext_sha256", "key_commitment"]) {
+    requireMatch(obj[name], SHA256_HEX, name, code);
+  }
+  if (typeof obj.ciphertext_size !== "number" || obj.ciphertext_size < MIN_CIPHERTEXT_SIZE) {
+    throw new E2EEError(code, "ciphertext is shorter than nonce and tag");
+  }
+  const envelopes = obj.envelopes;
+  if (envelopes === null || typeof envelopes !== "object" || Array.isArray(envelopes)) {
+    throw new E2EEError(code, "envelopes must be an object");
+  }
+  const entries = Object.entries(envelopes);
+  if (entries.length === 0) throw new E2EEError(code, "envelopes must not be empty");
+  for (const [deviceId, digest] of entries) {
+    requireMatch(deviceId, UUID, "envelope device id", code);
+    requireMatch(digest, SHA256_HEX, "envelope hash", code);
+  }
+  return {
+    headerSha256: obj.header_sha256,
+    ciphertextSha256: obj.ciphertext_sha256,
+    ciphertextSize: obj.ciphertext_size,
+    envelopes,
+    keyCommitment: obj.key_commitment,
+  };
+}

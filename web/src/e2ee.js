@@ -1,0 +1,262 @@
+// The Confrere E2EE format, version 1, in the browser (normative spec: docs/e2ee.md). WebCrypto does
+// Ed25519, X25519, AES-256-GCM, HMAC and SHA-256; @hpke/core does RFC 9180 HPKE, and
+// @hpke/hybridkem-x-wing the X-Wing KEM, which WebCrypto lacks.
+
+import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
+import { XWing } from "@hpke/hybridkem-x-wing";
+
+import { concat, equalBytes, lengthPrefixed, randomBytes, sha256, toHex, utf8 } from "./bytes.js";
+import { headerBytes, manifestBytes, parseHeader, parseManifest } from "./canonical.js";
+import { E2EEError } from "./errors.js";
+
+const ENVELOPE_LABEL = "confrere/v1/envelope";
+const KEY_COMMITMENT_LABEL = "confrere/v1/key-commitment";
+const MANIFEST_LABEL = utf8("confrere/v1/manifest\0");
+const REGISTRATION_LABEL = "confrere/v1/device-registration";
+
+const KEM_PUBLIC_LENGTH = { x25519: 32, xwing: 1216 };
+const ENVELOPE_LENGTH = { x25519: 80, xwing: 1168 };
+const MLKEM768_PUBLIC_LENGTH = 1184;
+
+const HPKE = {
+  x25519: new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
+  xwing: new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
+};
+
+// -- keys ---------------------------------------------------------------------------------------------
+
+// The signing key and the X25519 KEM key are WebCrypto keys created non-extractable: no script, ours
+// included, can read their bytes. X-Wing has no WebCrypto algorithm, so its private key is a 32-byte
+// seed held by the JavaScript library (keystore.js encrypts it at rest).
+export async function generateDeviceKeys(suite) {
+  const signing = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+  const signingPublic = new Uint8Array(await crypto.subtle.exportKey("raw", signing.publicKey));
+  if (suite === "x25519") {
+    const kem = await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+    const kemPublic = new Uint8Array(await crypto.subtle.exportKey("raw", kem.publicKey));
+    return { suite, signingKey: signing.privateKey, signingPublic, kemPublic, kemPrivate: kem };
+  }
+  if (suite === "xwing") {
+    const seed = randomBytes(32);
+    return { suite, signingKey: signing.privateKey, signingPublic, ...(await xwingFromSeed(seed)) };
+  }
+  throw new E2EEError("unknown_suite", "unknown E2EE suite");
+}
+
+// draft-connolly-cfrg-xwing-kem: the public key is derived from the seed (docs/e2ee.md section 3).
+export async function xwingFromSeed(seed) {
+  const pair = await HPKE.xwing.kem.generateKeyPairDerand(seed);
+  const kemPublic = new Uint8Array(await HPKE.xwing.kem.serializePublicKey(pair.publicKey));
+  return { kemPublic, kemPrivate: pair.privateKey, kemSeed: seed };
+}
+
+export async function sign(keys, message) {
+  return new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, keys.signingKey, message));
+}
+
+// -- public key checks (docs/e2ee.md section 3) ----------------------------------------------------------
+
+const ED25519_P = 2n ** 255n - 19n;
+const ED25519_SMALL_ORDER_Y = new Set([
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+]);
+
+// Some Ed25519 verifiers accept small-order keys, under which anyone forges a signature with
+// probability 1/8; refuse them and non-canonical encodings before verifying.
+function checkSigningPublic(raw) {
+  if (raw.length !== 32) throw new E2EEError("invalid_key", "Ed25519 public key must be 32 bytes");
+  const y = Uint8Array.from(raw);
+  y[31] &= 0x7f;
+  const value = BigInt(`0x${toHex(y.slice().reverse())}`);
+  if (value >= ED25519_P || ED25519_SMALL_ORDER_Y.has(toHex(y))) {
+    throw new E2EEError("invalid_key", "Ed25519 public key is non-canonical or of small order");
+  }
+}
+
+async function verifySignature(publicRaw, signature, message) {
+  checkSigningPublic(publicRaw);
+  if (signature.length !== 64) throw new E2EEError("invalid_signature", "signature must be 64 bytes");
+  const key = await crypto.subtle.importKey("raw", publicRaw, { name: "Ed25519" }, false, ["verify"]);
+  if (!(await crypto.subtle.verify({ name: "Ed25519" }, key, signature, message))) {
+    throw new E2EEError("invalid_signature", "signature does not verify");
+  }
+}
+
+let probeKey;
+
+// WebCrypto refuses an X25519 exchange whose result is all zeros, which is exactly a low-order point.
+async function checkX25519Public(raw) {
+  probeKey ??= crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+  const { privateKey } = await probeKey;
+  try {
+    const key = await crypto.subtle.importKey("raw", raw, { name: "X25519" }, false, []);
+    await crypto.subtle.deriveBits({ name: "X25519", public: key }, privateKey, 256);
+  } catch {
+    throw new E2EEError("invalid_key", "X25519 public key of low order");
+  }
+}
+
+// FIPS 203 modulus check: every 12-bit coefficient of the encoded vector t is below q = 3329.
+function checkMlKemPublic(raw) {
+  for (let i = 0; i < 1152; i += 3) {
+    const first = raw[i] | ((raw[i + 1] & 0x0f) << 8);
+    const second = (raw[i + 1] >> 4) | (raw[i + 2] << 4);
+    if (first >= 3329 || second >= 3329) throw new E2EEError("invalid_key", "malformed ML-KEM-768 key");
+  }
+}
+
+async function checkKemPublic(suite, raw) {
+  if (raw.length !== KEM_PUBLIC_LENGTH[suite]) {
+    throw new E2EEError("invalid_key", `${suite} KEM public key must be ${KEM_PUBLIC_LENGTH[suite]} bytes`);
+  }
+  if (suite === "xwing") checkMlKemPublic(raw);
+  await checkX25519Public(raw.subarray(raw.length - 32));
+}
+
+// -- device registration (section 11) ------------------------------------------------------------------
+
+export function registrationMessage(challenge, userId, suite, signingPublic, kemPublic) {
+  return lengthPrefixed(REGISTRATION_LABEL, challenge, utf8(userId), utf8(suite), signingPublic, kemPublic);
+}
+
+// -- sealing (sections 7 to 10) ------------------------------------------------------------------------
+
+export function envelopeInfo(suite, caseId, headerSha256, recipientDeviceId) {
+  return lengthPrefixed(ENVELOPE_LABEL, utf8(suite), utf8(caseId), headerSha256, utf8(recipientDeviceId));
+}
+
+export async function keyCommitment(contentKey, headerSha256) {
+  const key = await crypto.subtle.importKey("raw", contentKey, { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
+  const message = concat(utf8(KEY_COMMITMENT_LABEL), headerSha256);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+}
+
+async function aesKey(contentKey, usage) {
+  return crypto.subtle.importKey("raw", contentKey, { name: "AES-GCM" }, false, [usage]);
+}
+
+async function wrapContentKey(contentKey, header, headerSha256, deviceId, kemPublic) {
+  await checkKemPublic(header.suite, kemPublic);
+  const suite = HPKE[header.suite];
+  const recipientPublicKey = await suite.kem.deserializePublicKey(kemPublic);
+  const info = envelopeInfo(header.suite, header.caseId, headerSha256, deviceId);
+  const { enc, ct } = await suite.seal({ recipientPublicKey, info }, contentKey);
+  return concat(new Uint8Array(enc), new Uint8Array(ct));
+}
+
+/**
+ * Encrypts under a fresh content key, wraps it for every recipient device (a Map of device id to KEM
+ * public key, all of the header's suite) and signs the manifest with the author device's key.
+ */
+export async function seal(plaintext, header, recipients, keys) {
+  if (keys.suite !== header.suite) throw new E2EEError("suite_mismatch", "author keys use another suite");
+  const headerRaw = headerBytes(header);
+  const headerSha256 = await sha256(headerRaw);
+  const contentKey = randomBytes(32);
+  const nonce = randomBytes(12);
+  const body = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv: nonce, additionalData: headerRaw },
+    await aesKey(contentKey, "encrypt"),
+    plaintext,
+  );
+  const ciphertext = concat(nonce, new Uint8Array(body));
+  const envelopes = new Map();
+  const envelopeHashes = {};
+  for (const [deviceId, kemPublic] of recipients) {
+    const envelope = await wrapContentKey(contentKey, header, headerSha256, deviceId, kemPublic);
+    envelopes.set(deviceId, envelope);
+    envelopeHashes[deviceId] = toHex(await sha256(envelope));
+  }
+  const manifest = manifestBytes({
+    headerSha256: toHex(headerSha256),
+    ciphertextSha256: toHex(await sha256(ciphertext)),
+    ciphertextSize: ciphertext.length,
+    envelopes: envelopeHashes,
+    keyCommitment: toHex(await keyCommitment(contentKey, headerSha256)),
+  });
+  contentKey.fill(0);
+  const signature = await sign(keys, concat(MANIFEST_LABEL, manifest));
+  return { header: headerRaw, ciphertext, envelopes, manifest, signature };
+}
+
+// -- opening (section 13, "Recipient device, on open", in that order) ----------------------------------
+
+async function verifyManifest(headerRaw, manifestRaw, signature, authorSigningPublic) {
+  const header = parseHeader(headerRaw);
+  const manifest = parseManifest(manifestRaw);
+  await verifySignature(authorSigningPublic, signature, concat(MANIFEST_LABEL, manifestRaw));
+  const headerSha256 = await sha256(headerRaw);
+  if (manifest.headerSha256 !== toHex(headerSha256)) {
+    throw new E2EEError("header_mismatch", "manifest is for another header");
+  }
+  return { header, manifest, headerSha256 };
+}
+
+/**
+ * Verifies and decrypts one object for this device. A re-shared envelope is absent from the author's
+ * manifest; it is accepted (`reshared`) because the signed key commitment still proves it carries the
+ * author's key. `authorSigningPublic` must be the key trusted for the header's author_device_id.
+ */
+export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRaw, signature, deviceId, keys,
+  authorSigningPublic, reshared = false }) {
+  const { header, manifest, headerSha256 } = await verifyManifest(
+    headerRaw,
+    manifestRaw,
+    signature,
+    authorSigningPublic,
+  );
+  if (manifest.ciphertextSize !== ciphertext.length) {
+    throw new E2EEError("ciphertext_size_mismatch", "ciphertext size differs from the manifest");
+  }
+  if (manifest.ciphertextSha256 !== toHex(await sha256(ciphertext))) {
+    throw new E2EEError("ciphertext_hash_mismatch", "ciphertext hash differs from the manifest");
+  }
+  if (!reshared && manifest.envelopes[deviceId] !== toHex(await sha256(wrappedKey))) {
+    throw new E2EEError("envelope_set_mismatch", "envelope is not listed for this device");
+  }
+  if (keys.suite !== header.suite) throw new E2EEError("suite_mismatch", "device keys use another suite");
+  if (wrappedKey.length !== ENVELOPE_LENGTH[header.suite]) {
+    const expected = ENVELOPE_LENGTH[header.suite];
+    throw new E2EEError("envelope_length", `a ${header.suite} envelope is ${expected} bytes`);
+  }
+  const suite = HPKE[header.suite];
+  const encLength = wrappedKey.length - 48;
+  let contentKey;
+  try {
+    contentKey = new Uint8Array(
+      await suite.open(
+        {
+          recipientKey: keys.kemPrivate,
+          enc: wrappedKey.slice(0, encLength),
+          info: envelopeInfo(header.suite, header.caseId, headerSha256, deviceId),
+        },
+        wrappedKey.slice(encLength),
+      ),
+    );
+  } catch {
+    throw new E2EEError("decryption_failed", "envelope does not open for this device and object");
+  }
+  const commitment = await keyCommitment(contentKey, headerSha256);
+  const expected = Uint8Array.from(manifest.keyCommitment.match(/../g), (h) => parseInt(h, 16));
+  if (contentKey.length !== 32 || !equalBytes(commitment, expected)) {
+    throw new E2EEError("key_commitment_mismatch", "content key does not match the author's commitment");
+  }
+  try {
+    const plaintext = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: ciphertext.subarray(0, 12), additionalData: headerRaw },
+      await aesKey(contentKey, "decrypt"),
+      ciphertext.subarray(12),
+    );
+    return { plaintext: new Uint8Array(plaintext), header, reshared };
+  } catch {
+    throw new E2EEError("decryption_failed", "content does not decrypt");
+  } finally {
+    contentKey.fill(0);
+  }
+}

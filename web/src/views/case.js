@@ -1,0 +1,145 @@
+// One case: clear metadata, the decrypted and verified content, photos and thread, and the moves the
+// user's part in the case allows (docs/api.md sections 7 and 8).
+
+import * as api from "../api.js";
+import { busy, h, shortId, when } from "../dom.js";
+import { openCase, post } from "../clinician.js";
+import { describe } from "../errors.js";
+import { go, showError } from "../shell.js";
+import { statusLabel } from "./cases.js";
+
+const KIND = {
+  message: "Message",
+  info_request: "Information requested",
+  info_response: "Information provided",
+  report: "Report",
+};
+
+// Decrypted photos are shown through blob: URLs, released when the next case view replaces this one.
+let objectUrls = [];
+
+function verification(item) {
+  if (!item.ok) {
+    return h("p", { class: "verify refused", "data-code": item.error.code ?? "error" },
+      "Not shown: ", describe(item.error));
+  }
+  return h("p", { class: "verify ok", title: "Ed25519 manifest signature and HMAC key commitment checked" },
+    `Verified: signed by device ${shortId(item.author.device_id)}, key commitment checked`,
+    item.reshared ? ", re-shared to this device" : "");
+}
+
+function person(kase, session, userId) {
+  if (!userId) return "Not claimed yet";
+  if (userId === session.user.id) return "You";
+  if (userId === kase.requester_id) return `Physician ${shortId(userId)}`;
+  if (userId === kase.assignee_id) return `Specialist ${shortId(userId)}`;
+  return `Colleague ${shortId(userId)}`;
+}
+
+function contentCard(opened) {
+  const { content, attachments } = opened;
+  const photos = attachments.map((attachment) => {
+    if (!attachment.ok) return h("figure", { class: "photo" }, verification(attachment));
+    const url = URL.createObjectURL(new Blob([attachment.plaintext], { type: attachment.mediaType }));
+    objectUrls.push(url);
+    const media = attachment.mediaType.startsWith("image/")
+      ? h("img", { src: url, alt: attachment.name })
+      : h("a", { href: url, download: attachment.name }, `Download ${attachment.name}`);
+    const caption = h("figcaption", {}, attachment.name);
+    return h("figure", { class: "photo" }, media, caption, verification(attachment));
+  });
+  return h("article", { class: "card content", "aria-label": "Case content" },
+    h("h2", {}, "Clinical question"),
+    verification(content),
+    content.ok ? h("p", { class: "text question" }, content.content.question ?? "") : null,
+    photos.length ? h("div", { class: "photos" }, photos) : null);
+}
+
+function threadCard(kase, session, thread) {
+  return h("section", { class: "card thread", "aria-label": "Discussion" },
+    h("h2", {}, "Discussion"),
+    thread.length === 0 ? h("p", { class: "empty" }, "No messages yet.") : null,
+    thread.map((message) =>
+      h("article", { class: `message kind-${message.kind}`, "data-kind": message.kind },
+        h("header", {},
+          h("strong", {}, KIND[message.kind] ?? message.kind),
+          ` · ${person(kase, session, message.authorId)} · ${when(message.createdAt)}`),
+        message.ok ? h("p", { class: "text" }, message.text) : null,
+        verification(message))));
+}
+
+async function reloadAfter(error) {
+  // The case moved under us (a colleague claimed it, or another move raced): show its current state.
+  if (["illegal_transition", "already_claimed"].includes(error.code)) go(location.hash);
+  showError(error);
+}
+
+function actionsCard(kase, session) {
+  const me = session.user.id;
+  const isRequester = kase.requester_id === me;
+  const isAssignee = kase.assignee_id === me;
+  const live = !["closed", "withdrawn"].includes(kase.status);
+  const text = h("textarea", { name: "text", rows: "4", maxlength: "20000", "aria-label": "Your message" });
+  const form = h("form", { class: "card actions", "aria-label": "Reply" }, h("h2", {}, "Your move"));
+
+  const act = (run) => () =>
+    busy(form, run).then(() => go(location.hash)).catch(reloadAfter);
+  const button = (label, run, kind = "") =>
+    h("button", { type: "button", class: kind, onclick: act(run) }, label);
+  const withText = (run) => async () => {
+    const value = text.value.trim();
+    if (!value) throw Object.assign(new Error("empty"), { code: "empty_text" });
+    await run(value);
+  };
+  const postThen = (kind, action) =>
+    withText(async (value) => {
+      const messageId = await post(session.device, kase.id, kind, value);
+      if (action) {
+        await api.transition(kase.id, action, action === "answer" ? { report_message_id: messageId } : {});
+      }
+    });
+
+  const buttons = [];
+  if (kase.status === "open" && session.user.roles.includes("specialist") && !isRequester) {
+    buttons.push(button("Claim this case", () => api.transition(kase.id, "claim"), "primary"));
+  }
+  if (live && (isRequester || isAssignee)) {
+    form.append(text);
+    buttons.push(button("Send message", postThen("message")));
+  }
+  if (isAssignee && kase.status === "claimed") {
+    buttons.push(button("Request information", postThen("info_request", "request_info")));
+    buttons.push(button("Send report and answer", postThen("report", "answer"), "primary"));
+  }
+  if (isRequester && kase.status === "awaiting_info") {
+    buttons.push(button("Provide information", postThen("info_response", "provide_info"), "primary"));
+  }
+  if (isRequester && kase.status === "answered") {
+    buttons.push(button("Close case", () => api.transition(kase.id, "close"), "primary"));
+  }
+  if (buttons.length === 0) return null;
+  form.append(h("div", { class: "buttons" }, buttons));
+  return form;
+}
+
+export async function caseView(session, caseId) {
+  objectUrls.forEach((url) => URL.revokeObjectURL(url));
+  objectUrls = [];
+  const opened = await openCase(session.device, caseId);
+  const { kase } = opened;
+  const meta = [
+    ["Specialty", kase.specialty],
+    ["Priority", kase.priority],
+    ["Due", `${when(kase.due_at)}${kase.overdue ? " (overdue)" : ""}`],
+    ["Requested by", person(kase, session, kase.requester_id)],
+    ["Specialist", person(kase, session, kase.assignee_id)],
+    ["Created", when(kase.created_at)],
+  ];
+  return h("section", { class: "case", "data-case-id": kase.id, "data-status": kase.status },
+    h("h1", {}, `Case ${shortId(kase.id)} `,
+      h("span", { class: `chip status-${kase.status}` }, statusLabel(kase.status))),
+    h("dl", { class: "meta" }, meta.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
+    contentCard(opened),
+    threadCard(kase, session, opened.thread),
+    actionsCard(kase, session));
+}
