@@ -1,0 +1,230 @@
+"""Benchmark plumbing: a real server process, wrk on loopback, warm-up, repeated runs and medians.
+
+wrk (Debian's 4.1) is the load generator: written in C with one event loop per thread, it keeps 32
+connections busy for a fraction of the CPU a Python driver would take from the server on a shared 2-core
+machine, and its Lua hook gives each request its own body.
+
+The machine is shared, so no number stands alone: every run of a scenario is paired with a run of the
+token-only ceiling right before it, and the ratio of the two is the figure that survives the noise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_SCRIPT = ROOT / "bench" / "wrk" / "request.lua"
+CONNECTIONS = 32
+WRK_THREADS = 2
+# A 5 MB upload at 32 connections takes seconds: wrk's default 2 s timeout would drop it from the stats.
+WRK_TIMEOUT = "60s"
+READY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long each measurement lasts (seconds) and how often it is repeated."""
+
+    runs: int
+    seconds: int
+    warmup: int
+
+
+@dataclass
+class Load:
+    """What wrk sends. `bodies` lines are used once each (unique ids) unless `reuse_bodies`."""
+
+    paths: list[str]
+    method: str = "GET"
+    token: str | None = None
+    bodies: Path | None = None
+    upload: Path | None = None
+    reuse_bodies: bool = False
+    paths_file: Path | None = field(default=None, repr=False)
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    ceiling_rps: float
+    ratio: float
+    errors: int
+    requests: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], log_path: Path, workers: int = 1, app: str = "bench.app:create_bench_app"
+) -> Iterator[Server]:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"server did not become ready; see {log_path}")
+            time.sleep(0.2)
+        yield Server(url=url, process=process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _paths_file(load: Load, work_dir: Path) -> Path:
+    if load.paths_file is None:
+        load.paths_file = work_dir / f"paths-{id(load)}.txt"
+        load.paths_file.write_text("\n".join(load.paths) + "\n")
+    return load.paths_file
+
+
+def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
+    env = {
+        **os.environ,
+        "BENCH_THREADS": str(WRK_THREADS),
+        "BENCH_METHOD": load.method,
+        "BENCH_PATHS": str(_paths_file(load, work_dir)),
+        "BENCH_OFFSET": str(load.offset),
+    }
+    if load.token:
+        env["BENCH_TOKEN"] = load.token
+    if load.bodies:
+        env["BENCH_BODIES"] = str(load.bodies)
+    if load.upload:
+        env["BENCH_UPLOAD"] = str(load.upload)
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}"]
+    output = subprocess.run(
+        [*command, "--latency", "-s", str(WRK_SCRIPT), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    if load.bodies and not load.reuse_bodies:
+        load.offset = int(_field(r"BENCH_NEXT (\d+)", output))
+        if int(_field(r"BENCH_EXHAUSTED (\d+)", output)):
+            raise RuntimeError(f"{load.bodies} ran out of bodies: make more (--body-rate)")
+    latency = {int(pct): float(value) * _UNIT[unit] for pct, value, unit in _LATENCY.findall(output)}
+    errors = 0
+    if bad := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        errors += int(bad.group(1))
+    if sockets := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(group) for group in sockets.groups())
+    return Sample(
+        rps=float(_field(r"Requests/sec:\s+([\d.]+)", output)),
+        p50_ms=latency[50],
+        p99_ms=latency[99],
+        errors=errors,
+        requests=int(_field(r"(\d+) requests in", output)),
+    )
+
+
+def _field(pattern: str, output: str) -> str:
+    found = re.search(pattern, output)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    return found.group(1)
+
+
+def measure(
+    name: str, url: str, load: Load, ceiling: Load, timing: Timing, work_dir: Path
+) -> tuple[Result, Result]:
+    """The scenario and the token-only ceiling, each run right after the other, `timing.runs` times, after a
+    warm-up of both; medians of each, and the median of the per-pair ratios."""
+    if timing.warmup:
+        wrk(url, ceiling, timing.warmup, work_dir)
+        wrk(url, load, timing.warmup, work_dir)
+    pairs = []
+    for _ in range(timing.runs):
+        pairs.append((wrk(url, ceiling, timing.seconds, work_dir), wrk(url, load, timing.seconds, work_dir)))
+    ceilings = [ceiling_sample for ceiling_sample, _ in pairs]
+    samples = [sample for _, sample in pairs]
+    ceiling_rps = statistics.median(sample.rps for sample in ceilings)
+    ratio = statistics.median(sample.rps / ceiling_sample.rps for ceiling_sample, sample in pairs)
+    return _result(name, samples, ceiling_rps, ratio), _result(
+        "token-only ceiling", ceilings, ceiling_rps, 1.0
+    )
+
+
+def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float) -> Result:
+    return Result(
+        name=name,
+        rps=statistics.median(sample.rps for sample in samples),
+        p50_ms=statistics.median(sample.p50_ms for sample in samples),
+        p99_ms=statistics.median(sample.p99_ms for sample in samples),
+        ceiling_rps=ceiling_rps,
+        ratio=ratio,
+        errors=sum(sample.errors for sample in samples),
+        requests=sum(sample.requests for sample in samples),
+    )
