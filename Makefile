@@ -5,8 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 ADMIN_EMAIL ?= admin@confrere.local
+FUZZ_EXAMPLES ?= 100
+# Benchmarks (docs/benchmarks.md): a database of their own, emptied by every run.
+BENCH_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test_bench
+# The web client (web/, docs/web-client.md) builds where Node.js is installed; its tests need it.
+NODE := $(shell command -v node 2>/dev/null)
+WEB_DEPS := web/node_modules/.package-lock.json
 
-.PHONY: venv run test test-pg lint format openapi clean
+.PHONY: venv run test test-pg lint format openapi clean web web-screenshots fuzz bench bench-pg bench-scale \
+	bench-scale-pg wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -17,18 +24,41 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(if $(NODE),web)
 	$(BIN)/confrere migrate
 	$(BIN)/confrere create-admin --email $(ADMIN_EMAIL) --if-missing
 	$(BIN)/confrere serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+test: $(STAMP) $(if $(NODE),web)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Contract fuzzing, deeper than the few examples `make test` runs (docs/reliability.md). On PostgreSQL:
+# CONFRERE_TEST_DATABASE_URL=$(PG_URL) make fuzz
+fuzz: $(STAMP)
+	CONFRERE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_fuzz.py
+
 test-pg: $(STAMP)
 	CONFRERE_TEST_DATABASE_URL=$(PG_URL) $(MAKE) test
+
+# wrk 4.1, the load generator of the benchmarks: `apt-get install -y wrk` on Debian.
+wrk:
+	@command -v wrk >/dev/null || { echo "the benchmarks need wrk: apt-get install -y wrk"; exit 1; }
+
+# A few minutes on SQLite at 10,000 cases; BENCH_ARGS passes options (python -m bench.run --help).
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-pg: $(STAMP) wrk
+	$(BIN)/python -m bench.run --database-url $(BENCH_PG_URL) $(BENCH_ARGS)
+
+# 10,000 -> 100,000 -> 1,000,000 cases and 1,000,000 audit records: about an hour each.
+bench-scale: $(STAMP) wrk
+	$(BIN)/python -m bench.run --scale full $(BENCH_ARGS)
+
+bench-scale-pg: $(STAMP) wrk
+	$(BIN)/python -m bench.run --scale full --database-url $(BENCH_PG_URL) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -42,4 +72,16 @@ openapi: $(STAMP)
 	$(BIN)/confrere openapi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache web/dist web/node_modules
+
+# npm ci installs exactly package-lock.json; the bundle is built, never committed.
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $(WEB_DEPS)
+
+web: $(WEB_DEPS)
+	cd web && node build.mjs
+
+# Refreshes docs/screenshots/ from the browser end-to-end test (X-Wing run).
+web-screenshots: $(STAMP) web
+	CONFRERE_WEB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_web_e2e.py -k xwing

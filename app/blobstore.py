@@ -2,8 +2,9 @@
 
 `put` copies a stream aside while hashing it and publishes nothing until the caller, having checked the
 hash against the signed manifest, calls `commit()`: a refused upload leaves no blob behind. A blob committed
-by a request whose transaction then rolls back is an orphan: harmless (content-addressed, unreferenced) and
-removable by a sweep of blobs no `case_objects` row names.
+by a request whose transaction then rolls back (or whose process is killed before it commits) is an orphan:
+harmless (content-addressed, unreferenced) and removed by `confrere blobs sweep` (`sweep` below), with the
+temporary files of uploads that a crash interrupted.
 """
 
 from __future__ import annotations
@@ -12,13 +13,22 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK_BYTES = 1024 * 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+INCOMING_PREFIX = ".incoming-"
+
+
+@dataclass
+class SweepReport:
+    orphans: list[str] = field(default_factory=list)  # hashes of unreferenced blobs (removed unless dry run)
+    interrupted: int = 0  # temporary files of uploads that never finished
+    young: int = 0  # unreferenced blobs within the grace period: maybe an upload about to commit
 
 
 class BlobTooLarge(ValueError):
@@ -95,6 +105,41 @@ class FilesystemBlobStore:
 
     def delete(self, sha256: str) -> None:
         self.path_of(sha256).unlink(missing_ok=True)
+
+    def sweep(
+        self, referenced: Callable[[Iterable[str]], set[str]], *, older_than: float, dry_run: bool = False
+    ) -> SweepReport:
+        """Removes blobs that `referenced` does not vouch for, and interrupted uploads, last modified
+        before `older_than` (a Unix time). The grace period protects an upload whose blob is committed but
+        whose transaction is not yet: its row is about to name it. A blob is checked again just before it
+        goes, since an upload of the same bytes republishes it (a fresh file) at any time."""
+        report = SweepReport()
+        if not self.root.is_dir():
+            return report
+        for path in self.root.glob(f"{INCOMING_PREFIX}*"):
+            if _modified(path) < older_than:
+                report.interrupted += 1
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+        blobs = {path.name: path for path in self.root.glob("??/*") if _SHA256_HEX.fullmatch(path.name)}
+        kept = referenced(blobs)
+        for sha256, path in sorted(blobs.items()):
+            if sha256 in kept:
+                continue
+            if _modified(path) >= older_than:
+                report.young += 1
+                continue
+            report.orphans.append(sha256)
+            if not dry_run:
+                path.unlink(missing_ok=True)
+        return report
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile: nothing left to sweep
+        return float("inf")
 
 
 def _fsync_dir(path: Path) -> None:

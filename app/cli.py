@@ -22,7 +22,7 @@ from app.config import Settings, get_settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
 MIN_PASSWORD_LENGTH = 12
-CLIENT_COMMANDS = ("login", "device", "case")
+CLIENT_COMMANDS = ("login", "device", "case", "events")
 
 
 def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
@@ -105,8 +105,16 @@ def write_openapi(check: bool) -> int:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from app.logs import LOG_CONFIG
+
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=LOG_CONFIG,
     )
 
 
@@ -227,6 +235,57 @@ def _audit_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _blobs_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from app.blobstore import FilesystemBlobStore
+    from app.db import create_db_engine, new_session
+    from app.services.attachments import referenced_blobs
+
+    settings = get_settings()
+    engine = create_db_engine(settings)
+
+    def referenced(hashes) -> set[str]:
+        with new_session(engine) as session:
+            return referenced_blobs(session, hashes)
+
+    try:
+        store = FilesystemBlobStore(settings.resolved_blobs_dir)
+        report = store.sweep(referenced, older_than=time.time() - args.grace_seconds, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    verb = "would remove" if args.dry_run else "removed"
+    print(
+        f"{verb} {len(report.orphans)} unreferenced blobs and {report.interrupted} interrupted uploads; "
+        f"{report.young} unreferenced blobs are younger than {args.grace_seconds} s and were kept"
+    )
+    return 0
+
+
+def _jobs_run_once(_: argparse.Namespace) -> int:
+    from app.db import create_db_engine
+    from app.notifications.jobs import run_once
+    from app.notifications.sequencer import sequence_pending
+
+    settings = get_settings()
+    engine = create_db_engine(settings)
+    try:
+        report = run_once(engine, settings)
+        # Numbered now, so that streams and webhooks see them even when no API process runs.
+        sequenced = sequence_pending(engine)
+    finally:
+        engine.dispose()
+    if report is None:
+        print("another process is running the jobs: nothing done")
+        return 0
+    done = report.deadlines
+    print(
+        f"{len(done.overdue)} overdue, {len(done.escalated)} escalated, {len(done.auto_closed)} auto-closed; "
+        f"purged {report.purged_events} events; sequenced {sequenced} events"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from app.audit.verifier import add_verify_arguments
 
@@ -283,6 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
     check.set_defaults(handler=_audit_check)
+
+    blobs = commands.add_parser("blobs", help="the attachment blob store")
+    blob_commands = blobs.add_subparsers(dest="blobs_command", required=True)
+    sweep = blob_commands.add_parser(
+        "sweep", help="remove blobs no attachment names (crashes, rollbacks) and interrupted uploads"
+    )
+    sweep.add_argument(
+        "--grace-seconds",
+        type=int,
+        default=3600,
+        help="keep anything younger: an upload in flight commits its blob before its row (default 3600)",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="report only")
+    sweep.set_defaults(handler=_blobs_sweep)
+
+    jobs = commands.add_parser("jobs", help="the periodic deadlines job (from cron, when not in the API)")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_commands.add_parser(
+        "run-once", help="notify overdue cases, escalate ignored named ones, auto-close, purge old events"
+    ).set_defaults(handler=_jobs_run_once)
 
     client_cli.add_commands(commands)
     return parser

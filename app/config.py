@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     token_audience: str = "confrere-api"  # noqa: S105 (an audience name, not a secret)
     access_token_ttl_seconds: int = Field(default=600, ge=30, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    refresh_reuse_grace_seconds: int = Field(
+        default=20,
+        ge=0,
+        le=120,
+        description="A spent refresh token presented again this soon (a retry) returns its successor again.",
+    )
     keys_dir: Path | None = Field(default=None, description="Server keys; defaults to data_dir/keys.")
     secret_key: SecretStr | None = Field(
         default=None, description="Seals server-side secrets (TOTP seeds). Required outside development."
@@ -50,17 +56,60 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(default=30, ge=1)
     login_ip_window_seconds: int = Field(default=900, ge=1)
 
+    # Token buckets in each process's memory (docs/reliability.md): N workers allow N times the rate.
+    write_rate_per_minute: int = Field(
+        default=300, ge=0, description="Writes per user (per address when anonymous); 0 disables."
+    )
+    write_burst: int = Field(default=100, ge=1)
+    audit_exports_per_hour: int = Field(default=30, ge=0, description="Per compliance officer; 0 disables.")
+    audit_export_burst: int = Field(default=5, ge=1)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_case_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_key_backup_bytes: int = Field(default=64 * 1024, ge=1024)
     max_envelopes_per_request: int = Field(default=1000, ge=1)
+    max_devices_per_user: int = Field(
+        default=20,
+        ge=1,
+        description="Active devices per user: every new case is wrapped for each, so an unbounded number "
+        "would let one account push its specialty's audience past max_envelopes_per_request.",
+    )
     blobs_dir: Path | None = Field(
         default=None, description="Encrypted attachments (content-addressed); defaults to data_dir/blobs."
     )
 
     routine_due_hours: int = Field(default=7 * 24, ge=1)
     urgent_due_hours: int = Field(default=24, ge=1)
+
+    # Notifications (docs/notifications.md): the event stream, webhooks and the deadlines job.
+    events_retention_hours: int = Field(
+        default=7 * 24, ge=1, description="How far back Last-Event-ID can replay; older events are purged."
+    )
+    events_heartbeat_seconds: float = Field(default=15, gt=0)
+    events_stream_max_seconds: float = Field(
+        default=300, gt=0, description="A stream ends after this; clients reconnect with Last-Event-ID."
+    )
+    events_sequencer_interval_seconds: float = Field(
+        default=1.0, gt=0, description="Fallback poll; events written in this process are sequenced at once."
+    )
+    webhook_timeout_seconds: float = Field(default=5, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    webhook_retry_base_seconds: float = Field(default=30, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600, gt=0)
+    webhook_delivery_interval_seconds: float = Field(default=2, gt=0)
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (off: no SSRF inward).",
+    )
+    max_webhooks_per_user: int = Field(default=5, ge=1)
+    jobs_in_process: bool = Field(
+        default=True, description="Run the deadlines job in the API; false when cron runs `confrere jobs`."
+    )
+    jobs_interval_seconds: float = Field(default=60, gt=0)
+    auto_close_answered_after_hours: int = Field(
+        default=30 * 24, ge=0, description="Close answered cases after this delay; 0 never does."
+    )
 
     audit_log_origin: str = Field(
         default="confrere.local/audit",

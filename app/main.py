@@ -5,18 +5,24 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from app import problem_handlers
 from app.audit.sequencer import BackgroundSequencer
 from app.blobstore import FilesystemBlobStore
 from app.config import Settings, get_settings
 from app.crypto.passwords import PasswordHasher
-from app.db import create_db_engine
+from app.db import WriteGate, create_db_engine, create_read_engine
+from app.deps import storable_url
 from app.keyring import load_server_keys
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
+from app.models.audit import AuditRecord
+from app.notifications.runtime import Notifications
+from app.ratelimit import RateLimits
 from app.routers import (
     admin,
     audit,
@@ -30,6 +36,9 @@ from app.routers import (
     ops,
     specialties,
 )
+from app.routers import events as event_routes
+from app.routers import stats as stats_routes
+from app.routers import webhooks as webhook_routes
 from app.services.auth import Authenticator
 
 API_DESCRIPTION = """\
@@ -37,6 +46,9 @@ Confrere routes clinician second-opinion requests between physicians and special
 is end-to-end encrypted on the clients' devices (see docs/e2ee.md); this API sees and stores only clear
 routing metadata and ciphertext. Errors are RFC 9457 problem details with a stable `code`.
 """
+
+# The static web client, built by `make web` (docs/web-client.md); served only where it was built.
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 def body_limits(settings: Settings) -> Callable[[str, str], int]:
@@ -59,7 +71,9 @@ def body_limits(settings: Settings) -> Callable[[str, str], int]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings)
+    read_engine = create_read_engine(settings, engine)
     keys = load_server_keys(settings)
+    notifications = Notifications(engine, keys.sealer, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -72,12 +86,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch_size=settings.audit_sequencer_batch_size,
             )
             sequencer.start()
+        notifications.start()
         yield
+        notifications.stop()
         if sequencer is not None:
             sequencer.stop()
         engine.dispose()
+        read_engine.dispose()
 
     app = FastAPI(
+        dependencies=[Depends(storable_url)],
         title="Confrere API",
         version="1.0.0",
         description=API_DESCRIPTION,
@@ -98,11 +116,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "description": "The verifiable audit log: public checkpoint; proofs, tiles, queries and "
                 "exports for compliance officers (with TOTP). See docs/audit-log.md.",
             },
+            {
+                "name": "notifications",
+                "description": "The caller's events (Server-Sent Events) and webhooks: ids, types and times, "
+                "never content. See docs/notifications.md.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine
+    # See app.deps and WriteGate: SQLite has one writer, PostgreSQL many.
+    app.state.write_gate = WriteGate(engine, AuditRecord.__table__, exclusive=settings.is_sqlite)
     app.state.audit_log_signer = keys.audit_log
     app.state.authenticator = Authenticator(
         settings,
@@ -111,10 +137,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
     )
     app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
+    app.state.rate_limits = RateLimits.from_settings(settings)
     for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
+        app.include_router(module.router)
+    app.state.event_streams = notifications.streams
+    for module in (event_routes, webhook_routes, stats_routes):
         app.include_router(module.router)
     app.include_router(auth.jwks_router)
     app.include_router(ops.router)
+    if (WEB_DIST / "index.html").is_file():
+        app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
     problem_handlers.install(app)
     if settings.cors_origins:
         app.add_middleware(

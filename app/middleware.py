@@ -12,6 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail
+from app.logs import REQUEST_ID, log_access
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("confrere_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
@@ -32,6 +33,17 @@ API_ONLY_HEADERS = [
 ]
 # The interactive docs load their own scripts and styles; everything else is data and forbids them.
 DOCS_PATHS = ("/docs", "/redoc")
+# The web client (web/) runs only its own bundled script and stylesheet; decrypted photos are blob: URLs.
+# no-cache (revalidate) rather than no-store, so a rebuilt bundle is picked up at once.
+WEB_PATH = "/app"
+WEB_HEADERS = [
+    (b"cache-control", b"no-cache"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+        b"form-action 'self'; frame-ancestors 'none'",
+    ),
+]
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -51,6 +63,9 @@ class RequestContextMiddleware:
             return
         supplied = _header(scope, b"x-request-id")
         request_id = supplied if supplied and _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        # Not reset on the way out: each request runs in a task of its own, and the error handler that
+        # logs an unhandled exception runs after this middleware has returned.
+        REQUEST_ID.set(request_id)
         client = _header(scope, b"x-confrere-client") or _header(scope, b"user-agent") or ""
         device = _header(scope, b"x-confrere-device")
         scope.setdefault("state", {})["audit_trail"] = AuditTrail(
@@ -62,7 +77,9 @@ class RequestContextMiddleware:
             ),
         )
         extra_headers = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
-        if not scope["path"].startswith(DOCS_PATHS):
+        if scope["path"] == WEB_PATH or scope["path"].startswith(WEB_PATH + "/"):
+            extra_headers += WEB_HEADERS
+        elif not scope["path"].startswith(DOCS_PATHS):
             extra_headers += API_ONLY_HEADERS
         started = time.perf_counter()
         status_holder = {"status": 500}
@@ -82,8 +99,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], route, str(status_holder["status"])).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            log_access(scope["method"], scope["path"], route, status_holder["status"], elapsed)
 
 
 def _is_uuid(value: str) -> bool:

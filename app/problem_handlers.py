@@ -10,11 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError
+from app.middleware import API_ONLY_HEADERS, SECURITY_HEADERS
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 _HTTP_CODES = {
+    # FastAPI's answer to a body it cannot decode at all (not UTF-8, a broken multipart stream).
+    400: "malformed_body",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -71,4 +74,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unhandled error")
-        return _problem(request, 500, "internal_error", "Internal error", None)
+        response = _problem(request, 500, "internal_error", "Internal error", None)
+        # Starlette answers this one from its outermost middleware, around RequestContextMiddleware, so
+        # the headers that middleware adds to every other answer are added here.
+        trail = getattr(request.state, "audit_trail", None)
+        for name, value in (*SECURITY_HEADERS, *API_ONLY_HEADERS):
+            response.headers[name.decode()] = value.decode()
+        if trail is not None:
+            response.headers["X-Request-ID"] = trail.request_id
+        return response

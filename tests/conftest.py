@@ -86,6 +86,7 @@ def app(settings: Settings, seed_rows: dict[str, list[dict]]):
     yield application
     _empty_tables(application.state.engine, seed_rows)
     application.state.engine.dispose()
+    application.state.read_engine.dispose()
 
 
 def _empty_tables(engine: Engine, seed_rows: dict[str, list[dict]]) -> None:

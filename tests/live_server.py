@@ -45,22 +45,31 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def live_server(
-    settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
+    settings: Settings,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    production_entry: bool = False,
 ) -> Iterator[LiveServer]:
+    """`production_entry`: start as `confrere serve` does (its JSON log configuration included)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "info",
-    ]
+    if production_entry:
+        serve = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
+        command = [sys.executable, "-c", serve, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "info",
+        ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env={**settings_env(settings), **(extra_env or {})}, stdout=log, stderr=log

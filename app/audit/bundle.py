@@ -20,9 +20,11 @@ import contextlib
 import hashlib
 import json
 import re
+import threading
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from queue import Queue
 from typing import Any, BinaryIO, Literal
 
 from app.crypto.merkle import RangeProof
@@ -44,6 +46,9 @@ _VIEW_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*(\.[a-z0-9]+)+")
 # A fixed timestamp makes the same export produce the same archive bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _CHUNK_BYTES = 1 << 16
+_COMPRESS_LEVEL = 1
+# Chunks in flight between the thread reading records and the one compressing them (~64 KiB each).
+_PIPELINE_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,37 @@ def _position_lines(
         yield _compact_json({"index": index, "proof": _hexes(proof)}) + b"\n"
 
 
+def _pipelined(chunks: Iterable[bytes], consume: Callable[[bytes], None]) -> None:
+    """consume(chunk) for every chunk, on a second thread while this one makes the next chunks. Deflate,
+    CRC-32, SHA-256 and the file write all release the GIL, so compressing overlaps with reading and
+    formatting records instead of following it. Whichever side fails stops the other, and the first error
+    is raised here; at most _PIPELINE_DEPTH chunks wait in between, so memory stays flat."""
+    queue: Queue[bytes | None] = Queue(maxsize=_PIPELINE_DEPTH)
+    failures: list[BaseException] = []
+
+    def drain() -> None:
+        while (chunk := queue.get()) is not None:
+            if failures:
+                continue  # keep draining: the producer must never block on a full queue
+            try:
+                consume(chunk)
+            except BaseException as error:
+                failures.append(error)
+
+    worker = threading.Thread(target=drain, name="bundle-compressor", daemon=True)
+    worker.start()
+    try:
+        for chunk in chunks:
+            if failures:
+                break
+            queue.put(chunk)
+    finally:
+        queue.put(None)
+        worker.join()
+    if failures:
+        raise failures[0]
+
+
 class _BundleWriter:
     def __init__(self, out: BinaryIO) -> None:
         self._zip = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED)
@@ -133,12 +169,19 @@ class _BundleWriter:
     def write(self, name: str, pieces: Iterable[bytes]) -> None:
         info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
         info.compress_type = zipfile.ZIP_DEFLATED
+        # The fastest deflate level: 3x the speed of the default for an archive ~10% larger. (Python 3.13
+        # names this compress_level; the old name still works there.)
+        info._compresslevel = _COMPRESS_LEVEL  # type: ignore[attr-defined]
         digest = hashlib.sha256()
+
         # force_zip64: the size is unknown up front and a streamed member cannot be patched afterwards.
         with self._zip.open(info, "w", force_zip64=True) as member:
-            for chunk in _chunked(pieces):
+
+            def consume(chunk: bytes) -> None:
                 digest.update(chunk)
                 member.write(chunk)
+
+            _pipelined(_chunked(pieces), consume)
         self.digests[name] = digest.hexdigest()
 
     def close(self) -> None:

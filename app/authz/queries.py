@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Select, and_
+from sqlalchemy import ColumnElement, Select, and_, bindparam
 from sqlmodel import Session, select
 
 from app.authz.cases import Member
@@ -31,10 +31,17 @@ def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.U
     }
 
 
+# Built once, like the other statements of a case read (app/services/cases.py).
+_SHARED_USERS = (
+    select(CaseShare.recipient_id)
+    .where(CaseShare.case_id == bindparam("case_id"), CaseShare.grants_access)
+    .distinct()
+)
+
+
 def shared_user_ids(session: Session, case_id: uuid.UUID) -> frozenset[uuid.UUID]:
     """Users a re-share made participants of the case."""
-    query = select(CaseShare.recipient_id).where(CaseShare.case_id == case_id, CaseShare.grants_access)
-    return frozenset(session.exec(query.distinct()).all())
+    return frozenset(session.exec(_SHARED_USERS, params={"case_id": case_id}).all())
 
 
 def participant_selects(user_id: uuid.UUID) -> list[Select]:

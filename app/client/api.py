@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 import httpx
 
 CLIENT_NAME = "confrere-python/1"
+# The server sends a heartbeat every 15 s by default: a minute of silence means a dead connection.
+EVENT_STREAM_TIMEOUT = httpx.Timeout(30, read=60)
+RECONNECT_SECONDS = 3.0
 
 
 def b64(data: bytes) -> str:
@@ -147,6 +151,37 @@ class ConfrereApi:
     def download_attachment(self, case_id: str, attachment_id: str) -> bytes:
         return self.request("GET", f"/v1/cases/{case_id}/attachments/{attachment_id}").content
 
+    def events(self, last_event_id: int | None = None, *, reconnect: bool = True) -> Iterator[dict]:
+        """Follows GET /v1/events (Server-Sent Events) and yields each event's JSON, `stream.gap` included
+        (events were purged or the id is unknown: reload your lists). The server ends a stream after a few
+        minutes; this reconnects with Last-Event-ID (refreshing the token if needed) unless `reconnect` is
+        false, in which case it returns when the stream ends."""
+        while True:
+            headers = self._headers() | {"Accept": "text/event-stream"}
+            if last_event_id is not None:
+                headers["Last-Event-ID"] = str(last_event_id)
+            try:
+                with self._http.stream(
+                    "GET", "/v1/events", headers=headers, timeout=EVENT_STREAM_TIMEOUT
+                ) as response:
+                    if response.status_code == 401 and self.refresh_token:
+                        self.refresh()
+                        continue
+                    if response.status_code >= 400:
+                        response.read()
+                        raise _error(response)
+                    for fields in sse_blocks(response.iter_lines()):
+                        if "id" in fields:
+                            last_event_id = int(fields["id"])
+                        if "data" in fields:
+                            yield json.loads(fields["data"])
+            except httpx.TransportError:
+                if not reconnect:
+                    raise
+                time.sleep(RECONNECT_SECONDS)
+            if not reconnect:
+                return
+
     def audit_events(self, **params: Any) -> Iterator[dict]:
         yield from self._pages("/v1/audit/events", params)
 
@@ -159,6 +194,20 @@ class ConfrereApi:
             cursor = page.get("next_cursor")
             if not cursor:
                 return
+
+
+def sse_blocks(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """Server-Sent Events blocks as {field: value}, comments dropped (the WHATWG parsing rules, simplified
+    to what Confrere sends: one `data:` line per event)."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if fields:
+                yield fields
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
 
 
 def _error(response: httpx.Response) -> ApiError:

@@ -62,7 +62,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     share.add_argument("case_id")
     share.add_argument("--user", required=True)
 
-    for parser in (login, device, case):
+    events = commands.add_parser("events", help="follow my notifications: ids, types and times, no content")
+    events.add_argument("--last-event-id", type=int, help="replay what came after this event id")
+    events.add_argument("--once", action="store_true", help="stop when the server ends the stream")
+
+    for parser in (login, device, case, events):
         parser.add_argument("--profile", default=os.environ.get("CONFRERE_PROFILE", "default"))
 
 
@@ -111,6 +115,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"logged in as {args.email} (profile {args.profile})")
         return 0
     with _session(args.profile) as (profile, api):
+        if args.command == "events":
+            return _follow(api, args.last_event_id, args.once)
         if args.command == "device":
             clinician = Clinician.enrol_device(api, args.suite, args.label)
             profile.remember_device(clinician.device_id, clinician.keys)
@@ -119,6 +125,22 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
             return 0
         return _case(args, _clinician(profile, api))
+
+
+def _follow(api: ConfrereApi, last_event_id: int | None, once: bool) -> int:
+    try:
+        for event in api.events(last_event_id, reconnect=not once):
+            if event["type"] == "stream.gap":
+                print("some events were purged or missed: reload your case lists", flush=True)
+                continue
+            message = f" message {event['object_id']}" if event.get("object_id") else ""
+            print(
+                f"{event['id']}  {event['created_at']}  {event['type']:<22} case {event['case_id']}{message}",
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def _case(args: argparse.Namespace, clinician: Clinician) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from jose import jwt
+from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
 ALGORITHM = "ES256"
@@ -83,7 +83,9 @@ class TokenKeySet:
         if not keys:
             raise TokenError("at least one token signing key is needed")
         self._signing = keys[-1]
-        self._verifying = {key.kid: key.public_pem() for key in keys}
+        # Parsed once: python-jose would otherwise load the PEM on every verification. An ES256 key object
+        # also cannot be mistaken for an HMAC secret.
+        self._verifying = {key.kid: jwk.construct(key.public_pem(), ALGORITHM) for key in keys}
         self._jwks = {"keys": [key.public_jwk() for key in keys]}
 
     @property
@@ -108,13 +110,13 @@ class TokenKeySet:
             raise TokenError("malformed token") from error
         if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
             raise TokenError("unexpected token algorithm or type")
-        public_pem = self._verifying.get(header.get("kid", ""))
-        if public_pem is None:
+        public_key = self._verifying.get(header.get("kid", ""))
+        if public_key is None:
             raise TokenError("unknown signing key")
         try:
             return jwt.decode(
                 token,
-                public_pem,
+                public_key,
                 algorithms=[ALGORITHM],
                 audience=audience,
                 issuer=issuer,

@@ -4,6 +4,7 @@ from app.models.audit import AuditCheckpoint, AuditExport, AuditLogState, AuditR
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.cases import Case, CaseObject, CaseShare, Envelope
 from app.models.devices import Device, DeviceChallenge, KeyBackup
+from app.models.notifications import Event, EventRecipient, Webhook, WebhookDelivery
 from app.models.specialties import Specialty
 from app.models.users import User, UserRole, UserSpecialty
 
@@ -20,6 +21,8 @@ __all__ = [
     "Device",
     "DeviceChallenge",
     "Envelope",
+    "Event",
+    "EventRecipient",
     "KeyBackup",
     "LoginThrottle",
     "RefreshToken",
@@ -27,4 +30,6 @@ __all__ = [
     "User",
     "UserRole",
     "UserSpecialty",
+    "Webhook",
+    "WebhookDelivery",
 ]

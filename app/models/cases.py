@@ -57,6 +57,8 @@ class Case(SQLModel, table=True):
         Index("ix_cases_named_created", "named_specialist_id", "created_at", "id"),
         # The specialty queue: open cases of one specialty, earliest due first.
         Index("ix_cases_queue", "specialty", "status", "due_at", "id"),
+        # The deadlines job: pending cases past their due date, answered cases to auto-close.
+        Index("ix_cases_status_due", "status", "due_at"),
     )
 
     # Chosen by the client (UUIDv4) before sealing, because the sealed header binds it.
@@ -78,6 +80,11 @@ class Case(SQLModel, table=True):
     # When the case reached a final status (closed or withdrawn).
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decline_reason: str | None = Field(default=None, sa_type=String(30))
+    # When the current assignee claimed it (cleared by a decline) and when it was answered: admin statistics.
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the deadlines job found it overdue and notified its participants (once).
+    overdue_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     def is_overdue(self, now: datetime) -> bool:
         return self.status in PENDING_STATUSES and self.due_at < now

@@ -56,7 +56,7 @@ def list_users(
     operation_id="adminVerifyUser",
     summary="Mark a clinician's professional identifier as checked; a pending account becomes active",
     response_model=UserOut,
-    responses=problems(401, 403, 404, 409),
+    responses=problems(401, 403, 404, 409, 422, 429),
     dependencies=[_user_action("admin.user.verify")],
 )
 def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> UserOut:
@@ -68,7 +68,7 @@ def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> Us
     operation_id="adminSuspendUser",
     summary="Suspend a user: every session ends at once and the account can no longer log in",
     response_model=UserOut,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.suspend")],
 )
 def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, session: SessionDep) -> UserOut:
@@ -81,7 +81,7 @@ def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, ses
     operation_id="adminReactivateUser",
     summary="Lift a suspension",
     response_model=UserOut,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422, 429),
     dependencies=[_user_action("admin.user.reactivate")],
 )
 def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> UserOut:
@@ -93,7 +93,7 @@ def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -
     operation_id="adminSetUserRoles",
     summary="Replace a user's roles and specialties (never one's own)",
     response_model=UserOut,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.roles")],
 )
 def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: SessionDep) -> UserOut:
@@ -107,7 +107,7 @@ def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: 
     summary="Add a specialty (with its SNOMED CT code)",
     status_code=status.HTTP_201_CREATED,
     response_model=SpecialtyOut,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("admin.specialty.create", purpose=ADMIN)],
 )
 def create_specialty(body: SpecialtyCreate, _: Admin, session: SessionDep, trail: TrailDep) -> SpecialtyOut:

@@ -14,7 +14,15 @@ from sqlmodel import Session
 
 from app.audit.records import Purpose, Resource
 from app.crypto.signed_note import NoteSigner
-from app.deps import ComplianceOfficer, SessionDep, SettingsDep, TrailDep, audited, unaudited
+from app.deps import (
+    ComplianceOfficer,
+    ExportingOfficer,
+    SessionDep,
+    SettingsDep,
+    TrailDep,
+    audited,
+    unaudited,
+)
 from app.models.audit import AuditExport
 from app.models.base import utcnow
 from app.schemas.audit import (
@@ -188,12 +196,12 @@ def _export_out(session: Session, export: AuditExport) -> AuditExportOut:
     summary="Export records with their proofs as a bundle that verifies offline (`confrere audit verify`)",
     status_code=status.HTTP_201_CREATED,
     response_model=AuditExportOut,
-    responses=problems(401, 403, 422, 503),
+    responses=problems(400, 401, 403, 413, 422, 429, 503),
     dependencies=[_declare("audit.export", resource="audit_export")],
 )
 def create_export(
     body: ExportCreate,
-    officer: ComplianceOfficer,
+    officer: ExportingOfficer,
     session: SessionDep,
     settings: SettingsDep,
     signer: AuditSigner,
@@ -223,7 +231,7 @@ def create_export(
     operation_id="downloadAuditExport",
     summary="Download an export bundle (application/zip); only its creator may",
     response_class=FileResponse,
-    responses={200: {"content": {"application/zip": {}}}, **problems(401, 403, 404)},
+    responses={200: {"content": {"application/zip": {}}}, **problems(401, 403, 404, 422)},
     dependencies=[_declare("audit.export.download", resource="audit_export", id_param="export_id")],
 )
 def download_export(

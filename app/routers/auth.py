@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+import anyio
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy import Engine
 
 from app.audit.records import Resource
+from app.db import new_session
 from app.deps import (
+    AddressWriteLimit,
     AuthenticatorDep,
     CurrentPrincipal,
     HasherDep,
@@ -21,10 +26,43 @@ from app.schemas.accounts import RegisterRequest, UserOut
 from app.schemas.auth import LoginRequest, RefreshRequest, TokenResponse, TotpConfirmRequest, TotpEnrolment
 from app.schemas.common import problems
 from app.services import accounts
-from app.services.auth import revoke_session
+from app.services.auth import Authenticator, PasswordCheck, revoke_session
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
+
+# Argon2id hashes at once: one core stays free for the event loop and everything else, and memory stays
+# bounded (19 MiB a hash). More logins queue on the event loop, not on worker threads.
+HASHING = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
+
+
+def _check_password(
+    read_engine: Engine, authenticator: Authenticator, ip: str, body: LoginRequest
+) -> PasswordCheck:
+    with new_session(read_engine) as session:
+        return authenticator.check_password(session, ip, body.email, body.password, utcnow())
+
+
+async def _checked_password(
+    request: Request, body: LoginRequest, authenticator: AuthenticatorDep, trail: TrailDep
+) -> PasswordCheck:
+    """The password hashed on a worker thread before the request's transaction opens (a parameter ahead of
+    the session), so that the hash never holds SQLite's write lock (app.deps), within HASHING."""
+    ip = trail.actor.ip or "unknown"
+    return await anyio.to_thread.run_sync(
+        _check_password, request.app.state.read_engine, authenticator, ip, body, limiter=HASHING
+    )
+
+
+CheckedPassword = Annotated[PasswordCheck, Depends(_checked_password)]
+
+
+async def _hashed_password(body: RegisterRequest, hasher: HasherDep) -> str:
+    """The new password's hash, computed like a login's check before the transaction opens."""
+    return await anyio.to_thread.run_sync(hasher.hash, body.password, limiter=HASHING)
+
+
+HashedPassword = Annotated[str, Depends(_hashed_password)]
 
 
 @router.post(
@@ -33,11 +71,13 @@ jwks_router = APIRouter(tags=["auth"])
     summary="Register as a clinician (pending until an admin verifies the professional id)",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problems(409, 422, 429),
-    dependencies=[audited("auth.register", resource="user")],
+    responses=problems(400, 409, 413, 422, 429),
+    dependencies=[audited("auth.register", resource="user"), AddressWriteLimit],
 )
-def register(body: RegisterRequest, session: SessionDep, hasher: HasherDep, trail: TrailDep) -> UserOut:
-    user = accounts.register(session, body, hasher)
+def register(
+    password_hash: HashedPassword, body: RegisterRequest, session: SessionDep, trail: TrailDep
+) -> UserOut:
+    user = accounts.register(session, body, password_hash)
     trail.resource = Resource(type="user", id=str(user.id))
     return accounts.view(session, user)
 
@@ -47,22 +87,35 @@ def register(body: RegisterRequest, session: SessionDep, hasher: HasherDep, trai
     operation_id="login",
     summary="Log in with password (and TOTP once enrolled); returns an access and a refresh token",
     response_model=TokenResponse,
-    responses=problems(401, 403, 422, 429),
-    dependencies=[audited("auth.login")],
+    responses=problems(400, 401, 403, 413, 422, 429),
+    dependencies=[audited("auth.login"), AddressWriteLimit],
 )
-def login(body: LoginRequest, session: SessionDep, authenticator: AuthenticatorDep, trail: TrailDep) -> Any:
+def login(
+    checked: CheckedPassword,
+    body: LoginRequest,
+    session: SessionDep,
+    authenticator: AuthenticatorDep,
+    trail: TrailDep,
+) -> Any:
     return authenticator.login(
-        session, trail, email=body.email, password=body.password, totp_code=body.totp_code, now=utcnow()
+        session,
+        trail,
+        email=body.email,
+        password=body.password,
+        totp_code=body.totp_code,
+        now=utcnow(),
+        checked=checked,
     )
 
 
 @router.post(
     "/refresh",
     operation_id="refreshToken",
-    summary="Exchange a refresh token for new tokens (the old one is spent; reuse revokes the session)",
+    summary="Exchange a refresh token for new tokens (single use: a retry within seconds gets the same "
+    "successor, any later reuse revokes the session)",
     response_model=TokenResponse,
-    responses=problems(401, 403, 422),
-    dependencies=[audited("auth.refresh")],
+    responses=problems(400, 401, 403, 413, 422, 429),
+    dependencies=[audited("auth.refresh"), AddressWriteLimit],
 )
 def refresh(
     body: RefreshRequest, session: SessionDep, authenticator: AuthenticatorDep, trail: TrailDep
@@ -75,7 +128,7 @@ def refresh(
     operation_id="logout",
     summary="End this session: its refresh tokens and access tokens stop working at once",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401),
+    responses=problems(401, 429),
     dependencies=[audited("auth.logout")],
 )
 def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
@@ -88,7 +141,7 @@ def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
     operation_id="startTotpEnrolment",
     summary="Start TOTP enrolment: returns the secret to load into an authenticator app",
     response_model=TotpEnrolment,
-    responses=problems(401, 409),
+    responses=problems(401, 409, 429),
     dependencies=[audited("auth.mfa.enrol")],
 )
 def start_totp(principal: CurrentPrincipal, authenticator: AuthenticatorDep) -> Any:
@@ -100,7 +153,7 @@ def start_totp(principal: CurrentPrincipal, authenticator: AuthenticatorDep) -> 
     operation_id="confirmTotpEnrolment",
     summary="Confirm TOTP enrolment with a current code; later logins then require a code",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 409, 422),
+    responses=problems(400, 401, 409, 413, 422, 429),
     dependencies=[audited("auth.mfa.confirm")],
 )
 def confirm_totp(

@@ -12,7 +12,7 @@ from pydantic import Json
 
 from app.audit.records import Resource
 from app.blobstore import CHUNK_BYTES
-from app.deps import BlobStoreDep, CurrentPrincipal, SessionDep, SettingsDep, TrailDep, audited
+from app.deps import BlobStoreDep, CurrentPrincipal, SessionDep, SettingsDep, TrailDep, audited, run_db
 from app.models.base import utcnow
 from app.routers.cases import on_case
 from app.schemas.cases import AttachmentMeta, AttachmentOut, MessageCreate, MessageOut, MessagePage
@@ -46,10 +46,10 @@ def list_messages(
     summary="Add a sealed message, information request or response, or the report",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageOut,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[audited("case.message.create")],
 )
-def post_message(
+async def post_message(
     case_id: uuid.UUID,
     body: MessageCreate,
     principal: CurrentPrincipal,
@@ -58,7 +58,7 @@ def post_message(
     trail: TrailDep,
 ) -> MessageOut:
     trail.resource = Resource(type="message", id=str(body.id), case_id=case_id)
-    return messages.post(session, principal, case_id, body, settings, utcnow())
+    return await run_db(session, messages.post, session, principal, case_id, body, settings, utcnow())
 
 
 @router.post(
@@ -67,7 +67,7 @@ def post_message(
     summary="Upload a sealed attachment: `meta` (JSON) then the `ciphertext` file part, streamed",
     status_code=status.HTTP_201_CREATED,
     response_model=AttachmentOut,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[audited("case.attachment.create")],
 )
 def upload_attachment(
@@ -100,7 +100,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
             "description": "The ciphertext; verify it against the signed manifest before decrypting.",
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **problems(401, 404),
+        **problems(401, 404, 422),
     },
     dependencies=[
         audited("case.attachment.read", resource="attachment", id_param="attachment_id", case_param="case_id")

@@ -6,12 +6,22 @@ A case the caller may not see answers 404 `case_not_found`, exactly like a missi
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from app.audit.records import Resource
-from app.deps import Clinician, CurrentPrincipal, SessionDep, SettingsDep, Specialist, TrailDep, audited
+from app.deps import (
+    Clinician,
+    CurrentPrincipal,
+    SessionDep,
+    SettingsDep,
+    Specialist,
+    TrailDep,
+    audited,
+    run_db,
+)
 from app.models.base import utcnow
 from app.models.cases import CaseStatus
 from app.schemas.cases import (
@@ -43,14 +53,14 @@ def on_case(action: str):
     summary="Ask a specialty (or a named specialist of it) for an opinion, with sealed content",
     status_code=status.HTTP_201_CREATED,
     response_model=CaseDetail,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("case.create")],
 )
-def create_case(
+async def create_case(
     body: CaseCreate, principal: Clinician, session: SessionDep, settings: SettingsDep, trail: TrailDep
 ) -> CaseDetail:
     trail.resource = Resource(type="case", id=str(body.id), case_id=body.id)
-    return cases.create(session, principal, body, settings, utcnow())
+    return await run_db(session, cases.create, session, principal, body, settings, utcnow())
 
 
 @router.get(
@@ -61,7 +71,7 @@ def create_case(
     responses=problems(401, 403, 422),
     dependencies=[audited("case.list")],
 )
-def list_cases(
+async def list_cases(
     principal: Clinician,
     session: SessionDep,
     status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
@@ -71,15 +81,19 @@ def list_cases(
     cursor: Cursor = None,
 ) -> CasePage:
     now = utcnow()
-    page = case_lists.list_cases(
+    page = await run_db(
         session,
-        principal,
-        status=status_,
-        specialty=specialty,
-        is_overdue=overdue,
-        limit=limit,
-        cursor=cursor,
-        now=now,
+        partial(
+            case_lists.list_cases,
+            session,
+            principal,
+            status=status_,
+            specialty=specialty,
+            is_overdue=overdue,
+            limit=limit,
+            cursor=cursor,
+            now=now,
+        ),
     )
     return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
 
@@ -92,7 +106,7 @@ def list_cases(
     responses=problems(401, 403, 422),
     dependencies=[audited("case.queue")],
 )
-def case_queue(
+async def case_queue(
     principal: Specialist,
     session: SessionDep,
     specialty: Annotated[str | None, Query(max_length=40)] = None,
@@ -100,7 +114,10 @@ def case_queue(
     cursor: Cursor = None,
 ) -> CasePage:
     now = utcnow()
-    page = case_lists.queue(session, principal, specialty=specialty, limit=limit, cursor=cursor)
+    page = await run_db(
+        session,
+        partial(case_lists.queue, session, principal, specialty=specialty, limit=limit, cursor=cursor),
+    )
     return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
 
 
@@ -109,12 +126,11 @@ def case_queue(
     operation_id="getCase",
     summary="A case: clear metadata, sealed content and attachments, with the caller's envelopes only",
     response_model=CaseDetail,
-    responses=problems(401, 404),
+    responses=problems(401, 404, 422),
     dependencies=[on_case("case.read")],
 )
-def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> CaseDetail:
-    visible = cases.load_visible(session, principal, case_id)
-    return cases.detail(session, principal, visible, utcnow())
+async def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> CaseDetail:
+    return await run_db(session, cases.read, session, principal, case_id, utcnow())
 
 
 @router.post(
@@ -122,7 +138,7 @@ def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDe
     operation_id="transitionCase",
     summary="Move a case: claim, decline, request_info, provide_info, answer, close, withdraw",
     response_model=CaseOut,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_case("case.transition")],
 )
 def transition_case(
@@ -143,7 +159,7 @@ def transition_case(
     summary="Re-share: upload envelopes re-wrapped for a colleague's devices, with a signed statement",
     status_code=status.HTTP_201_CREATED,
     response_model=ShareOut,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_case("case.share")],
 )
 def share_case(

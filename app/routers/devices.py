@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, SessionDep, TrailDep, audited
+from app.deps import ActivePrincipal, SessionDep, SettingsDep, TrailDep, audited
 from app.models.base import utcnow
 from app.schemas.common import problems
 from app.schemas.devices import ChallengeOut, DeviceCreate, DeviceOut
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/devices", tags=["devices"])
     summary="Get a single-use challenge (5 minutes) for the next device registration",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengeOut,
-    responses=problems(401, 403),
+    responses=problems(401, 403, 429),
     dependencies=[audited("device.challenge")],
 )
 def create_challenge(principal: ActivePrincipal, session: SessionDep) -> ChallengeOut:
@@ -38,13 +38,17 @@ def create_challenge(principal: ActivePrincipal, session: SessionDep) -> Challen
     summary="Register a device's public keys, signed with its new signing key over the challenge",
     status_code=status.HTTP_201_CREATED,
     response_model=DeviceOut,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("device.register")],
 )
 def register_device(
-    body: DeviceCreate, principal: ActivePrincipal, session: SessionDep, trail: TrailDep
+    body: DeviceCreate,
+    principal: ActivePrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    trail: TrailDep,
 ) -> DeviceOut:
-    device = devices.register(session, principal.id, body, utcnow())
+    device = devices.register(session, principal.id, body, utcnow(), settings.max_devices_per_user)
     trail.resource = Resource(type="device", id=str(device.id))
     return DeviceOut.model_validate(device)
 
@@ -66,7 +70,7 @@ def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[Device
     operation_id="revokeDevice",
     summary="Revoke a device: it receives no new envelopes, cannot author, and is served no envelope",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422, 429),
     dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
 )
 def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep) -> None:

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["directory"])
     operation_id="listSpecialtyRecipients",
     summary="Active devices of the verified, active specialists of a specialty: a new case's audience",
     response_model=SpecialtyRecipients,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.specialty_recipients", resource="specialty", id_param="code")],
 )
 def specialty_recipients(
@@ -34,7 +34,7 @@ def specialty_recipients(
     operation_id="listUserDevices",
     summary="Active devices of a verified, active clinician (404 for anyone else)",
     response_model=UserDevices,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.user_devices", resource="user", id_param="user_id")],
 )
 def user_devices(user_id: uuid.UUID, _: Clinician, session: SessionDep) -> UserDevices:

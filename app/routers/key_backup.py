@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
     operation_id="putKeyBackup",
     summary="Store or replace the caller's encrypted key backup",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 409, 413, 422),
+    responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("key_backup.write", resource="key_backup")],
 )
 def put_key_backup(

@@ -7,19 +7,19 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from app.audit.query import EventFilter
 from app.audit.records import Outcome
-from app.schemas.common import RequestModel, ResponseModel
+from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
 
 HexHash = Field(pattern=r"^[0-9a-f]{64}$")
 SIZE_EXAMPLE = 1042
 
 
 class EventFilters(RequestModel):
-    since: AwareDatetime | None = Field(default=None, description="Events at or after this time.")
-    until: AwareDatetime | None = Field(default=None, description="Events strictly before this time.")
+    since: UtcDateTime | None = Field(default=None, description="Events at or after this time.")
+    until: UtcDateTime | None = Field(default=None, description="Events strictly before this time.")
     actor: uuid.UUID | None = Field(default=None, description="The acting user's id.")
     case: uuid.UUID | None = Field(default=None, description="The case the event concerns.")
     action: str | None = Field(default=None, max_length=60, pattern=r"^[a-z0-9_.]+$", examples=["auth.login"])

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from app.models.cases import CaseStatus, DeclineReason, Priority, Transition
-from app.schemas.common import RequestModel, ResponseModel
+from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
 from app.schemas.sealed import MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey, base64_bytes
 
 MessageKind = Literal["message", "info_request", "info_response", "report"]
@@ -25,7 +25,7 @@ class CaseCreate(RequestModel):
         default=None, description="Offer the case to this specialist of the specialty only."
     )
     priority: Priority = Field(default=Priority.ROUTINE, description="Sets the due date.")
-    patient_consent_at: AwareDatetime = Field(description="When the patient consented; not in the future.")
+    patient_consent_at: UtcDateTime = Field(description="When the patient consented; not in the future.")
     sealed: SealedIn = Field(description="Header kind `case`, object_id = case_id = id.")
 
 
@@ -44,6 +44,8 @@ class CaseOut(ResponseModel):
     updated_at: datetime
     closed_at: datetime | None = Field(description="When the case was closed or withdrawn.")
     decline_reason: DeclineReason | None = Field(description="The reason of the last decline, if any.")
+    claimed_at: datetime | None = Field(description="When the current assignee claimed it.")
+    answered_at: datetime | None = Field(description="When it was answered.")
 
 
 class AttachmentOut(ResponseModel):

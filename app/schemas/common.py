@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+
+def storable_text(value: str) -> str:
+    """Text every database here can store: PostgreSQL refuses NUL, and no driver encodes a lone surrogate
+    (JSON's "\\ud800"). Refused as input rather than failing, as a 500, at the database."""
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _storable(value: object) -> object:
+    if isinstance(value, str):
+        storable_text(value)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    return value
 
 
 class RequestModel(BaseModel):
     """Strict input: unknown fields are refused rather than silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: object) -> object:
+        return _storable(value)
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Near the ends of the calendar an offset can push a time out of range; it is stored in UTC.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+# An instant with a time zone, normalised to UTC: year 1 at +14:00 is refused here, not by the database.
+UtcDateTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class ResponseModel(BaseModel):
@@ -35,7 +80,7 @@ class Problem(BaseModel):
 
 
 _PROBLEM_DESCRIPTIONS = {
-    400: "Bad request",
+    400: "The body cannot be parsed (not UTF-8 JSON, or a broken multipart stream)",
     401: "Missing, expired or invalid credentials",
     403: "Authenticated, but this role, account state or session may not do this",
     404: "Not found, or not visible to the caller (the two are indistinguishable)",

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, literal, union_all
 from sqlmodel import Session, select
 
 from app.crypto.passwords import PasswordHasher
@@ -50,8 +50,9 @@ def require_active_specialties(session: Session, codes: Iterable[str]) -> set[st
     return wanted
 
 
-def register(session: Session, request: RegisterRequest, hasher: PasswordHasher) -> User:
-    """A clinician signs up; the account stays pending until an admin checks the professional id."""
+def register(session: Session, request: RegisterRequest, password_hash: str) -> User:
+    """A clinician signs up; the account stays pending until an admin checks the professional id. The
+    password comes hashed: the hash is computed before the write transaction (app/routers/auth.py)."""
     email = normalize_email(request.email)
     if find_by_email(session, email):
         raise EmailTaken()
@@ -68,7 +69,7 @@ def register(session: Session, request: RegisterRequest, hasher: PasswordHasher)
     specialties = require_active_specialties(session, request.specialties)
     user = User(
         email=email,
-        password_hash=hasher.hash(request.password),
+        password_hash=password_hash,
         display_name=request.display_name.strip(),
         professional_id_kind=request.professional_id_kind.value,
         professional_id=request.professional_id,
@@ -115,22 +116,30 @@ def replace_roles(session: Session, user_id: uuid.UUID, roles: set[Role], specia
     session.add_all(UserSpecialty(user_id=user_id, specialty_code=code) for code in specialties)
 
 
+_MEMBERSHIPS = union_all(
+    select(literal("role"), UserRole.user_id, UserRole.role).where(
+        UserRole.user_id.in_(bindparam("user_ids", expanding=True))
+    ),
+    select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
+        UserSpecialty.user_id.in_(bindparam("user_ids", expanding=True))
+    ),
+)
+
+
 def roles_and_specialties(
     session: Session, user_ids: list[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, set[Role]], dict[uuid.UUID, set[str]]]:
-    """Both memberships for a batch of users in two queries, whatever the batch size."""
+    """Both memberships for a batch of users in one query, whatever the batch size (every request loads
+    its caller's)."""
     roles: dict[uuid.UUID, set[Role]] = defaultdict(set)
     specialties: dict[uuid.UUID, set[str]] = defaultdict(set)
     if not user_ids:
         return roles, specialties
-    for user_id, role in session.exec(
-        select(UserRole.user_id, UserRole.role).where(UserRole.user_id.in_(user_ids))
-    ).all():
-        roles[user_id].add(Role(role))
-    for user_id, code in session.exec(
-        select(UserSpecialty.user_id, UserSpecialty.specialty_code).where(UserSpecialty.user_id.in_(user_ids))
-    ).all():
-        specialties[user_id].add(code)
+    for kind, user_id, value in session.execute(_MEMBERSHIPS, {"user_ids": list(user_ids)}).all():
+        if kind == "role":
+            roles[user_id].add(Role(value))
+        else:
+            specialties[user_id].add(value)
     return roles, specialties
 
 

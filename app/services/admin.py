@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, select
 
 from app.errors import Conflict, NotFound
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
 from app.schemas.accounts import RolesUpdate
 from app.services import accounts
 from app.services.auth import revoke_all_sessions
-from app.services.pagination import Page, decode_cursor, page_of
+from app.services.keyset import Keyset
+from app.services.pagination import Page
 
-CURSOR_KEYS = ("created_at", "id")
+# A cursor that does not decode to this order's (time, id) pair is refused with 422 invalid_cursor.
+OLDEST_FIRST = Keyset(User.created_at, User.id)
 
 
 class UserNotFound(NotFound):
@@ -53,13 +55,9 @@ def list_users(
             User.id.in_(select(UserSpecialty.user_id).where(UserSpecialty.specialty_code == specialty))
         )
     if cursor is not None:
-        after = decode_cursor(cursor, CURSOR_KEYS)
-        created_at, last_id = datetime.fromisoformat(after["created_at"]), uuid.UUID(after["id"])
-        query = query.where(
-            or_(User.created_at > created_at, (User.created_at == created_at) & (User.id > last_id))
-        )
-    rows = list(session.exec(query.order_by(User.created_at, User.id).limit(limit + 1)).all())
-    return page_of(rows, limit, lambda user: {"created_at": user.created_at.isoformat(), "id": str(user.id)})
+        query = query.where(OLDEST_FIRST.after(cursor))
+    rows = list(session.exec(query.order_by(*OLDEST_FIRST.order_by()).limit(limit + 1)).all())
+    return OLDEST_FIRST.page(rows, limit)
 
 
 def verify(session: Session, user_id: uuid.UUID, admin_id: uuid.UUID, now: datetime) -> User:

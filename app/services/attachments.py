@@ -4,6 +4,7 @@ and is published only once the signed manifest vouches for that hash; the sealed
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
@@ -58,6 +59,20 @@ def upload(
         now=now,
     )
     return AttachmentOut.model_validate(row)
+
+
+def referenced_blobs(session: Session, hashes: Iterable[str]) -> set[str]:
+    """Those of these blob hashes that an attachment row names (in batches: an IN list has limits)."""
+    wanted, found = sorted(hashes), set()
+    for start in range(0, len(wanted), 500):
+        batch = wanted[start : start + 500]
+        rows = session.exec(
+            select(CaseObject.ciphertext_sha256).where(
+                CaseObject.kind == "attachment", CaseObject.ciphertext_sha256.in_(batch)
+            )
+        )
+        found.update(rows.all())
+    return found
 
 
 def find(session: Session, principal: Principal, case_id: uuid.UUID, attachment_id: uuid.UUID) -> CaseObject:

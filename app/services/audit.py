@@ -169,7 +169,8 @@ def list_events(
     query = select(RECORDS.c.id, RECORDS.c.position, RECORDS.c.record).where(*conditions)
     if cursor is not None:
         after = decode_cursor(cursor, CURSOR_KEYS)["id"]
-        if not isinstance(after, int):
+        # A larger id is no cursor of ours, and PostgreSQL's bigint would overflow on it.
+        if not isinstance(after, int) or not 0 <= after < 2**63:
             raise InvalidCursor()
         query = query.where(RECORDS.c.id > after)
     rows = session.execute(query.order_by(RECORDS.c.id).limit(limit + 1)).all()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, literal, union_all, update
 from sqlmodel import Session, select
 
 from app.audit.records import AuditTrail
@@ -32,7 +33,7 @@ from app.errors import (
 )
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.base import utcnow
-from app.models.users import User, UserStatus
+from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
 from app.schemas.auth import TokenResponse, TotpEnrolment
 from app.services.accounts import find_by_email
 
@@ -63,6 +64,25 @@ def totp_context(user_id: uuid.UUID) -> bytes:
 
 
 @dataclass(frozen=True)
+class PasswordCheck:
+    """A login's password checked ahead of its write transaction (Authenticator.check_password): Argon2id
+    takes tens of milliseconds, and on SQLite a write transaction holds the database's only write lock.
+    The outcome counts only for the stored hash it was checked against; any other hash is checked again."""
+
+    stored_hash: str | None = None
+    matched: bool = False
+    burned: bool = False  # no such account: the decoy hash was spent already
+
+    def verify(self, hasher: PasswordHasher, password: str, stored_hash: str) -> bool:
+        if self.stored_hash is not None and stored_hash == self.stored_hash:
+            return self.matched
+        return hasher.verify(password, stored_hash)
+
+
+NOT_CHECKED = PasswordCheck()
+
+
+@dataclass(frozen=True)
 class AccessClaims:
     user_id: uuid.UUID
     session_id: uuid.UUID
@@ -78,6 +98,23 @@ class Authenticator:
 
     # -- login ---------------------------------------------------------------------------------
 
+    def check_password(
+        self, session: Session, ip: str, email: str, password: str, now: datetime
+    ) -> PasswordCheck:
+        """The Argon2id work of a login, done before its write transaction (in a read-only one): nothing is
+        decided here, `login` decides. Throttled addresses and locked accounts cost no hash, as in `login`."""
+        try:
+            self._check_address_throttle(session, ip, now)
+        except TooManyRequests:
+            return NOT_CHECKED
+        user = find_by_email(session, email)
+        if user is None:
+            self.hasher.burn(password)
+            return PasswordCheck(burned=True)
+        if user.locked_until and user.locked_until > now:
+            return NOT_CHECKED
+        return PasswordCheck(user.password_hash, self.hasher.verify(password, user.password_hash))
+
     def login(
         self,
         session: Session,
@@ -87,18 +124,20 @@ class Authenticator:
         password: str,
         totp_code: str | None,
         now: datetime,
+        checked: PasswordCheck = NOT_CHECKED,
     ) -> TokenResponse:
         ip = trail.actor.ip or "unknown"
         self._check_address_throttle(session, ip, now)
         user = find_by_email(session, email)
         if user is None:
-            self.hasher.burn(password)
+            if not checked.burned:
+                self.hasher.burn(password)
             raise InvalidCredentials().after_rollback(self._note_failure(None, ip, now))
         trail.actor.user_id = user.id
         if user.locked_until and user.locked_until > now:
             retry = int((user.locked_until - now).total_seconds()) + 1
             raise AccountLocked(retry_after=retry).after_rollback(self._note_failure(None, ip, now))
-        if not self.hasher.verify(password, user.password_hash):
+        if not checked.verify(self.hasher, password, user.password_hash):
             raise InvalidCredentials().after_rollback(self._note_failure(user.id, ip, now))
         if user.status == UserStatus.SUSPENDED:
             raise AccountNotActive("the account is suspended")
@@ -152,17 +191,31 @@ class Authenticator:
 
     # -- tokens --------------------------------------------------------------------------------
 
-    def _issue(self, session: Session, user: User, auth_session: AuthSession, now: datetime) -> TokenResponse:
-        refresh = secrets.token_urlsafe(32)
+    def _issue(
+        self,
+        session: Session,
+        user: User,
+        auth_session: AuthSession,
+        now: datetime,
+        refresh: str | None = None,
+    ) -> TokenResponse:
+        """A new access token and refresh token `refresh` (random at login, derived when rotating)."""
+        refresh = refresh or secrets.token_urlsafe(32)
         refresh_ttl = self.settings.refresh_token_ttl_seconds
+        expires_at = now + timedelta(seconds=refresh_ttl)
         session.add(
             RefreshToken(
                 token_hash=_token_hash(refresh),
                 session_id=auth_session.id,
                 created_at=now,
-                expires_at=now + timedelta(seconds=refresh_ttl),
+                expires_at=expires_at,
             )
         )
+        return self._tokens(user, auth_session, refresh, expires_at, now)
+
+    def _tokens(
+        self, user: User, auth_session: AuthSession, refresh: str, refresh_expires_at: datetime, now: datetime
+    ) -> TokenResponse:
         issued_at = int(now.timestamp())
         access_ttl = self.settings.access_token_ttl_seconds
         access = self.tokens.issue(
@@ -178,7 +231,10 @@ class Authenticator:
             }
         )
         return TokenResponse(
-            access_token=access, expires_in=access_ttl, refresh_token=refresh, refresh_expires_in=refresh_ttl
+            access_token=access,
+            expires_in=access_ttl,
+            refresh_token=refresh,
+            refresh_expires_in=max(0, int((refresh_expires_at - now).total_seconds())),
         )
 
     def verify_access_token(self, token: str) -> AccessClaims:
@@ -204,18 +260,46 @@ class Authenticator:
         if auth_session is None or auth_session.revoked_at is not None:
             raise InvalidRefreshToken()
         trail.actor.user_id = auth_session.user_id
+        user = session.get(User, auth_session.user_id)
+        if user is None or user.status == UserStatus.SUSPENDED:
+            raise AccountNotActive().after_rollback(revoke_session(auth_session.id, now, "suspended"))
+        successor = self._successor(refresh_token)
         # The conditional update is the rotation: of two concurrent uses exactly one wins.
         spent = session.exec(
             update(RefreshToken)
             .where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
             .values(used_at=now)
         )
-        if spent.rowcount != 1:
-            raise RefreshTokenReused().after_rollback(revoke_session(auth_session.id, now, "refresh_reuse"))
-        user = session.get(User, auth_session.user_id)
-        if user is None or user.status == UserStatus.SUSPENDED:
-            raise AccountNotActive().after_rollback(revoke_session(auth_session.id, now, "suspended"))
-        return self._issue(session, user, auth_session, now)
+        if spent.rowcount == 1:
+            return self._issue(session, user, auth_session, now, refresh=successor)
+        return self._reissue(session, user, auth_session, row, successor, now)
+
+    def _successor(self, refresh_token: str) -> str:
+        """The token that rotating `refresh_token` issues: derived, not random, so that a retry can be
+        answered with the same successor without the server keeping any refresh token in the clear."""
+        digest = self.sealer.derive(refresh_token.encode(), b"refresh-successor")
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def _reissue(
+        self,
+        session: Session,
+        user: User,
+        auth_session: AuthSession,
+        spent: RefreshToken,
+        successor: str,
+        now: datetime,
+    ) -> TokenResponse:
+        """A spent token presented again. Within the grace window after its rotation, and while its
+        successor is still unused, it is an honest retry (the answer was lost, or two requests raced):
+        it gets the same successor again, so the family stays one chain. Anything else is a replay of a
+        stolen token, and the whole session is revoked (docs/reliability.md)."""
+        session.refresh(spent)  # another transaction spent it: read when (PostgreSQL: now committed)
+        issued = session.get(RefreshToken, _token_hash(successor), populate_existing=True)
+        grace = timedelta(seconds=self.settings.refresh_reuse_grace_seconds)
+        retry = spent.used_at is not None and now - spent.used_at <= grace
+        if retry and issued is not None and issued.used_at is None:
+            return self._tokens(user, auth_session, successor, issued.expires_at, now)
+        raise RefreshTokenReused().after_rollback(revoke_session(auth_session.id, now, "refresh_reuse"))
 
     # -- TOTP ----------------------------------------------------------------------------------
 
@@ -261,6 +345,46 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> No
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoke_reason=reason)
     )
+
+
+# The user's roles and specialties, one row each; filtered inside, so no database has to push the user down.
+_MEMBERSHIPS = union_all(
+    select(literal("role").label("kind"), UserRole.user_id, UserRole.role.label("value")).where(
+        UserRole.user_id == bindparam("user_id")
+    ),
+    select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
+        UserSpecialty.user_id == bindparam("user_id")
+    ),
+).subquery()
+# Built once: every authenticated request runs it, and building a statement costs as much as running it.
+_SESSION_USER = (
+    select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == User.id)
+    .where(
+        User.id == bindparam("user_id"),
+        AuthSession.id == bindparam("session_id"),
+        AuthSession.revoked_at.is_(None),
+    )
+)
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    user: User
+    roles: frozenset[Role]
+    specialties: frozenset[str]
+
+
+def session_user(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
+    """The user of a session that is still active, with their roles and specialties, in one query (every
+    authenticated request asks)."""
+    rows = session.exec(_SESSION_USER, params={"user_id": user_id, "session_id": session_id}).all()
+    if not rows:
+        return None
+    roles = frozenset(Role(value) for _, kind, value in rows if kind == "role")
+    specialties = frozenset(value for _, kind, value in rows if kind == "specialty")
+    return SessionUser(user=rows[0][0], roles=roles, specialties=specialties)
 
 
 def active_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import and_, bindparam
 from sqlmodel import Session, select
 
 from app.authz import queries
@@ -14,10 +15,11 @@ from app.authz.cases import has_access, may_be_named, may_write
 from app.authz.principal import Principal
 from app.config import Settings
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.models.cases import Case, CaseObject, CaseStatus, Priority
+from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
+from app.models.devices import Device
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
 from app.schemas.sealed import SealedIn
-from app.services import accounts, sealed
+from app.services import accounts, events, sealed
 from app.services.inserts import flush_new
 
 
@@ -62,12 +64,22 @@ class VisibleCase:
         return sealed.Target(case=self.case, shared=self.shared, kind=kind, object_id=object_id)
 
 
+# The case and the users a re-share made participants (one row per share, or one row with none): one
+# query, built once, for the most frequent lookup of all.
+_VISIBLE = (
+    select(Case, CaseShare.recipient_id)
+    .outerjoin(CaseShare, and_(CaseShare.case_id == Case.id, CaseShare.grants_access))
+    .where(Case.id == bindparam("case_id"))
+)
+
+
 def load_visible(session: Session, principal: Principal, case_id: uuid.UUID) -> VisibleCase:
     """The case, or 404 whether it is missing or hidden from the caller: the two look the same."""
-    case = session.get(Case, case_id)
-    if case is None:
+    rows = session.exec(_VISIBLE, params={"case_id": case_id}).all()
+    if not rows:
         raise CaseNotFound()
-    shared = queries.shared_user_ids(session, case.id)
+    case = rows[0][0]
+    shared = frozenset(recipient for _, recipient in rows if recipient is not None)
     if not has_access(principal, case, shared):
         raise CaseNotFound()
     return VisibleCase(case=case, shared=shared)
@@ -139,22 +151,34 @@ def create(
     flush_new(session, CaseExists())
     visible = VisibleCase(case=case, shared=frozenset())
     accept_inline(session, principal, visible.target("case", case.id), request.sealed, settings, now)
+    events.case_created(session, case, now)
     return detail(session, principal, visible, now)
+
+
+def read(session: Session, principal: Principal, case_id: uuid.UUID, now: datetime) -> CaseDetail:
+    """A case in detail, if the caller may see it (404 `case_not_found` otherwise)."""
+    return detail(session, principal, load_visible(session, principal, case_id), now)
 
 
 def view(case: Case, now: datetime) -> CaseOut:
     return CaseOut.model_validate({**case.model_dump(), "overdue": case.is_overdue(now)})
 
 
+# Built once: reading a case is the hottest request, and building a statement costs as much as running it.
+_CASE_OBJECTS = (
+    select(CaseObject, Device)
+    .join(Device, Device.id == CaseObject.author_device_id)
+    .where(CaseObject.case_id == bindparam("case_id"), CaseObject.kind.in_(("case", "attachment")))
+    .order_by(CaseObject.created_at, CaseObject.id)
+)
+
+
 def detail(session: Session, principal: Principal, visible: VisibleCase, now: datetime) -> CaseDetail:
     """Clear metadata, the sealed case and its attachments' sealed metadata, with the caller's envelopes."""
     case = visible.case
-    objects = session.exec(
-        select(CaseObject)
-        .where(CaseObject.case_id == case.id, CaseObject.kind.in_(("case", "attachment")))
-        .order_by(CaseObject.created_at, CaseObject.id)
-    ).all()
-    views = sealed.views(session, principal.id, list(objects))
+    rows = session.exec(_CASE_OBJECTS, params={"case_id": case.id}).all()
+    objects = [row for row, _ in rows]
+    views = sealed.views(session, principal.id, objects, authors={device.id: device for _, device in rows})
     attachments = [
         CaseAttachment(**AttachmentOut.model_validate(row).model_dump(), sealed=views[row.id])
         for row in objects

@@ -6,7 +6,7 @@ import os
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from app.authz import queries
@@ -41,6 +41,11 @@ class DeviceExists(Conflict):
     title = "A device with this signing key is registered"
 
 
+class TooManyDevices(Conflict):
+    code = "too_many_devices"
+    title = "Too many active devices"
+
+
 class DeviceNotFound(NotFound):
     code = "device_not_found"
     title = "No such device"
@@ -63,7 +68,9 @@ def issue_challenge(session: Session, user_id: uuid.UUID, now: datetime) -> Devi
     return challenge
 
 
-def register(session: Session, user_id: uuid.UUID, request: DeviceCreate, now: datetime) -> Device:
+def register(
+    session: Session, user_id: uuid.UUID, request: DeviceCreate, now: datetime, max_devices: int
+) -> Device:
     challenge = session.get(DeviceChallenge, request.challenge_id)
     if challenge is None or challenge.user_id != user_id:
         raise InvalidChallenge()
@@ -79,6 +86,12 @@ def register(session: Session, user_id: uuid.UUID, request: DeviceCreate, now: d
             request.signing_public_key,
             request.kem_public_key,
         )
+    # Two registrations racing on PostgreSQL may both pass and end one over: a bound, not an exact count.
+    active = session.exec(
+        select(func.count()).select_from(Device).where(Device.user_id == user_id, Device.revoked_at.is_(None))
+    ).one()
+    if active >= max_devices:
+        raise TooManyDevices(f"at most {max_devices} active devices: revoke one first")
     # Single use even under concurrency: of two registrations racing with one challenge, one deletes it.
     consumed = session.execute(delete(DeviceChallenge).where(DeviceChallenge.id == challenge.id))
     if consumed.rowcount != 1:

@@ -13,7 +13,7 @@ from app.crypto.e2ee import MESSAGE_KINDS
 from app.models.cases import CaseObject
 from app.schemas.cases import MessageCreate, MessageOut, MessagePage
 from app.schemas.sealed import SealedOut
-from app.services import sealed
+from app.services import events, sealed
 from app.services.cases import accept_inline, load_visible, require_writer
 from app.services.keyset import Keyset
 
@@ -45,6 +45,7 @@ def post(
     require_writer(principal, visible, request.kind)
     target = visible.target(request.kind, request.id)
     row = accept_inline(session, principal, target, request.sealed, settings, now)
+    events.message_posted(session, visible.case, visible.shared, row.id, principal.id, now)
     return _out(row, sealed.views(session, principal.id, [row])[row.id])
 
 

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from app.authz.cases import TRANSITIONS, lost_claim, may_transition
+from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
 from app.authz.principal import Principal
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.cases import Case, CaseObject, Transition
 from app.schemas.cases import TransitionRequest
+from app.services import events
 from app.services.cases import CaseNotFound, load_visible
 
 
@@ -63,7 +64,9 @@ def transition(
         raise _REFUSALS[decision.reason or ""]()
     if request.action is Transition.ANSWER:
         _require_report(session, case, principal.id, request.report_message_id)
+    was_queued = in_queue(case)
     _apply(session, case, request.action, _changes(case, principal.id, request, now))
+    events.case_moved(session, case, request.action, principal.id, was_queued, now)
     return case
 
 
@@ -85,12 +88,14 @@ def _require_report(
 def _changes(case: Case, actor_id: uuid.UUID, request: TransitionRequest, now: datetime) -> dict[str, Any]:
     changes: dict[str, Any] = {"status": TRANSITIONS[request.action].target.value, "updated_at": now}
     if request.action is Transition.CLAIM:
-        changes["assignee_id"] = actor_id
+        changes |= {"assignee_id": actor_id, "claimed_at": now}
     elif request.action is Transition.DECLINE:
         # Back to the specialty queue: the decliner is neither its assignee nor its named specialist.
-        changes |= {"assignee_id": None, "decline_reason": request.reason}
+        changes |= {"assignee_id": None, "claimed_at": None, "decline_reason": request.reason}
         if case.named_specialist_id == actor_id:
             changes["named_specialist_id"] = None
+    elif request.action is Transition.ANSWER:
+        changes["answered_at"] = now
     elif request.action in (Transition.CLOSE, Transition.WITHDRAW):
         changes["closed_at"] = now
     return changes
@@ -107,7 +112,9 @@ def _apply(session: Session, case: Case, action: Transition, changes: dict[str, 
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        if action is Transition.CLAIM:
+        # Say what won the race: a claim that lost to a withdrawal was not "already claimed".
+        session.refresh(case)
+        if action is Transition.CLAIM and case.assignee_id is not None:
             raise AlreadyClaimed()
         raise IllegalTransition("the case changed meanwhile: reload it")
     session.refresh(case)
