@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     events_stream_max_seconds: float = Field(
         default=300, gt=0, description="A stream ends after this; clients reconnect with Last-Event-ID."
     )
+    events_max_streams_per_user: int = Field(
+        default=5, ge=1, description="Open streams per user and process; a new one ends the oldest."
+    )
     events_sequencer_interval_seconds: float = Field(
         default=1.0, gt=0, description="Fallback poll; events written in this process are sequenced at once."
     )

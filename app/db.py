@@ -226,7 +226,9 @@ def create_read_engine(settings: Settings, engine: Engine) -> Engine:
     reader = create_engine(
         url,
         pool_size=settings.db_pool_size,
-        max_overflow=0,
+        # Unbounded: a read takes its connection on the event loop (app.deps), where waiting for one that
+        # only the loop can give back would stall the process. A SQLite connection is a file handle.
+        max_overflow=-1,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings)
     read_engine = create_read_engine(settings, engine)
     keys = load_server_keys(settings)
-    notifications = Notifications(engine, keys.sealer, settings)
+    notifications = Notifications(engine, read_engine, keys.sealer, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

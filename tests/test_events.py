@@ -207,6 +207,32 @@ def test_a_stream_ends_soon_after_its_session_does(client, people):
     assert read.events == []
 
 
+@long_stream
+def test_a_stream_past_the_per_user_cap_ends_the_oldest(client, people, settings):
+    physician = people["physician"]
+    opened = threading.Semaphore(0)
+    readers = []
+    for _ in range(settings.events_max_streams_per_user + 1):
+        reader = threading.Thread(
+            target=read_stream,
+            args=(client, physician.headers),
+            kwargs={"count": 1, "on_open": opened.release},
+            daemon=True,
+        )
+        reader.start()
+        readers.append(reader)
+        assert opened.acquire(timeout=PATIENCE_SECONDS)  # one at a time: the first is the oldest
+    oldest, *others = readers
+    oldest.join(PATIENCE_SECONDS)
+    assert not oldest.is_alive(), "the oldest stream ended when one past the cap opened"
+    assert all(reader.is_alive() for reader in others)
+    # Logging out ends the others at their next heartbeat.
+    assert client.post("/v1/auth/logout", headers=physician.headers).status_code in (200, 204)
+    for reader in others:
+        reader.join(PATIENCE_SECONDS)
+        assert not reader.is_alive()
+
+
 def test_clients_that_poll_get_pages_of_json(client, people):
     physician = people["physician"]
     start = client.get("/v1/events", headers=physician.headers).json()

@@ -27,10 +27,11 @@ class _Worker(Protocol):
 
 
 class Notifications:
-    def __init__(self, engine: Engine, sealer: SecretSealer, settings: Settings) -> None:
-        waker = StreamWaker()
-        self.streams = EventStreams(engine, waker, settings)
-        self._dispatcher = Dispatcher(engine, waker)
+    def __init__(self, engine: Engine, read_engine: Engine, sealer: SecretSealer, settings: Settings) -> None:
+        waker = StreamWaker(settings.events_max_streams_per_user)
+        # Streams and wake-ups only read: on SQLite they must not queue for the write lock (app.db).
+        self.streams = EventStreams(read_engine, waker, settings)
+        self._dispatcher = Dispatcher(read_engine, waker)
         self._delivery = DeliveryWorker(engine, sealer, settings)
         postgres = engine.dialect.name == "postgresql"
         # On PostgreSQL every process hears the sequencer's NOTIFY, its own included; SQLite has one process.

@@ -76,6 +76,9 @@ class EventStreams:
                     yield f": heartbeat\nid: {after}\n\n"
                     next_heartbeat = now + self._heartbeat
                 await waiter.wait(min(next_heartbeat, deadline) - now)
+                if waiter.superseded:
+                    yield f"id: {after}\n\n"
+                    return
         finally:
             self._waker.unsubscribe(waiter)
 

@@ -33,6 +33,8 @@ class Waiter:
 
     def __init__(self, user_id: uuid.UUID) -> None:
         self.user_id = user_id
+        # Set when a newer stream of the same user took this one's place (StreamWaker.subscribe).
+        self.superseded = False
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
 
@@ -55,21 +57,36 @@ class Waiter:
 
 
 class StreamWaker:
-    def __init__(self) -> None:
+    """The open streams of this process, at most `max_per_user` a user: each costs a read per wake-up and
+    heartbeat, so one account opening streams without end would tie up the worker threads. A new stream
+    past the cap ends the user's oldest, which its client (a tab left open) may reopen with Last-Event-ID."""
+
+    def __init__(self, max_per_user: int) -> None:
+        self._max_per_user = max_per_user
         self._lock = threading.Lock()
-        self._waiters: defaultdict[uuid.UUID, set[Waiter]] = defaultdict(set)
+        # Insertion-ordered, so the first of a user's waiters is their oldest stream.
+        self._waiters: defaultdict[uuid.UUID, dict[Waiter, None]] = defaultdict(dict)
 
     def subscribe(self, user_id: uuid.UUID) -> Waiter:
         waiter = Waiter(user_id)
         with self._lock:
-            self._waiters[user_id].add(waiter)
+            streams = self._waiters[user_id]
+            superseded = []
+            while len(streams) >= self._max_per_user:
+                oldest = next(iter(streams))
+                del streams[oldest]
+                superseded.append(oldest)
+            streams[waiter] = None
+        for oldest in superseded:
+            oldest.superseded = True
+            oldest.wake()
         return waiter
 
     def unsubscribe(self, waiter: Waiter) -> None:
         with self._lock:
             waiters = self._waiters.get(waiter.user_id)
             if waiters is not None:
-                waiters.discard(waiter)
+                waiters.pop(waiter, None)
                 if not waiters:
                     del self._waiters[waiter.user_id]
 
