@@ -169,6 +169,11 @@ async def _unit_of_work(request: Request, trail: TrailDep) -> AsyncIterator[Sess
     except Exception:
         status, writes = 500, []
         raise
+    except BaseException:
+        # Cancelled (shutdown): nothing to answer or record, but the transaction ends here rather than when
+        # the session is collected, which on SQLite would hold the write lock until then.
+        session.close()
+        raise
     finally:
         try:
             if status is not None:
@@ -224,17 +229,37 @@ def _load_principal(session: Session, trail: AuditTrail, claims: AccessClaims) -
     )
 
 
-async def _principal(
-    request: Request,
-    session: SessionDep,
+async def _token_claims(
     trail: TrailDep,
     authenticator: AuthenticatorDep,
     limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> AccessClaims | AppError:
+    """The access token's claims, checked before the transaction opens. A request without a valid token
+    counts against its address's write limit here: its refusal is an audit record, a write, so a flood of
+    them would otherwise cost one write each; past the limit they get a 429 that touches no database. The
+    refusal itself is returned, to be raised in the transaction (_principal), where it is recorded."""
+    try:
+        if credentials is None:
+            raise Unauthenticated()
+        return authenticator.verify_access_token(credentials.credentials)
+    except AppError as refusal:
+        limits.writes.check(f"ip:{trail.actor.ip or 'unknown'}")
+        return refusal
+
+
+TokenClaims = Annotated[AccessClaims | AppError, Depends(_token_claims)]
+
+
+async def _principal(
+    request: Request,
+    claims: TokenClaims,
+    session: SessionDep,
+    trail: TrailDep,
+    limits: RateLimitsDep,
 ) -> Principal:
-    if credentials is None:
-        raise Unauthenticated()
-    claims = authenticator.verify_access_token(credentials.credentials)
+    if isinstance(claims, AppError):
+        raise claims
     if session.info.get(INLINE_READS):
         principal = _load_principal(session, trail, claims)
     else:

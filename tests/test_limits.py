@@ -141,6 +141,23 @@ def test_anonymous_writes_are_rate_limited_per_address(client):
     assert statuses == [401, 401, 429]
 
 
+@pytest.mark.parametrize("settings", [{"write_rate_per_minute": 60, "write_burst": 2}], indirect=True)
+def test_requests_without_a_valid_token_are_rate_limited_per_address_and_audited_until_then(client, engine):
+    stolen = {"Authorization": "Bearer not.a.token"}
+    answers = [
+        client.post("/v1/devices", json={}, headers=stolen),
+        client.get("/v1/me", headers=stolen),
+        client.get("/v1/me"),
+    ]
+    assert [answer.status_code for answer in answers] == [401, 401, 429]
+    assert_problem(answers[-1], 429, "rate_limited")
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    with new_session(engine) as session:
+        records = session.exec(select(AuditRecord.action, AuditRecord.outcome)).all()
+    # The two refusals within the limit are on record; the flood past it costs no write.
+    assert sorted(action for action, _ in records) == ["device.register", "user.read_self"]
+
+
 @pytest.mark.parametrize("settings", [{"audit_exports_per_hour": 6, "audit_export_burst": 2}], indirect=True)
 def test_audit_exports_are_rate_limited_per_officer(client, accounts):
     headers = auth_headers(client, accounts.create(Role.COMPLIANCE_OFFICER))
