@@ -84,6 +84,11 @@ def send(delivery: DueDelivery, sealer: SecretSealer, settings: Settings, client
         return Attempt(error="timeout")
     except httpx.HTTPError:
         return Attempt(error="connection_error")
+    except Exception:
+        # Anything else (an address httpx will not take, say) is still an attempt: counted, retried, and
+        # given up after the last one, never left holding its lease.
+        logger.exception("webhook %s: delivery failed unexpectedly", delivery.webhook_id)
+        return Attempt(error="delivery_error")
     return Attempt(status_code=status, error=None if 200 <= status < 300 else "http_status")
 
 

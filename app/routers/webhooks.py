@@ -8,11 +8,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from app.audit.records import Purpose, Resource
 from app.crypto.sealing import SecretSealer
-from app.deps import Clinician, SessionDep, SettingsDep, TrailDep, audited
+from app.deps import Clinician, SessionDep, SettingsDep, TokenClaims, TrailDep, audited
+from app.errors import AppError
 from app.models.base import utcnow
 from app.schemas.common import problems
 from app.schemas.notifications import DeliveryPage, WebhookCreate, WebhookOut
@@ -27,6 +29,18 @@ def _sealer(request: Request) -> SecretSealer:
 
 
 SealerDep = Annotated[SecretSealer, Depends(_sealer)]
+
+
+async def _target(
+    body: WebhookCreate, settings: SettingsDep, claims: TokenClaims
+) -> httpx.URL | webhooks.WebhookUrlNotAllowed:
+    if isinstance(claims, AppError):  # no lookups for strangers; the route refuses them (Clinician)
+        return webhooks.WebhookUrlNotAllowed("not checked")
+    return await webhooks.checked_target(body.url, settings)
+
+
+# Resolved before the transaction opens (see webhooks.checked_target).
+CheckedTarget = Annotated[httpx.URL | webhooks.WebhookUrlNotAllowed, Depends(_target)]
 
 
 def _on_webhook(action: str):
@@ -44,13 +58,14 @@ def _on_webhook(action: str):
 )
 def create_webhook(
     body: WebhookCreate,
+    target: CheckedTarget,
     principal: Clinician,
     session: SessionDep,
     settings: SettingsDep,
     sealer: SealerDep,
     trail: TrailDep,
 ) -> WebhookOut:
-    webhook = webhooks.register(session, principal.id, body, sealer, settings, utcnow())
+    webhook = webhooks.register(session, principal.id, target, body, sealer, settings, utcnow())
     trail.resource = Resource(type="webhook", id=str(webhook.id))
     return WebhookOut.model_validate(webhook)
 

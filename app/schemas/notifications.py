@@ -67,7 +67,8 @@ class DeliveryOut(ResponseModel):
     last_attempt_at: datetime | None
     last_status_code: int | None = Field(description="The receiver's HTTP status on the last attempt.")
     last_error: str | None = Field(
-        description="`timeout`, `connection_error`, `target_not_allowed`, `http_status`, or null."
+        description="`timeout`, `connection_error`, `target_not_allowed`, `http_status`, "
+        "`secret_unavailable`, `delivery_error`, or null."
     )
     delivered_at: datetime | None
     created_at: datetime

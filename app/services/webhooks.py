@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import anyio
+import httpx
 from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
@@ -48,19 +50,36 @@ def secret_context(webhook_id: uuid.UUID) -> bytes:
     return b"confrere/v1/webhook-secret/" + webhook_id.bytes
 
 
+async def checked_target(url: str, settings: Settings) -> httpx.URL | WebhookUrlNotAllowed:
+    """The webhook URL, parsed and its host resolved to allowed addresses, or why not. Called before the
+    request's transaction opens: a DNS answer can take seconds, and on SQLite a transaction holds the one
+    write lock. The refusal is returned, to be raised by `register` inside the transaction, where it is
+    audited."""
+    try:
+        parsed = egress.parse(url)
+        with anyio.fail_after(settings.webhook_timeout_seconds):
+            await anyio.to_thread.run_sync(
+                egress.resolve, parsed, settings.webhook_allow_private_targets, abandon_on_cancel=True
+            )
+    except TimeoutError:
+        return WebhookUrlNotAllowed("the host did not resolve in time")
+    except egress.TargetNotAllowed as refused:
+        return WebhookUrlNotAllowed(refused.reason)
+    return parsed
+
+
 def register(
     session: Session,
     owner_id: uuid.UUID,
+    target: httpx.URL | WebhookUrlNotAllowed,
     request: WebhookCreate,
     sealer: SecretSealer,
     settings: Settings,
     now: datetime,
 ) -> Webhook:
-    try:
-        url = egress.parse(request.url)
-        egress.resolve(url, settings.webhook_allow_private_targets)
-    except egress.TargetNotAllowed as refused:
-        raise WebhookUrlNotAllowed(refused.reason) from None
+    """Registers a webhook to `target`, the answer of `checked_target` for `request.url`."""
+    if isinstance(target, WebhookUrlNotAllowed):
+        raise target
     count = session.exec(select(func.count()).select_from(Webhook).where(Webhook.owner_id == owner_id)).one()
     if count >= settings.max_webhooks_per_user:
         raise WebhookLimitReached()
@@ -68,7 +87,7 @@ def register(
     webhook = Webhook(
         id=webhook_id,
         owner_id=owner_id,
-        url=str(url),
+        url=str(target),
         secret_sealed=sealer.seal(request.secret.encode(), secret_context(webhook_id)),
         created_at=now,
     )
