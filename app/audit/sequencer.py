@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from app.audit.log import CHECKPOINTS, NODES, RECORDS, STATE, STATE_ID
 from app.crypto.merkle import CompactRange, leaf_hash
 from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
 from app.models.base import utcnow
+from app.positions import number_rows
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT
         for row in pending:
             nodes.extend(compact.append(leaf_hash(row.record)))
         if pending:
-            _number(connection, [row.id for row in pending], first)
+            number_rows(connection, RECORDS, [row.id for row in pending], first)
             _store_nodes(connection, nodes)
         now = utcnow()
         root = compact.root()
@@ -75,35 +76,6 @@ def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT
     return len(pending)
 
 
-# On PostgreSQL the numbering is one statement over two arrays. As an executemany, each UPDATE got a generic
-# plan that could walk every pending row (position IS NULL, unique index) to find its own: quadratic.
-_PG_NUMBERING = text(
-    "UPDATE audit_records AS r SET position = :first + v.n - 1 "
-    "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS v(id, n) "
-    "WHERE r.id = v.id AND r.position IS NULL"
-)
-
-
-def _number(connection: Connection, ids: list[int], first: int) -> None:
-    """Positions first, first + 1, ... to the records `ids`, in that order; all of them or none."""
-    positions = range(first, first + len(ids))
-    if connection.dialect.name == "postgresql":
-        numbered = connection.execute(_PG_NUMBERING, {"ids": ids, "first": first}).rowcount
-    else:
-        numbered = connection.execute(
-            update(RECORDS)
-            .where(RECORDS.c.id == bindparam("row_id"), RECORDS.c.position.is_(None))
-            .values(position=bindparam("new_position")),
-            [
-                {"row_id": row_id, "new_position": position}
-                for row_id, position in zip(ids, positions, strict=True)
-            ],
-        ).rowcount
-    if numbered != len(ids):
-        # Only a second sequencer could have numbered them: roll the whole batch back.
-        raise RuntimeError(f"numbered {numbered} of {len(ids)} pending audit records")
-
-
 # The hashes (32 bytes each) travel as one bytea cut in SQL: an array of bytea is escaped element by element
 # in Python.
 _PG_NODES = text(
@@ -115,7 +87,7 @@ _PG_NODES = text(
 
 
 def _store_nodes(connection: Connection, nodes: list[tuple[int, int, bytes]]) -> None:
-    # As _PG_NUMBERING: one statement, where an executemany sends one INSERT per node.
+    # One statement, where an executemany sends one INSERT per node (as app.positions).
     if connection.dialect.name == "postgresql":
         levels, indices, hashes = zip(*nodes, strict=True) if nodes else ((), (), ())
         connection.execute(

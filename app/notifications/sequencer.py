@@ -20,10 +20,11 @@ import threading
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, bindparam, event, func, select, update
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from app.models.notifications import Event
+from app.positions import number_rows
 from app.services.events import EVENTS_WRITTEN
 
 logger = logging.getLogger(__name__)
@@ -63,12 +64,7 @@ def sequence_batch(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> rang
         last = connection.execute(select(func.max(EVENTS.c.position))).scalar() or 0
         if not pending:
             return range(last + 1, last + 1)
-        connection.execute(
-            update(EVENTS)
-            .where(EVENTS.c.id == bindparam("row_id"), EVENTS.c.position.is_(None))
-            .values(position=bindparam("new_position")),
-            [{"row_id": row_id, "new_position": last + 1 + offset} for offset, row_id in enumerate(pending)],
-        )
+        number_rows(connection, EVENTS, pending, last + 1)
         positions = range(last + 1, last + 1 + len(pending))
         if postgres:
             # Sent at commit, to every listening worker: the range whose recipients to wake.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, literal, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, bindparam, func, literal, union_all
 from sqlmodel import Session, select
 
 from app.crypto.passwords import PasswordHasher
@@ -116,14 +117,20 @@ def replace_roles(session: Session, user_id: uuid.UUID, roles: set[Role], specia
     session.add_all(UserSpecialty(user_id=user_id, specialty_code=code) for code in specialties)
 
 
-_MEMBERSHIPS = union_all(
-    select(literal("role"), UserRole.user_id, UserRole.role).where(
-        UserRole.user_id.in_(bindparam("user_ids", expanding=True))
-    ),
-    select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
-        UserSpecialty.user_id.in_(bindparam("user_ids", expanding=True))
-    ),
-)
+def memberships(of_users: Callable[[Any], ColumnElement[bool]]) -> CompoundSelect:
+    """Roles and specialties as rows (kind, user_id, value), of the users `of_users(user_id column)`
+    selects: filtered in each branch, so no database has to push the filter down into the union."""
+    return union_all(
+        select(literal("role").label("kind"), UserRole.user_id, UserRole.role.label("value")).where(
+            of_users(UserRole.user_id)
+        ),
+        select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
+            of_users(UserSpecialty.user_id)
+        ),
+    )
+
+
+_MEMBERSHIPS = memberships(lambda user_id: user_id.in_(bindparam("user_ids", expanding=True)))
 
 
 def roles_and_specialties(

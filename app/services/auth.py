@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, literal, union_all, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from app.audit.records import AuditTrail
@@ -33,9 +33,9 @@ from app.errors import (
 )
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.base import utcnow
-from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.models.users import Role, User, UserStatus
 from app.schemas.auth import TokenResponse, TotpEnrolment
-from app.services.accounts import find_by_email
+from app.services.accounts import find_by_email, memberships
 
 TOTP_ISSUER = "Confrere"
 
@@ -347,15 +347,7 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> No
     )
 
 
-# The user's roles and specialties, one row each; filtered inside, so no database has to push the user down.
-_MEMBERSHIPS = union_all(
-    select(literal("role").label("kind"), UserRole.user_id, UserRole.role.label("value")).where(
-        UserRole.user_id == bindparam("user_id")
-    ),
-    select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
-        UserSpecialty.user_id == bindparam("user_id")
-    ),
-).subquery()
+_MEMBERSHIPS = memberships(lambda user_id: user_id == bindparam("user_id")).subquery()
 # Built once: every authenticated request runs it, and building a statement costs as much as running it.
 _SESSION_USER = (
     select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value)
