@@ -19,6 +19,7 @@ from itertools import islice
 
 from alembic import command
 from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.audit.records import Actor, AuditTrail, Event, Outcome, Resource, encode
@@ -102,6 +103,7 @@ def fresh_database(settings: Settings) -> None:
     """Empty the benchmark database (its own database or SQLite file, never a shared one) and migrate it."""
     url = settings.resolved_database_url
     if is_postgres(url):
+        _create_database_if_missing(url)
         engine = create_engine(url, poolclass=NullPool)
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -109,6 +111,18 @@ def fresh_database(settings: Settings) -> None:
         engine.dispose()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings, url), "head")
+
+
+def _create_database_if_missing(url: str) -> None:
+    target = make_url(url)
+    server = create_engine(target.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).first()
+        if exists is None:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
 
 
 def seed_engine(settings: Settings) -> Engine:
