@@ -19,9 +19,13 @@ def acting_users() -> ColumnElement[bool]:
     return and_(User.verified_at.is_not(None), User.status == UserStatus.ACTIVE)
 
 
+_USERS = select(User).where(User.id.in_(bindparam("user_ids", expanding=True)))
+
+
 def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
-    """Users with their roles and specialties, in three queries whatever their number."""
-    users = session.exec(select(User).where(User.id.in_(set(user_ids)))).all()
+    """Users with their roles and specialties, in two queries whatever their number (statements built
+    once: every case action runs this)."""
+    users = session.exec(_USERS, params={"user_ids": list(set(user_ids))}).all()
     roles, specialties = accounts.roles_and_specialties(session, [user.id for user in users])
     return {
         user.id: Member(

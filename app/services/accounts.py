@@ -41,11 +41,14 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == normalize_email(email))).first()
 
 
+_ACTIVE_SPECIALTIES = select(Specialty.code).where(
+    Specialty.code.in_(bindparam("codes", expanding=True)), Specialty.active
+)
+
+
 def require_active_specialties(session: Session, codes: Iterable[str]) -> set[str]:
     wanted = set(codes)
-    found = set(
-        session.exec(select(Specialty.code).where(Specialty.code.in_(wanted), Specialty.active)).all()
-    )
+    found = set(session.exec(_ACTIVE_SPECIALTIES, params={"codes": list(wanted)}).all())
     if missing := wanted - found:
         raise UnknownSpecialty(f"unknown or inactive specialties: {', '.join(sorted(missing))}")
     return wanted

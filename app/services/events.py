@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Set
 from datetime import datetime
 
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
 from app.authz import queries
@@ -33,6 +34,10 @@ TRANSITION_EVENTS = {
 }
 
 
+# Built once, like the queue audience below: every case action runs them.
+_WEBHOOKS_OF = select(Webhook.id).where(Webhook.owner_id.in_(bindparam("owner_ids", expanding=True)))
+
+
 def emit(
     session: Session,
     case: Case,
@@ -54,8 +59,11 @@ def emit(
     event = Event(type=event_type.value, case_id=case.id, object_id=object_id, created_at=now)
     session.add(event)
     session.flush()  # the event's id, for its recipients and deliveries
-    session.add_all(EventRecipient(user_id=user_id, event_id=event.id) for user_id in recipients)
-    webhooks = session.exec(select(Webhook.id).where(Webhook.owner_id.in_(recipients))).all()
+    # Core, not ORM objects: a queued case has a recipient per specialist of its specialty.
+    session.execute(
+        insert(EventRecipient), [{"user_id": user_id, "event_id": event.id} for user_id in recipients]
+    )
+    webhooks = session.exec(_WEBHOOKS_OF, params={"owner_ids": recipients}).all()
     session.add_all(
         WebhookDelivery(webhook_id=webhook_id, event_id=event.id, next_attempt_at=now, created_at=now)
         for webhook_id in webhooks
@@ -68,21 +76,24 @@ def participants(case: Case, shared: Set[uuid.UUID]) -> set[uuid.UUID | None]:
     return {case.requester_id, case.assignee_id, case.named_specialist_id, *shared}
 
 
+_QUEUE_AUDIENCE = (
+    select(User.id)
+    .join(UserRole, UserRole.user_id == User.id)
+    .join(UserSpecialty, UserSpecialty.user_id == User.id)
+    .where(
+        queries.acting_users(),
+        UserRole.role == Role.SPECIALIST.value,
+        UserSpecialty.specialty_code == bindparam("specialty"),
+        User.id != bindparam("requester_id"),
+    )
+)
+
+
 def queue_audience(session: Session, case: Case) -> set[uuid.UUID]:
     """The verified, active specialists of the case's specialty, but its requester: those whose queue
     shows the case while it waits there unclaimed and not named."""
-    query = (
-        select(User.id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .join(UserSpecialty, UserSpecialty.user_id == User.id)
-        .where(
-            queries.acting_users(),
-            UserRole.role == Role.SPECIALIST.value,
-            UserSpecialty.specialty_code == case.specialty,
-            User.id != case.requester_id,
-        )
-    )
-    return set(session.exec(query).all())
+    params = {"specialty": case.specialty, "requester_id": case.requester_id}
+    return set(session.exec(_QUEUE_AUDIENCE, params=params).all())
 
 
 def case_created(session: Session, case: Case, now: datetime) -> None:

@@ -99,10 +99,14 @@ def signing_device(
     return device
 
 
+# Built once: every upload and every case read runs it.
+_DEVICES = select(Device).where(Device.id.in_(bindparam("ids", expanding=True)))
+
+
 def check_recipients(session: Session, target: Target, suite: Suite, device_ids: Iterable[str]) -> None:
     """Every envelope goes to an active device of the header's suite whose owner may see the case."""
     wanted = {uuid.UUID(device_id) for device_id in device_ids}
-    devices = session.exec(select(Device).where(Device.id.in_(wanted))).all()
+    devices = session.exec(_DEVICES, params={"ids": list(wanted)}).all()
     if len(devices) != len(wanted) or not all(device.is_active for device in devices):
         raise RecipientNotEligible("an envelope targets an unknown or revoked device")
     if any(device.suite != suite for device in devices):
@@ -192,8 +196,7 @@ def store(
     return row
 
 
-# Built once: every case read and thread page runs them.
-_DEVICES = select(Device).where(Device.id.in_(bindparam("ids", expanding=True)))
+# Built once: every case read and thread page runs it.
 _READER_ENVELOPES = (
     select(Envelope)
     .join(Device, Device.id == Envelope.device_id)
