@@ -159,9 +159,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _audit_sequencer(args: argparse.Namespace) -> int:
     import logging
     import signal
-    import threading
 
-    from app.audit.sequencer import run_until, sequence_pending
+    from app.audit.sequencer import BackgroundSequencer, sequence_pending
     from app.db import create_db_engine
     from app.keyring import load_audit_log_signer
 
@@ -174,17 +173,16 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
         engine.dispose()
         return 0
     logging.basicConfig(level=logging.INFO)
-    stop = threading.Event()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: stop.set())
-    print(f"audit sequencer for {signer.name} running; SIGTERM or Ctrl-C stops it", flush=True)
-    run_until(
-        stop,
+    sequencer = BackgroundSequencer(
         engine,
         signer,
         interval=settings.audit_sequencer_interval_seconds,
         batch_size=settings.audit_sequencer_batch_size,
     )
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: sequencer.stop())
+    print(f"audit sequencer for {signer.name} running; SIGTERM or Ctrl-C stops it", flush=True)
+    sequencer.run()
     engine.dispose()
     print("audit sequencer stopped", flush=True)
     return 0

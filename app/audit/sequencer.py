@@ -12,23 +12,18 @@ SQLite every transaction takes the write lock up front (BEGIN IMMEDIATE, see app
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from app.audit.log import CHECKPOINTS, NODES, RECORDS, STATE, STATE_ID
+from app.background import BackgroundLoop
 from app.crypto.merkle import CompactRange, leaf_hash
 from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
 from app.models.base import utcnow
 from app.positions import number_rows
 
-logger = logging.getLogger(__name__)
-
 DEFAULT_BATCH_SIZE = 5000
 # pg_try_advisory_xact_lock key: "confrere" in ASCII, a constant every deployment of this code shares.
 ADVISORY_LOCK_KEY = 0x636F6E6672657265
-RETRY_SECONDS = 2.0
 
 
 def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
@@ -109,39 +104,21 @@ def sequence_pending(engine: Engine, signer: NoteSigner, batch_size: int = DEFAU
             return total
 
 
-def run_until(
-    stop: threading.Event, engine: Engine, signer: NoteSigner, *, interval: float, batch_size: int
-) -> None:
-    """Sequence until `stop` is set: right away while batches are full, else every `interval` seconds."""
-    while not stop.is_set():
-        try:
-            sequenced = sequence_batch(engine, signer, batch_size)
-        except Exception:
-            # A database restart or a lost connection: the records wait, nothing is lost; try again.
-            logger.exception("audit sequencer batch failed; retrying in %s s", RETRY_SECONDS)
-            stop.wait(RETRY_SECONDS)
-            continue
-        if sequenced != batch_size:
-            stop.wait(interval)
+class BackgroundSequencer(BackgroundLoop):
+    """Sequences right away while batches are full, else every `interval` seconds: a daemon thread of the
+    API process, or the foreground of `confrere audit sequencer`."""
 
-
-class BackgroundSequencer:
-    """The sequencer as a daemon thread of the API process (started and stopped by the app's lifespan)."""
+    name = "audit-sequencer"
+    retry_seconds = 2.0
+    stop_timeout = 30.0
 
     def __init__(self, engine: Engine, signer: NoteSigner, *, interval: float, batch_size: int) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=run_until,
-            args=(self._stop, engine, signer),
-            kwargs={"interval": interval, "batch_size": batch_size},
-            name="audit-sequencer",
-            daemon=True,
-        )
+        super().__init__()
+        self._engine = engine
+        self._signer = signer
+        self._interval = interval
+        self._batch_size = batch_size
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the running batch (its transaction commits or rolls back whole) and stop."""
-        self._stop.set()
-        self._thread.join(timeout)
+    def run_pass(self) -> float:
+        sequenced = sequence_batch(self._engine, self._signer, self._batch_size)
+        return 0 if sequenced == self._batch_size else self._interval

@@ -7,13 +7,13 @@ sent, and each outcome recorded in another.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine
 
+from app.background import BackgroundLoop
 from app.config import Settings
 from app.crypto.sealing import SealingError, SecretSealer
 from app.crypto.webhooks import SIGNATURE_HEADER, signature_header
@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 20
 USER_AGENT = "Confrere-Webhooks/1"
-ERROR_RETRY_SECONDS = 5.0
 
 
 def http_client(settings: Settings) -> httpx.Client:
@@ -92,41 +91,24 @@ def send(delivery: DueDelivery, sealer: SecretSealer, settings: Settings, client
     return Attempt(status_code=status, error=None if 200 <= status < 300 else "http_status")
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundLoop):
     """Delivery passes in a daemon thread: every interval, at once when woken (new events sequenced here),
     and back to back while passes are full."""
 
+    name = "webhook-delivery"
+
     def __init__(self, engine: Engine, sealer: SecretSealer, settings: Settings) -> None:
+        super().__init__()
         self._engine = engine
         self._sealer = sealer
         self._settings = settings
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._client: httpx.Client | None = None
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
-        self._thread.start()
+    def run(self) -> None:
+        with http_client(self._settings) as self._client:
+            super().run()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        with http_client(self._settings) as client:
-            while not self._stop.is_set():
-                self._wake.clear()
-                try:
-                    attempted = deliver_due(self._engine, self._sealer, self._settings, client)
-                except Exception:
-                    logger.exception("webhook delivery pass failed; retrying in %s s", ERROR_RETRY_SECONDS)
-                    self._stop.wait(ERROR_RETRY_SECONDS)
-                    continue
-                if attempted < BATCH_SIZE:
-                    self._wake.wait(self._settings.webhook_delivery_interval_seconds)
+    def run_pass(self) -> float:
+        assert self._client is not None
+        attempted = deliver_due(self._engine, self._sealer, self._settings, self._client)
+        return 0 if attempted == BATCH_SIZE else self._settings.webhook_delivery_interval_seconds

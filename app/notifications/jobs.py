@@ -7,21 +7,18 @@ on PostgreSQL an advisory lock also lets only one of them work at a time.
 
 from __future__ import annotations
 
-import logging
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from app.background import BackgroundLoop
 from app.config import Settings
 from app.db import transaction
 from app.models.base import utcnow
 from app.services import deadlines, event_feed
 from app.services.deadlines import DeadlineReport
-
-logger = logging.getLogger(__name__)
 
 # pg_try_advisory_xact_lock key: "cfjobs" in ASCII.
 ADVISORY_LOCK_KEY = 0x6366_6A6F_6273
@@ -48,29 +45,18 @@ def run_once(engine: Engine, settings: Settings, now: datetime | None = None) ->
     return JobReport(deadlines=report, purged_events=purged)
 
 
-class BackgroundJobs:
+class BackgroundJobs(BackgroundLoop):
     """run_once every `jobs_interval_seconds`, the first time one interval after start."""
 
+    name = "deadline-jobs"
+    stop_timeout = 30.0
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        super().__init__()
         self._engine = engine
         self._settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.first_wait = self.retry_seconds = settings.jobs_interval_seconds
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="deadline-jobs", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._settings.jobs_interval_seconds):
-            try:
-                run_once(self._engine, self._settings)
-            except Exception:
-                # The next pass retries: every rule picks up what is still due.
-                logger.exception("deadline job failed")
+    def run_pass(self) -> float:
+        run_once(self._engine, self._settings)
+        return self._settings.jobs_interval_seconds

@@ -8,10 +8,9 @@ heartbeat and deliveries on their interval.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from sqlalchemy import Engine
 
+from app.background import BackgroundLoop
 from app.config import Settings
 from app.crypto.sealing import SecretSealer
 from app.notifications.delivery import DeliveryWorker
@@ -19,11 +18,6 @@ from app.notifications.jobs import BackgroundJobs
 from app.notifications.sequencer import BackgroundEventSequencer
 from app.notifications.stream import EventStreams
 from app.notifications.wakeup import Dispatcher, PostgresListener, StreamWaker
-
-
-class _Worker(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
 
 
 class Notifications:
@@ -36,7 +30,7 @@ class Notifications:
         postgres = engine.dialect.name == "postgresql"
         # On PostgreSQL every process hears the sequencer's NOTIFY, its own included; SQLite has one process.
         self._listener = PostgresListener(engine, self._dispatcher) if postgres else None
-        workers: list[_Worker | None] = [
+        workers: list[BackgroundLoop | None] = [
             self._listener,
             BackgroundEventSequencer(
                 engine, interval=settings.events_sequencer_interval_seconds, published=self._published

@@ -23,6 +23,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
+from app.background import BackgroundLoop
 from app.models.notifications import Event
 from app.positions import number_rows
 from app.services.events import EVENTS_WRITTEN
@@ -35,7 +36,6 @@ CHANNEL = "confrere_events"
 ADVISORY_LOCK_KEY = 0x6366_6576_656E_7473
 DEFAULT_BATCH_SIZE = 1000
 LOCK_RETRY_SECONDS = 0.05
-ERROR_RETRY_SECONDS = 2.0
 
 _WAKE_ON_COMMIT: WeakKeyDictionary[Engine, threading.Event] = WeakKeyDictionary()
 
@@ -83,9 +83,12 @@ def sequence_pending(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> in
             return total
 
 
-class BackgroundEventSequencer:
+class BackgroundEventSequencer(BackgroundLoop):
     """The sequencer as a daemon thread: woken by commits that wrote events, else polling every interval.
     `published` receives each numbered range after its commit."""
+
+    name = "event-sequencer"
+    retry_seconds = 2.0
 
     def __init__(
         self,
@@ -95,44 +98,27 @@ class BackgroundEventSequencer:
         published: Callable[[range], None],
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
+        super().__init__()
         self._engine = engine
         self._interval = interval
         self._published = published
         self._batch_size = batch_size
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._stop.clear()
         _WAKE_ON_COMMIT[self._engine] = self._wake
-        self._thread = threading.Thread(target=self._run, name="event-sequencer", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
         _WAKE_ON_COMMIT.pop(self._engine, None)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                positions = sequence_batch(self._engine, self._batch_size)
-            except Exception:
-                # A lost connection or a restarting database: the events wait, nothing is lost.
-                logger.exception("event sequencer batch failed; retrying in %s s", ERROR_RETRY_SECONDS)
-                self._stop.wait(ERROR_RETRY_SECONDS)
-                continue
-            if positions is None:  # another worker is numbering; ours may have committed after its scan
-                self._stop.wait(LOCK_RETRY_SECONDS)
-                continue
-            if positions:
-                self._publish(positions)
-            if len(positions) < self._batch_size:
-                self._wake.wait(self._interval)
+    def run_pass(self) -> float:
+        positions = sequence_batch(self._engine, self._batch_size)
+        if positions is None:  # another worker is numbering; ours may have committed after its scan
+            return LOCK_RETRY_SECONDS
+        if positions:
+            self._publish(positions)
+        return 0 if len(positions) == self._batch_size else self._interval
 
     def _publish(self, positions: range) -> None:
         try:

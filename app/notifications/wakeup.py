@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import uuid
 from collections import defaultdict
@@ -17,11 +16,10 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine
 
+from app.background import BackgroundLoop
 from app.db import new_session
 from app.notifications.sequencer import CHANNEL
 from app.services import event_feed
-
-logger = logging.getLogger(__name__)
 
 # How long a stop may wait for the LISTEN loop; a poll costs one select() on an idle socket.
 LISTEN_POLL_SECONDS = 0.25
@@ -130,25 +128,18 @@ def parse_payload(payload: str) -> range | None:
     return range(int(first), int(last) + 1)
 
 
-class PostgresListener:
+class PostgresListener(BackgroundLoop):
     """LISTEN on a connection of its own (outside the pool), in a daemon thread; reconnects after errors
     and then wakes every stream, since notifications sent meanwhile were lost."""
 
+    name = "event-listener"
+    retry_seconds = RECONNECT_SECONDS
+    stop_timeout = 5.0
+
     def __init__(self, engine: Engine, dispatcher: Dispatcher) -> None:
+        super().__init__()
         self._engine = engine
         self._dispatcher = dispatcher
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="event-listener", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _connect(self):
         dialect = self._engine.dialect
@@ -158,21 +149,15 @@ class PostgresListener:
         connection.execute(f"LISTEN {CHANNEL}")
         return connection
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            connection = None
-            try:
-                connection = self._connect()
-                self._dispatcher.waker.wake_all()
-                while not self._stop.is_set():
-                    for notify in connection.notifies(timeout=LISTEN_POLL_SECONDS):
-                        if (positions := parse_payload(notify.payload)) is not None:
-                            self._dispatcher.published(positions)
-            except Exception:
-                logger.exception(
-                    "event listener lost its connection; reconnecting in %s s", RECONNECT_SECONDS
-                )
-                self._stop.wait(RECONNECT_SECONDS)
-            finally:
-                if connection is not None:
-                    connection.close()
+    def run_pass(self) -> float:
+        """Listens until stopped; an error ends the pass, and the loop reconnects."""
+        connection = self._connect()
+        try:
+            self._dispatcher.waker.wake_all()
+            while not self.stopping:
+                for notify in connection.notifies(timeout=LISTEN_POLL_SECONDS):
+                    if (positions := parse_payload(notify.payload)) is not None:
+                        self._dispatcher.published(positions)
+        finally:
+            connection.close()
+        return 0
