@@ -12,6 +12,8 @@ SQLite every transaction takes the write lock up front (BEGIN IMMEDIATE, see app
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from app.audit.log import CHECKPOINTS, NODES, RECORDS, STATE, STATE_ID
@@ -26,9 +28,24 @@ DEFAULT_BATCH_SIZE = 5000
 ADVISORY_LOCK_KEY = 0x636F6E6672657265
 
 
-def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
-    """Sequence up to batch_size pending records; the number sequenced, or None if another sequencer holds
-    the lock. The first run also creates the state and signs the empty tree, so a checkpoint always exists."""
+@dataclass(frozen=True)
+class Batch:
+    sequenced: int
+    # The largest id numbered (0 if none): where the next batch of the same pass may start.
+    last_id: int
+
+
+def sequence_batch(
+    engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE, *, after_id: int = 0
+) -> Batch | None:
+    """Sequence up to batch_size pending records with an id above `after_id`; None if another sequencer
+    holds the lock. The first run also creates the state and signs the empty tree, so a checkpoint always
+    exists.
+
+    A pass over a backlog passes the previous batch's `last_id`: the rows a batch numbered leave dead
+    entries at the head of the pending index (position IS NULL, id) until PostgreSQL vacuums, and a batch
+    that started from the head would walk all of them, making a large backlog quadratic. A record that
+    commits late with a smaller id is not lost: the next pass starts from 0."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             locked = connection.execute(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))).scalar()
@@ -39,12 +56,12 @@ def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT
         ).one_or_none()
         pending = connection.execute(
             select(RECORDS.c.id, RECORDS.c.record)
-            .where(RECORDS.c.position.is_(None))
+            .where(RECORDS.c.position.is_(None), RECORDS.c.id > after_id)
             .order_by(RECORDS.c.id)
             .limit(batch_size)
         ).all()
         if state is not None and not pending:
-            return 0
+            return Batch(0, 0)
         compact = CompactRange.from_bytes(state.compact_range) if state is not None else CompactRange()
         first = compact.size
         nodes = []
@@ -68,7 +85,7 @@ def sequence_batch(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT
         else:
             connection.execute(update(STATE).where(STATE.c.id == STATE_ID).values(**values))
         connection.execute(insert(CHECKPOINTS).values(size=compact.size, note=note, created_at=now))
-    return len(pending)
+    return Batch(len(pending), pending[-1].id if pending else 0)
 
 
 # The hashes (32 bytes each) travel as one bytea cut in SQL: an array of bytea is escaped element by element
@@ -96,12 +113,15 @@ def _store_nodes(connection: Connection, nodes: list[tuple[int, int, bytes]]) ->
 
 def sequence_pending(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """Sequence batches until none is full; the number sequenced (0 when another sequencer has the lock)."""
-    total = 0
+    total, after_id = 0, 0
     while True:
-        sequenced = sequence_batch(engine, signer, batch_size)
-        total += sequenced or 0
-        if sequenced != batch_size:
+        batch = sequence_batch(engine, signer, batch_size, after_id=after_id)
+        if batch is None:
             return total
+        total += batch.sequenced
+        if batch.sequenced != batch_size:
+            return total
+        after_id = batch.last_id
 
 
 class BackgroundSequencer(BackgroundLoop):
@@ -118,7 +138,12 @@ class BackgroundSequencer(BackgroundLoop):
         self._signer = signer
         self._interval = interval
         self._batch_size = batch_size
+        self._after_id = 0
 
     def run_pass(self) -> float:
-        sequenced = sequence_batch(self._engine, self._signer, self._batch_size)
-        return 0 if sequenced == self._batch_size else self._interval
+        batch = sequence_batch(self._engine, self._signer, self._batch_size, after_id=self._after_id)
+        if batch is not None and batch.sequenced == self._batch_size:
+            self._after_id = batch.last_id  # the backlog continues above it
+            return 0
+        self._after_id = 0  # caught up (or another sequencer ran): the next pass rescans from the start
+        return self._interval

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 
 from app.audit import recorder, sequencer
 from app.audit.log import CHECKPOINTS, NODES, RECORDS, load_state, verify_log
@@ -113,6 +113,25 @@ def test_a_record_committed_late_gets_a_later_position_not_a_skipped_one(engine,
         assert verify_log(connection, signer.verifier()).tree_size == 2
 
 
+def test_a_record_committed_late_below_a_pass_cursor_is_numbered_by_the_next_pass(engine, signer):
+    write_records(engine, 6)
+    with engine.begin() as connection:
+        ids = sorted(connection.execute(select(RECORDS.c.id)).scalars())
+        late = connection.execute(select(RECORDS).where(RECORDS.c.id == ids[1])).one()._asdict()
+        connection.execute(delete(RECORDS).where(RECORDS.c.id == ids[1]))
+    first = sequence_batch(engine, signer, batch_size=2)
+    assert (first.sequenced, first.last_id) == (2, ids[2])
+    with engine.begin() as connection:  # a transaction that took its id early and commits only now
+        connection.execute(insert(RECORDS).values(**late))
+    second = sequence_batch(engine, signer, batch_size=2, after_id=first.last_id)
+    assert (second.sequenced, second.last_id) == (2, ids[4])
+    assert sequence_pending(engine, signer) == 2  # a new pass: ids[1], then ids[5]
+    with engine.connect() as connection:
+        numbered = dict(connection.execute(select(RECORDS.c.id, RECORDS.c.position)).all())
+        verify_log(connection, signer.verifier())
+    assert [numbered[record_id] for record_id in ids] == [0, 4, 1, 2, 3, 5]
+
+
 def test_a_second_sequencer_skips_while_the_lock_is_held(engine, signer, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite serializes sequencers with its write lock; there is no lock to skip")
@@ -120,7 +139,7 @@ def test_a_second_sequencer_skips_while_the_lock_is_held(engine, signer, databas
     with engine.begin() as holder:
         holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         assert sequence_batch(engine, signer) is None
-    assert sequence_batch(engine, signer) == 3
+    assert sequence_batch(engine, signer).sequenced == 3
 
 
 def test_concurrent_writers_and_two_sequencers_leave_no_gap_and_no_duplicate(engine, signer):
