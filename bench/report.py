@@ -167,11 +167,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['timing']['seconds']} s after {results['timing']['warmup']} s of warm-up; medians. "
         "Each run follows a run of the token-only ceiling: the ratio is the median of those pairs.",
         "",
-        f"## HTTP at {results['main_size']:,} cases",
-        "",
-        *_http_rows(results["http"]),
-        "",
     ]
+    if results["http"]:
+        lines += [f"## HTTP at {results['main_size']:,} cases", "", *_http_rows(results["http"]), ""]
     if probe := results.get("login_probe"):
         lines += [
             f"Event loop during the login load: a bare route answered in p50 {probe['p50_ms']:.1f} ms, "
@@ -179,21 +177,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"idle: p50 {probe['idle_p50_ms']:.1f} ms).",
             "",
         ]
-    lines += [
-        "## Reads as cases grow",
-        "",
-        *_series_rows(results["series"]),
-        "",
-        "## Audit log",
-        "",
-        *_audit_rows(results["audit"]),
-        "",
-        "## Client-side sealing",
-        "",
-        *_crypto_rows(results["client_crypto"]),
-        "",
-        f"## Query plans at {results['largest_size']:,} cases",
-        "",
-        *_plan_lines(results["plans"]),
-    ]
+    if results["series"]:
+        lines += ["## Reads as cases grow", "", *_series_rows(results["series"]), ""]
+    lines += ["## Audit log", "", *_audit_rows(results["audit"]), ""]
+    if "client_crypto" in results:
+        lines += ["## Client-side sealing", "", *_crypto_rows(results["client_crypto"]), ""]
+    if "plans" in results:
+        lines += [f"## Query plans at {results['largest_size']:,} cases", "", *_plan_lines(results["plans"])]
     return "\n".join(lines)

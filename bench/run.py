@@ -77,6 +77,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="*", help="run only these HTTP scenarios (keys), for profiling")
     parser.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="run only the audit log's batch jobs (no server, no client crypto): for work on them",
+    )
+    parser.add_argument(
         "--keep-data",
         action="store_true",
         help="keep the data folder and request bodies (gigabytes at full scale)",
@@ -137,19 +142,8 @@ class Runner:
         self.people = seed.cast(self.engine, keys.sealer, seed.specialty_codes(self.engine))
         self._grow_cases(self.scale.series[0])
         self._audit_jobs()
-        print("client-side sealing", flush=True)
-        self.results["client_crypto"] = client_crypto.costs()
-        self.targets: Targets | None = None
-        for size in self.scale.series:
-            self._grow_cases(size)
-            self._http(size)
-        self.results["plans"] = explain.plans(
-            self.engine,
-            self.people.reader,
-            self.people.cardiologists[0],
-            self.targets.read_cases[0],
-            self.targets.deep_cursor,
-        )
+        if not self.args.audit_only:
+            self._clients_and_server()
         self.results |= {
             "machine": report.machine(self.engine),
             "scale": self.args.scale,
@@ -163,6 +157,21 @@ class Runner:
         }
         return self.results
 
+    def _clients_and_server(self) -> None:
+        print("client-side sealing", flush=True)
+        self.results["client_crypto"] = client_crypto.costs()
+        self.targets: Targets | None = None
+        for size in self.scale.series:
+            self._grow_cases(size)
+            self._http(size)
+        self.results["plans"] = explain.plans(
+            self.engine,
+            self.people.reader,
+            self.people.cardiologists[0],
+            self.targets.read_cases[0],
+            self.targets.deep_cursor,
+        )
+
     def _grow_cases(self, size: int) -> None:
         missing = size - seed.count_cases(self.engine)
         if missing > 0:
@@ -174,8 +183,8 @@ class Runner:
         with seed.hold_statistics(self.engine):
             print(f"seeding {records:,} audit records", flush=True)
             seed.bulk_audit_records(self.engine, self.people, records, self.rng)
-            print("sequencer", flush=True)
-            sequencer = audit_bench.sequencer(self.settings, records)
+        print("sequencer", flush=True)
+        sequencer = audit_bench.sequencer(self.settings, records)
         print(f"export of {records:,} records", flush=True)
         exported, bundle = audit_bench.export(self.env, self.people.officer.id, records)
         print("offline verification", flush=True)

@@ -318,9 +318,7 @@ def bulk_cases(engine: Engine, people: Cast, count: int, rng: random.Random) -> 
 def bulk_audit_records(engine: Engine, people: Cast, count: int, rng: random.Random) -> None:
     """`count` pending records shaped like the recorder's, over the past 90 days in insertion order.
 
-    No statistics are taken: taken now, with every record pending, they would steer the planner off the
-    sequencer's index (position IS NULL) for the whole backlog; the caller analyzes once it is sequenced.
-    For the same reason PostgreSQL's autovacuum leaves the table alone until then (hold_statistics)."""
+    No statistics are taken while the batches load (hold_statistics analyzes once they are all in)."""
     now = utcnow()
     actions = list(AUDIT_ACTIONS)
     weights = list(AUDIT_ACTIONS.values())
@@ -367,7 +365,10 @@ def bulk_audit_records(engine: Engine, people: Cast, count: int, rng: random.Ran
 
 @contextmanager
 def hold_statistics(engine: Engine) -> Iterator[None]:
-    """PostgreSQL's autovacuum does not analyze the audit records meanwhile; fresh statistics after."""
+    """PostgreSQL's autovacuum does not analyze the audit records while a bulk load is half done; fresh
+    statistics after, as a production database has them (autovacuum analyzes a table after its rows grew
+    by a tenth). The sequencer runs after: without statistics PostgreSQL plans its pending scan and its
+    numbering as if a few rows were pending, and reads the whole backlog at every batch."""
     postgres = engine.dialect.name == "postgresql"
     if postgres:
         with engine.begin() as connection:
