@@ -3,6 +3,7 @@
 web/tests/e2e.mjs drives a physician and a specialist through every screen with Playwright; this test plays
 a Python physician and specialist (app.client.clinician.Clinician) in between, in both suites, so that each
 side reads and verifies what the other sealed: cases, photos, messages, requests, responses and reports.
+The case moves that end or hand back a case (withdraw, decline) are driven one step at a time from here.
 """
 
 from __future__ import annotations
@@ -153,9 +154,11 @@ class BrowserRun:
 
 
 @contextmanager
-def browser_run(node: str, config: dict) -> Iterator[BrowserRun]:
+def browser_run(
+    node: str, config: dict, script: tuple[str, ...] = ("tests/e2e.mjs",)
+) -> Iterator[BrowserRun]:
     process = subprocess.Popen(
-        [node, "tests/e2e.mjs"],
+        [node, *script],
         cwd=WEB,
         env={**os.environ, "CONFRERE_E2E": json.dumps(config)},
         stdin=subprocess.PIPE,
@@ -283,3 +286,109 @@ def test_web_client_and_reference_client_read_each_other(web_bundle, settings, a
             run.reply()
         assert doctor.api.case(python_case)["status"] == "closed"
         assert expert.api.case(browser_case)["status"] == "closed"
+
+
+STEPS_SUITE = "xwing"
+
+
+class BrowserSteps:
+    """The steps of web/tests/steps.mjs, as calls: `browser("physician", "press", button=..., then=...)`."""
+
+    def __init__(self, run: BrowserRun):
+        self.run = run
+        run.expect("ready")
+
+    def __call__(self, who: str, step: str, **args: object) -> object:
+        self.run.reply(who=who, step=step, **args)
+        return self.run.expect("ok")["value"]
+
+    def enrol(self, who: str, account) -> None:
+        self(who, "enrol", email=account.email, password=PASSWORD, suite=STEPS_SUITE)
+
+
+@contextmanager
+def browser_steps(node: str, server_url: str) -> Iterator[BrowserSteps]:
+    with browser_run(node, {"url": server_url}, ("tests/steps.mjs",)) as run:
+        yield BrowserSteps(run)
+
+
+def _case_shown(case_id: str, status: str) -> str:
+    return f'section.case[data-case-id="{case_id}"][data-status="{status}"]'
+
+
+def _listed(case_id: str) -> str:
+    return f'tr[data-case-id="{case_id}"]'
+
+
+def test_a_physician_withdraws_a_case_in_the_browser(web_bundle, settings, accounts, tmp_path):
+    node = _require_browser_tools()
+    physician = accounts.create(Role.PHYSICIAN)
+    specialist = accounts.create(Role.SPECIALIST, specialties=("dermatology",))
+    question = "Pruritic papules on the shins for a month: lichen planus?"
+
+    with live_server(settings, tmp_path / "server.log") as server, browser_steps(node, server.url) as browser:
+        browser.enrol("physician", physician)
+        # The physician's reference client asks; it seals the case for all their devices, this browser's too.
+        doctor = _clinician(server.url, physician, STEPS_SUITE)
+        expert = _clinician(server.url, specialist, STEPS_SUITE)
+        case_id = doctor.create_case(specialty="dermatology", content={"question": question})
+        assert case_id in [item["id"] for item in expert.api.queue()]
+
+        browser("physician", "open", hash=f"#/case/{case_id}", ready=_case_shown(case_id, "open"))
+        assert browser("physician", "text", selector=".content .question") == question
+        buttons = browser("physician", "buttons")
+        assert "Withdraw case" in buttons
+        assert "Claim this case" not in buttons
+        assert "Decline case" not in buttons
+
+        browser("physician", "press", button="Withdraw case", then=_case_shown(case_id, "withdrawn"))
+        assert browser("physician", "text", selector="h1 .chip") == "Withdrawn"
+        assert browser("physician", "buttons") == []
+        browser("physician", "open", hash="#/cases", ready=_listed(case_id))
+        assert browser("physician", "text", selector=f'{_listed(case_id)} [class*="status-"]') == "Withdrawn"
+
+        assert doctor.api.case(case_id)["status"] == "withdrawn"
+        assert case_id not in [item["id"] for item in expert.api.queue()]
+
+
+def test_a_specialist_declines_a_claimed_case_in_the_browser(web_bundle, settings, accounts, tmp_path):
+    node = _require_browser_tools()
+    physician = accounts.create(Role.PHYSICIAN)
+    specialist = accounts.create(Role.SPECIALIST, specialties=("dermatology",))
+
+    with live_server(settings, tmp_path / "server.log") as server, browser_steps(node, server.url) as browser:
+        browser.enrol("specialist", specialist)
+        doctor = _clinician(server.url, physician, STEPS_SUITE)
+        question = "Nail dystrophy of several fingers, no skin lesions: psoriasis or onychomycosis?"
+        case_id = doctor.create_case(specialty="dermatology", content={"question": question})
+        open_case, claimed_case = _case_shown(case_id, "open"), _case_shown(case_id, "claimed")
+
+        browser("specialist", "open", hash="#/queue", ready=_listed(case_id))
+        browser("specialist", "open", hash=f"#/case/{case_id}", ready=open_case)
+        assert browser("specialist", "text", selector=".content .question") == question
+        # Waiting in the queue, offered to no one: it can be claimed, not declined.
+        assert browser("specialist", "buttons") == ["Claim this case"]
+        browser("specialist", "press", button="Claim this case", then=claimed_case)
+        buttons = browser("specialist", "buttons")
+        assert "Decline case" in buttons
+        assert "Withdraw case" not in buttons
+
+        # Declined with a reason: the specialist is taken to the queue, where the case is back.
+        browser("specialist", "choose", label="Reason for declining", value="outside_expertise")
+        browser("specialist", "press", button="Decline case", then=_listed(case_id))
+        assert browser("specialist", "text", selector="h1") == "Specialty queue"
+        case = doctor.api.case(case_id)
+        assert case["status"] == "open"
+        assert case["assignee_id"] is None
+        assert case["decline_reason"] == "outside_expertise"
+
+        # Claimed again, and withdrawn by the physician meanwhile: the server refuses the decline, and the
+        # page says why and shows the case as it now is.
+        browser("specialist", "open", hash=f"#/case/{case_id}", ready=open_case)
+        browser("specialist", "press", button="Claim this case", then=claimed_case)
+        doctor.transition(case_id, "withdraw")
+        browser("specialist", "choose", label="Reason for declining", value="unavailable")
+        browser("specialist", "press", button="Decline case", then='#notice[data-code="illegal_transition"]')
+        browser("specialist", "wait", selector=_case_shown(case_id, "withdrawn"))
+        assert browser("specialist", "buttons") == []
+        assert doctor.api.case(case_id)["status"] == "withdrawn"

@@ -57,6 +57,7 @@ const MESSAGES = {
   no_recipients: "No specialist of this specialty has a device with this browser's suite yet.",
   invalid_input: "Some fields are missing or not valid.",
   empty_text: "Write the text first.",
+  reason_required: "Choose a reason for declining first.",
   // Encryption (docs/e2ee.md section 14)
   unknown_suite: "Encrypted with an unknown suite.",
   suite_mismatch: "Encrypted with the other suite: this device cannot read it.",

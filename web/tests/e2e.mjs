@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-import { chromium } from "playwright-core";
+import { launchChromium, newWatchedPage } from "./browser.mjs";
 
 const config = JSON.parse(process.env.CONFRERE_E2E);
 const { url, suite, specialty, physician, specialist, texts, photo, screenshots } = config;
@@ -24,17 +24,7 @@ async function exchange(event, data = {}) {
 const problems = [];
 
 async function openPage(browser, name) {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 640 }, locale: "en-GB" });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));
-  // Refused requests (401 on a wrong password, for instance) are logged as "Failed to load resource";
-  // anything else logged as an error, CSP violations included, fails the run.
-  page.on("console", (message) => {
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-      problems.push(`${name}: ${message.text()}`);
-    }
-  });
+  const page = await newWatchedPage(browser, name, problems);
   await page.goto(`${url}/app/`);
   return page;
 }
@@ -103,20 +93,7 @@ async function act(page, button, text, status) {
   else await page.locator(".message .text", { hasText: text }).waitFor();
 }
 
-// Playwright launches Chromium with a fresh temporary profile (user-data dir) and removes it on close.
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-  ],
-});
+const browser = await launchChromium();
 try {
   const doctor = await openPage(browser, "physician");
   const expert = await openPage(browser, "specialist");

@@ -2,9 +2,10 @@
 // user's part in the case allows (docs/api.md sections 7 and 8).
 
 import * as api from "../api.js";
-import { busy, h, shortId, when } from "../dom.js";
+import { busy, field, h, shortId, when } from "../dom.js";
 import { openCase, post } from "../clinician.js";
 import { describe } from "../errors.js";
+import { allowedMoves, DECLINE_REASONS, mayPost } from "../moves.js";
 import { go, showError } from "../shell.js";
 import { statusLabel } from "./cases.js";
 
@@ -74,18 +75,23 @@ async function reloadAfter(error) {
   showError(error);
 }
 
+function reasonPicker() {
+  return h("select", { name: "reason" },
+    h("option", { value: "" }, "Choose a reason…"),
+    Object.entries(DECLINE_REASONS).map(([code, label]) => h("option", { value: code }, label)));
+}
+
 function actionsCard(kase, session) {
-  const me = session.user.id;
-  const isRequester = kase.requester_id === me;
-  const isAssignee = kase.assignee_id === me;
-  const live = !["closed", "withdrawn"].includes(kase.status);
+  const moves = allowedMoves(kase, session.user);
   const text = h("textarea", { name: "text", rows: "4", maxlength: "20000", "aria-label": "Your message" });
   const form = h("form", { class: "card actions", "aria-label": "Reply" }, h("h2", {}, "Your move"));
 
-  const act = (run) => () =>
-    busy(form, run).then(() => go(location.hash)).catch(reloadAfter);
-  const button = (label, run, kind = "") =>
-    h("button", { type: "button", class: kind, onclick: act(run) }, label);
+  // After a move, show where the case now is: this case again, unless the move handed it away.
+  const act = (run, next) => () =>
+    busy(form, run).then(() => go(next ?? location.hash)).catch(reloadAfter);
+  const button = (label, run, kind = "", next = undefined) =>
+    h("button", { type: "button", class: kind, onclick: act(run, next) }, label);
+  const move = (action, extra) => () => api.transition(kase.id, action, extra);
   const withText = (run) => async () => {
     const value = text.value.trim();
     if (!value) throw Object.assign(new Error("empty"), { code: "empty_text" });
@@ -100,26 +106,40 @@ function actionsCard(kase, session) {
     });
 
   const buttons = [];
-  if (kase.status === "open" && session.user.roles.includes("specialist") && !isRequester) {
-    buttons.push(button("Claim this case", () => api.transition(kase.id, "claim"), "primary"));
-  }
-  if (live && (isRequester || isAssignee)) {
+  if (moves.has("claim")) buttons.push(button("Claim this case", move("claim"), "primary"));
+  if (mayPost(kase, session.user)) {
     form.append(text);
     buttons.push(button("Send message", postThen("message")));
   }
-  if (isAssignee && kase.status === "claimed") {
+  if (moves.has("request_info")) {
     buttons.push(button("Request information", postThen("info_request", "request_info")));
+  }
+  if (moves.has("answer")) {
     buttons.push(button("Send report and answer", postThen("report", "answer"), "primary"));
   }
-  if (isRequester && kase.status === "awaiting_info") {
+  if (moves.has("provide_info")) {
     buttons.push(button("Provide information", postThen("info_response", "provide_info"), "primary"));
   }
-  if (isRequester && kase.status === "answered") {
-    buttons.push(button("Close case", () => api.transition(kase.id, "close"), "primary"));
-  }
-  if (buttons.length === 0) return null;
-  form.append(h("div", { class: "buttons" }, buttons));
+  if (moves.has("close")) buttons.push(button("Close case", move("close"), "primary"));
+  if (moves.has("withdraw")) buttons.push(button("Withdraw case", move("withdraw"), "danger"));
+  if (buttons.length === 0 && !moves.has("decline")) return null;
+  if (buttons.length) form.append(h("div", { class: "buttons" }, buttons));
+  if (moves.has("decline")) form.append(declineRow(kase, button));
   return form;
+}
+
+// Handing the case back to the specialty queue, with one of the API's reason codes.
+function declineRow(kase, button) {
+  const reason = reasonPicker();
+  const decline = async () => {
+    if (!reason.value) throw Object.assign(new Error("no reason"), { code: "reason_required" });
+    await api.transition(kase.id, "decline", { reason: reason.value });
+  };
+  return h("div", { class: "decline" },
+    h("div", { class: "buttons" },
+      field("Reason for declining", reason),
+      button("Decline case", decline, "danger", "#/queue")),
+    h("p", { class: "hint" }, "Declining hands the case back to the specialty queue."));
 }
 
 export async function caseView(session, caseId) {
@@ -135,6 +155,8 @@ export async function caseView(session, caseId) {
     ["Specialist", person(kase, session, kase.assignee_id)],
     ["Created", when(kase.created_at)],
   ];
+  if (kase.closed_at) meta.push([statusLabel(kase.status), when(kase.closed_at)]);
+  else if (kase.decline_reason) meta.push(["Last declined", DECLINE_REASONS[kase.decline_reason]]);
   return h("section", { class: "case", "data-case-id": kase.id, "data-status": kase.status },
     h("h1", {}, `Case ${shortId(kase.id)} `,
       h("span", { class: `chip status-${kase.status}` }, statusLabel(kase.status))),
