@@ -139,9 +139,10 @@ class Received:
 
 class Receiver:
     """A webhook receiver: ThreadingHTTPServer on a free loopback port. Answers each POST with the next of
-    `statuses` (then 200), and records it."""
+    `statuses` (then 200), and records it; with `trickle_seconds`, sends its answer a byte at a time, that
+    long apart (a receiver that never lets an attempt end by itself)."""
 
-    def __init__(self, statuses: Iterable[int] = ()) -> None:
+    def __init__(self, statuses: Iterable[int] = (), trickle_seconds: float | None = None) -> None:
         self.received: list[Received] = []
         self.statuses = list(statuses)
         self._lock = threading.Lock()
@@ -153,9 +154,21 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(Received(self.path, dict(self.headers.items()), body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if trickle_seconds is not None:
+                    self._trickle(f"HTTP/1.1 {status} OK\r\nContent-Length: 0\r\n\r\n".encode())
+                    return
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def _trickle(self, answer: bytes) -> None:
+                for byte in answer:
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the sender gave up and closed the connection
+                        return
+                    time.sleep(trickle_seconds)
 
             def log_message(self, *args) -> None:
                 pass

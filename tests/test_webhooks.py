@@ -22,7 +22,7 @@ from app.models.base import utcnow
 from app.models.notifications import Webhook
 from app.models.users import Role
 from app.notifications import egress
-from app.notifications.delivery import deliver_due, http_client
+from app.notifications.delivery import deliver_due
 from app.services.webhooks import secret_context
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import clinician, create_case
@@ -55,13 +55,12 @@ def bare(app):
 def deliver(app, engine, settings):
     """One delivery pass at `now` (default: the real time), after sequencing pending events."""
     sealer = app.state.authenticator.sealer
-    with http_client(settings) as client:
 
-        def run(now=None) -> int:
-            sequence_all(engine)
-            return deliver_due(engine, sealer, settings, client, now=now)
+    def run(now=None) -> int:
+        sequence_all(engine)
+        return deliver_due(engine, sealer, settings, now=now)
 
-        yield run
+    return run
 
 
 def register(client, person, url: str, secret: str = SECRET):
@@ -211,6 +210,24 @@ def test_failed_deliveries_are_retried_with_backoff_then_given_up(bare, accounts
     [entry] = log(bare, physician, hook)
     assert (entry["status"], entry["attempts"], entry["last_error"]) == ("failed", 3, "connection_error")
     assert entry["next_attempt_at"] is None
+
+
+def test_a_receiver_that_answers_a_byte_at_a_time_gets_a_timeout_and_the_others_their_events(
+    bare, accounts, deliver
+):
+    physician = clinician(bare, accounts, Role.PHYSICIAN)
+    derm = clinician(bare, accounts, Role.SPECIALIST, specialties=DERM)
+    # Each byte comes well within httpx's per-read timeout; the whole answer would take about 20 s.
+    with Receiver(trickle_seconds=0.5) as slow, Receiver() as healthy:
+        slow_hook = register(bare, derm, slow.url).json()["id"]
+        healthy_hook = register(bare, derm, healthy.url).json()["id"]
+        create_case(bare, physician, derm.devices, specialty="dermatology")
+        assert deliver() == 2
+    assert [json.loads(request.body)["type"] for request in healthy.received] == ["case.queued"]
+    [delivered] = log(bare, derm, healthy_hook)
+    assert (delivered["status"], delivered["last_status_code"]) == ("delivered", 200)
+    [slowed] = log(bare, derm, slow_hook)
+    assert (slowed["status"], slowed["attempts"], slowed["last_error"]) == ("pending", 1, "timeout")
 
 
 def test_deleting_a_webhook_drops_its_pending_deliveries(bare, accounts, deliver):

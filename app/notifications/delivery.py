@@ -1,13 +1,17 @@
 """Webhook delivery: POST each due event, signed, to its webhook; record the outcome; retry with backoff.
 
 No database session is held during an HTTP call: deliveries are taken (leased) in one short transaction,
-sent, and each outcome recorded in another.
+sent, and each outcome recorded in another. A pass sends to its webhooks side by side (asyncio, on the
+worker's own thread), each attempt within the webhook timeout in all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 import httpx
@@ -29,36 +33,76 @@ BATCH_SIZE = 20
 USER_AGENT = "Confrere-Webhooks/1"
 
 
-def http_client(settings: Settings) -> httpx.Client:
+def http_client(settings: Settings) -> httpx.AsyncClient:
     # No redirects (they could lead inward) and no proxy from the environment (the address is pinned).
-    return httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+    return httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
+    )
 
 
-def deliver_due(
-    engine: Engine,
-    sealer: SecretSealer,
-    settings: Settings,
-    client: httpx.Client,
-    now: datetime | None = None,
-) -> int:
-    """One pass: up to BATCH_SIZE due deliveries, attempted once each; how many were attempted. `now`, when
-    given, is the clock deliveries are due and rescheduled by (tests move it); signatures carry the real
-    time."""
+def deliver_due(engine: Engine, sealer: SecretSealer, settings: Settings, now: datetime | None = None) -> int:
+    """One pass: up to BATCH_SIZE due deliveries; how many were attempted. `now`, when given, is the clock
+    deliveries are due and rescheduled by (tests move it); signatures carry the real time."""
     lease = timedelta(seconds=BATCH_SIZE * settings.webhook_timeout_seconds + 60)
     with transaction(engine) as session:
         due = webhooks.take_due(session, now or utcnow(), limit=BATCH_SIZE, lease=lease)
-    for delivery in due:
-        attempt = send(delivery, sealer, settings, client)
+    if not due:
+        return 0
+    attempts = asyncio.run(_send_all(due, sealer, settings))
+    for delivery, attempt in attempts:
         with transaction(engine) as session:
             webhooks.record(session, delivery.id, attempt, settings, now or utcnow())
-    return len(due)
+    return len(attempts)
 
 
-def send(delivery: DueDelivery, sealer: SecretSealer, settings: Settings, client: httpx.Client) -> Attempt:
+async def _send_all(
+    due: list[DueDelivery], sealer: SecretSealer, settings: Settings
+) -> list[tuple[DueDelivery, Attempt]]:
+    """Each webhook's deliveries in their order, the webhooks side by side: a receiver that is slow or down
+    delays its own deliveries only."""
+    by_webhook: defaultdict[uuid.UUID, list[DueDelivery]] = defaultdict(list)
+    for delivery in due:
+        by_webhook[delivery.webhook_id].append(delivery)
+    async with http_client(settings) as client:
+        groups = await asyncio.gather(
+            *(_send_in_order(deliveries, sealer, settings, client) for deliveries in by_webhook.values())
+        )
+    return [attempt for group in groups for attempt in group]
+
+
+async def _send_in_order(
+    deliveries: list[DueDelivery], sealer: SecretSealer, settings: Settings, client: httpx.AsyncClient
+) -> list[tuple[DueDelivery, Attempt]]:
+    # After a failed attempt the webhook's other deliveries are left to their lease (then due again): a
+    # receiver that is down or slow costs one attempt a pass, not one per queued event.
+    attempts = []
+    for delivery in deliveries:
+        attempt = await send(delivery, sealer, settings, client)
+        attempts.append((delivery, attempt))
+        if attempt.error is not None:
+            break
+    return attempts
+
+
+async def send(
+    delivery: DueDelivery, sealer: SecretSealer, settings: Settings, client: httpx.AsyncClient
+) -> Attempt:
+    """One attempt, within `webhook_timeout_seconds` in all: httpx's timeouts bound each read, so a receiver
+    that answers a byte at a time would otherwise hold the attempt as long as it likes."""
+    try:
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            return await _attempt(delivery, sealer, settings, client)
+    except TimeoutError:
+        return Attempt(error="timeout")
+
+
+async def _attempt(
+    delivery: DueDelivery, sealer: SecretSealer, settings: Settings, client: httpx.AsyncClient
+) -> Attempt:
     try:
         secret = sealer.open(delivery.secret_sealed, webhooks.secret_context(delivery.webhook_id))
         url = egress.parse(delivery.url)
-        address = egress.resolve(url, settings.webhook_allow_private_targets)
+        address = await asyncio.to_thread(egress.resolve, url, settings.webhook_allow_private_targets)
     except SealingError:
         logger.error("webhook %s: its secret does not open under this server key", delivery.webhook_id)
         return Attempt(error="secret_unavailable")
@@ -77,7 +121,9 @@ def send(delivery: DueDelivery, sealer: SecretSealer, settings: Settings, client
     }
     try:
         # Streamed and closed unread: a receiver's answer body is never needed, whatever its size.
-        with client.stream("POST", target, content=body, headers=headers, extensions=extensions) as response:
+        async with client.stream(
+            "POST", target, content=body, headers=headers, extensions=extensions
+        ) as response:
             status = response.status_code
     except httpx.TimeoutException:
         return Attempt(error="timeout")
@@ -102,13 +148,7 @@ class DeliveryWorker(BackgroundLoop):
         self._engine = engine
         self._sealer = sealer
         self._settings = settings
-        self._client: httpx.Client | None = None
-
-    def run(self) -> None:
-        with http_client(self._settings) as self._client:
-            super().run()
 
     def run_pass(self) -> float:
-        assert self._client is not None
-        attempted = deliver_due(self._engine, self._sealer, self._settings, self._client)
+        attempted = deliver_due(self._engine, self._sealer, self._settings)
         return 0 if attempted == BATCH_SIZE else self._settings.webhook_delivery_interval_seconds
