@@ -11,9 +11,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, select
 
 from app.audit import recorder
@@ -24,6 +23,7 @@ from app.config import Settings
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.notifications import EventType
 from app.services import events
+from app.services.cases import update_if_unchanged
 
 JOBS_CLIENT = "confrere-jobs"
 SYSTEM_ROLE = "system"
@@ -53,12 +53,8 @@ def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID
     marked = []
     due = (Case.status.in_(pending), Case.due_at < now, Case.overdue_notified_at.is_(None))
     for case in _cases(session, *due):
-        if not _apply(
-            session,
-            case,
-            [Case.status.in_(pending), Case.overdue_notified_at.is_(None)],
-            overdue_notified_at=now,
-        ):
+        unchanged = [Case.status.in_(pending), Case.overdue_notified_at.is_(None)]
+        if not update_if_unchanged(session, case, unchanged, {"overdue_notified_at": now}):
             continue
         recipients = {case.requester_id, case.assignee_id, case.named_specialist_id}
         if in_queue(case):
@@ -87,7 +83,8 @@ def escalate(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
             Case.named_specialist_id == case.named_specialist_id,
             Case.assignee_id.is_(None),
         ]
-        if not _apply(session, case, unchanged, named_specialist_id=None, updated_at=now):
+        offered_to_all = {"named_specialist_id": None, "updated_at": now}
+        if not update_if_unchanged(session, case, unchanged, offered_to_all):
             continue
         recipients = events.queue_audience(session, case) | {case.requester_id}
         shared = queries.shared_user_ids(session, case.id)
@@ -104,14 +101,8 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
     cutoff = now - timedelta(hours=settings.auto_close_answered_after_hours)
     closed = []
     for case in _cases(session, Case.status == CaseStatus.ANSWERED, Case.answered_at <= cutoff):
-        if not _apply(
-            session,
-            case,
-            [Case.status == CaseStatus.ANSWERED],
-            status=CaseStatus.CLOSED.value,
-            closed_at=now,
-            updated_at=now,
-        ):
+        closing = {"status": CaseStatus.CLOSED.value, "closed_at": now, "updated_at": now}
+        if not update_if_unchanged(session, case, [Case.status == CaseStatus.ANSWERED], closing):
             continue
         shared = queries.shared_user_ids(session, case.id)
         events.emit(session, case, EventType.CLOSED, events.participants(case, shared), now, shared=shared)
@@ -123,17 +114,6 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
 def _cases(session: Session, *conditions: ColumnElement[bool]) -> list[Case]:
     query = select(Case).where(*conditions).order_by(Case.due_at, Case.id).limit(BATCH_SIZE)
     return list(session.exec(query).all())
-
-
-def _apply(session: Session, case: Case, unchanged: list[ColumnElement[bool]], **changes: Any) -> bool:
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case.id, *unchanged)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(case)
-    return result.rowcount == 1
 
 
 def _audit(session: Session, run_id: str, action: str, case: Case) -> None:

@@ -10,7 +10,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
@@ -19,7 +18,7 @@ from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.cases import Case, CaseObject, Transition
 from app.schemas.cases import TransitionRequest
 from app.services import events
-from app.services.cases import CaseNotFound, load_visible
+from app.services.cases import CaseNotFound, load_visible, update_if_unchanged
 
 
 class IllegalTransition(Conflict):
@@ -105,16 +104,8 @@ def _apply(session: Session, case: Case, action: Transition, changes: dict[str, 
     same_assignee = (
         Case.assignee_id.is_(None) if case.assignee_id is None else Case.assignee_id == case.assignee_id
     )
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case.id, Case.status == case.status, same_assignee)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    if not update_if_unchanged(session, case, [Case.status == case.status, same_assignee], changes):
         # Say what won the race: a claim that lost to a withdrawal was not "already claimed".
-        session.refresh(case)
         if action is Transition.CLAIM and case.assignee_id is not None:
             raise AlreadyClaimed()
         raise IllegalTransition("the case changed meanwhile: reload it")
-    session.refresh(case)
