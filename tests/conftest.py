@@ -9,10 +9,13 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.pool import NullPool
@@ -69,24 +72,38 @@ def seed_rows(database_url: str) -> dict[str, list[dict]]:
     return rows
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    """The settings every test app starts from."""
+    defaults = {"metrics_token": "test-metrics-token", "db_pool_size": 10}
     return Settings(
         environment=Environment.TEST,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=database_url,
-        metrics_token="test-metrics-token",
-        db_pool_size=10,
+        **(defaults | overrides),
     )
 
 
-@pytest.fixture
-def app(settings: Settings, seed_rows: dict[str, list[dict]]):
+@contextmanager
+def built_app(settings: Settings, seed_rows: dict[str, list[dict]]) -> Iterator[FastAPI]:
+    """An app on the suite's database, whose tables are emptied (but for the seed rows) afterwards."""
     application = create_app(settings)
-    yield application
-    _empty_tables(application.state.engine, seed_rows)
-    application.state.engine.dispose()
-    application.state.read_engine.dispose()
+    try:
+        yield application
+    finally:
+        _empty_tables(application.state.engine, seed_rows)
+        application.state.engine.dispose()
+        application.state.read_engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, seed_rows: dict[str, list[dict]]) -> Iterator[FastAPI]:
+    with built_app(settings, seed_rows) as application:
+        yield application
 
 
 def _empty_tables(engine: Engine, seed_rows: dict[str, list[dict]]) -> None:

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Environment, Settings
-from app.main import create_app
 from tests.authz_world import (
     ADMIN,
     ADMIN_NO_TOTP,
@@ -57,7 +55,7 @@ from tests.authz_world import (
     webhook_of,
     with_fresh_session,
 )
-from tests.conftest import Accounts, _empty_tables
+from tests.conftest import Accounts, built_app, make_settings
 from tests.test_platform import api_routes
 
 
@@ -372,27 +370,20 @@ CELLS = [(route, name, build, expected) for route, rows in MATRIX.items() for na
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, database_url: str, seed_rows) -> Iterator[World]:
-    settings = Settings(
-        environment=Environment.TEST,
-        data_dir=Path(tmp_path_factory.mktemp("matrix")),
-        database_url=database_url,
+    settings = make_settings(
+        Path(tmp_path_factory.mktemp("matrix")),
+        database_url,
         metrics_token="matrix-metrics-token",
-        db_pool_size=10,
         write_rate_per_minute=0,  # the limits have their own tests (tests/test_limits.py)
         audit_exports_per_hour=0,
         audit_sequencer_interval_seconds=0.05,
         webhook_allow_private_targets=True,
     )
-    app = create_app(settings)
-    try:
-        with TestClient(app) as client:
-            built = build_world(client, Accounts(app=app, engine=app.state.engine), settings)
-            built.markers = sealed_markers(built)
-            built.missing = client.get(f"/v1/cases/{uuid.uuid4()}", headers=built.headers[REQUESTER])
-            yield built
-    finally:
-        _empty_tables(app.state.engine, seed_rows)
-        app.state.engine.dispose()
+    with built_app(settings, seed_rows) as app, TestClient(app) as client:
+        built = build_world(client, Accounts(app=app, engine=app.state.engine), settings)
+        built.markers = sealed_markers(built)
+        built.missing = client.get(f"/v1/cases/{uuid.uuid4()}", headers=built.headers[REQUESTER])
+        yield built
 
 
 def test_every_route_has_an_entry(world: World):

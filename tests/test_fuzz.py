@@ -30,10 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.config import Environment, Settings
-from app.main import create_app
 from app.models.users import Role
-from tests.conftest import Accounts, _empty_tables, auth_headers
+from tests.conftest import Accounts, auth_headers, built_app, make_settings
 from tests.e2ee_helpers import clinician, create_case
 
 EXAMPLES = int(os.environ.get("CONFRERE_FUZZ_EXAMPLES", "2"))
@@ -63,33 +61,25 @@ class Findings:
 
 @pytest.fixture(scope="module")
 def fuzz_world(tmp_path_factory: pytest.TempPathFactory, database_url: str, seed_rows) -> Iterator[FuzzWorld]:
-    settings = Settings(
-        environment=Environment.TEST,
-        data_dir=Path(tmp_path_factory.mktemp("fuzz")),
-        database_url=database_url,
-        metrics_token="fuzz-metrics-token",
-        db_pool_size=10,
+    settings = make_settings(
+        Path(tmp_path_factory.mktemp("fuzz")),
+        database_url,
         # The limits have their own tests; here they would turn most of a role's requests into 429s.
         write_rate_per_minute=0,
         audit_exports_per_hour=0,
     )
-    app = create_app(settings)
-    try:
-        with TestClient(app) as client:
-            accounts = Accounts(app=app, engine=app.state.engine)
-            specialist = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
-            physician = clinician(client, accounts, Role.PHYSICIAN)
-            create_case(client, physician, specialist.devices, "fuzz", specialty="dermatology")
-            headers = {
-                "physician": physician.headers,
-                "specialist": specialist.headers,
-                "compliance_officer": auth_headers(client, accounts.create(Role.COMPLIANCE_OFFICER)),
-                "admin": auth_headers(client, accounts.create(Role.ADMIN)),
-            }
-            yield FuzzWorld(schema=schemathesis.openapi.from_asgi("/openapi.json", app), headers=headers)
-    finally:
-        _empty_tables(app.state.engine, seed_rows)
-        app.state.engine.dispose()
+    with built_app(settings, seed_rows) as app, TestClient(app) as client:
+        accounts = Accounts(app=app, engine=app.state.engine)
+        specialist = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
+        physician = clinician(client, accounts, Role.PHYSICIAN)
+        create_case(client, physician, specialist.devices, "fuzz", specialty="dermatology")
+        headers = {
+            "physician": physician.headers,
+            "specialist": specialist.headers,
+            "compliance_officer": auth_headers(client, accounts.create(Role.COMPLIANCE_OFFICER)),
+            "admin": auth_headers(client, accounts.create(Role.ADMIN)),
+        }
+        yield FuzzWorld(schema=schemathesis.openapi.from_asgi("/openapi.json", app), headers=headers)
 
 
 def _fuzz_operation(operation, mode: GenerationMode, headers: dict[str, str], findings: Findings) -> None:
