@@ -235,21 +235,25 @@ def _audit_check(args: argparse.Namespace) -> int:
 
 def _blobs_sweep(args: argparse.Namespace) -> int:
     import time
+    from contextlib import contextmanager
 
-    from app.blobstore import FilesystemBlobStore
+    from app.blobstore import open_blob_store, sweep
     from app.db import create_db_engine, new_session
-    from app.services.attachments import referenced_blobs
+    from app.services.attachments import hold_publications, referenced_blobs
 
     settings = get_settings()
     engine = create_db_engine(settings)
 
-    def referenced(hashes) -> set[str]:
-        with new_session(engine) as session:
-            return referenced_blobs(session, hashes)
+    @contextmanager
+    def excluding_uploads(hashes: list[str]):
+        with new_session(engine) as session, session.begin():
+            hold_publications(session, exclusive=True)
+            yield referenced_blobs(session, hashes)
 
     try:
-        store = FilesystemBlobStore(settings.resolved_blobs_dir)
-        report = store.sweep(referenced, older_than=time.time() - args.grace_seconds, dry_run=args.dry_run)
+        store = open_blob_store(settings)
+        older_than = time.time() - args.grace_seconds
+        report = sweep(store, excluding_uploads, older_than=older_than, dry_run=args.dry_run)
     finally:
         engine.dispose()
     verb = "would remove" if args.dry_run else "removed"

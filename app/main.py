@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import problem_handlers
 from app.audit.sequencer import BackgroundSequencer
-from app.blobstore import FilesystemBlobStore
+from app.blobstore import open_blob_store
 from app.config import Settings, get_settings
 from app.crypto.passwords import PasswordHasher
 from app.db import WriteGate, create_db_engine, create_read_engine
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys.sealer,
         PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
     )
-    app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
+    app.state.blobs = open_blob_store(settings)
     app.state.rate_limits = RateLimits.from_settings(settings)
     for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
         app.include_router(module.router)
