@@ -283,7 +283,8 @@ def _jobs_run_once(_: argparse.Namespace) -> int:
     done = report.deadlines
     print(
         f"{len(done.overdue)} overdue, {len(done.escalated)} escalated, {len(done.auto_closed)} auto-closed; "
-        f"purged {report.purged_events} events; sequenced {sequenced} events"
+        f"purged {report.purged_events} events and {report.forgotten_buckets} full rate limit buckets; "
+        f"sequenced {sequenced} events"
     )
     return 0
 

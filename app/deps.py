@@ -236,15 +236,16 @@ async def _token_claims(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> AccessClaims | AppError:
     """The access token's claims, checked before the transaction opens. A request without a valid token
-    counts against its address's write limit here: its refusal is an audit record, a write, so a flood of
-    them would otherwise cost one write each; past the limit they get a 429 that touches no database. The
-    refusal itself is returned, to be raised in the transaction (_principal), where it is recorded."""
+        counts against its address's write limit here: its refusal is an audit record, a write, so a flood of
+        them would otherwise cost one write each; past the limit they get a 429 that writes no record (on
+    PostgreSQL the shared bucket's one-row UPSERT, app.ratelimit, is all it costs). The
+        refusal itself is returned, to be raised in the transaction (_principal), where it is recorded."""
     try:
         if credentials is None:
             raise Unauthenticated()
         return authenticator.verify_access_token(credentials.credentials)
     except AppError as refusal:
-        limits.writes.check(f"ip:{trail.actor.ip or 'unknown'}")
+        await limits.writes.take(f"ip:{trail.actor.ip or 'unknown'}")
         return refusal
 
 
@@ -266,7 +267,7 @@ async def _principal(
         principal = await run_in_threadpool(_load_principal, session, trail, claims)
     # Here rather than per route, so that no write route can be added without a limit.
     if request.method in WRITE_METHODS:
-        limits.writes.check(f"user:{principal.id}")
+        await limits.writes.take(f"user:{principal.id}")
     return principal
 
 
@@ -297,7 +298,7 @@ def _then_end(session: Session, work: Callable[..., T], *args: object) -> T:
 
 
 async def _address_write_limit(trail: TrailDep, limits: RateLimitsDep) -> None:
-    limits.writes.check(f"ip:{trail.actor.ip or 'unknown'}")
+    await limits.writes.take(f"ip:{trail.actor.ip or 'unknown'}")
 
 
 # The write limit of public routes (register, login, refresh), which know no user yet: per client address.
@@ -349,7 +350,7 @@ Admin = Annotated[Principal, Depends(_role(Role.ADMIN))]
 
 
 async def _export_quota(officer: ComplianceOfficer, limits: RateLimitsDep) -> Principal:
-    limits.audit_exports.check(f"user:{officer.id}")
+    await limits.audit_exports.take(f"user:{officer.id}")
     return officer
 
 

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     read_engine = create_read_engine(settings, engine)
     keys = load_server_keys(settings)
     notifications = Notifications(engine, read_engine, keys.sealer, settings)
+    rate_limits = RateLimits.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sequencer.stop()
         engine.dispose()
         read_engine.dispose()
+        rate_limits.close()
 
     app = FastAPI(
         dependencies=[Depends(storable_url)],
@@ -137,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
     )
     app.state.blobs = open_blob_store(settings)
-    app.state.rate_limits = RateLimits.from_settings(settings)
+    app.state.rate_limits = rate_limits
     for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
         app.include_router(module.router)
     app.state.event_streams = notifications.streams

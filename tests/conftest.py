@@ -94,6 +94,7 @@ def built_app(settings: Settings, seed_rows: dict[str, list[dict]]) -> Iterator[
         _empty_tables(application.state.engine, seed_rows)
         application.state.engine.dispose()
         application.state.read_engine.dispose()
+        application.state.rate_limits.close()
 
 
 @pytest.fixture
