@@ -31,9 +31,12 @@ def alembic_config(settings: Settings, database_url: str | None = None) -> Confi
     return config
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
+def migrate(settings: Settings, revision: str = "head") -> list[str]:
+    """The revisions applied (none when another node had already migrated: alembic/env.py takes a lock)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings), revision)
+    config = alembic_config(settings)
+    command.upgrade(config, revision)
+    return config.attributes.get("applied", [])
 
 
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
@@ -124,7 +127,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    migrate(get_settings())
+    applied = migrate(get_settings())
+    print(f"applied {len(applied)} migrations: {' '.join(applied)}" if applied else "nothing to migrate")
     return 0
 
 
