@@ -34,7 +34,7 @@ from app.models.notifications import Event
 from app.models.users import Role
 from tests.conftest import PASSWORD
 from tests.e2ee_helpers import attachment_upload, case_body, clinician
-from tests.live_server import ROOT, live_server, settings_env
+from tests.live_server import ROOT, live_servers, settings_env
 from tests.s3_server import S3_ENV
 
 pytestmark = pytest.mark.slow
@@ -44,6 +44,8 @@ NODE_ENV = {
     "CONFRERE_AUDIT_SEQUENCER_IN_PROCESS": "false",  # its own process, below
     "CONFRERE_WRITE_RATE_PER_MINUTE": "0",  # the load is one user's; the shared limits have their own tests
     "CONFRERE_EVENTS_SEQUENCER_INTERVAL_SECONDS": "0.2",
+    # Streams end soon (the follower reconnects until it is told to stop), so the nodes stop promptly.
+    "CONFRERE_EVENTS_STREAM_MAX_SECONDS": "5",
 }
 CLI = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -113,19 +115,25 @@ def test_three_nodes_serve_as_one_and_survive_the_loss_of_one(
             )
         stack.callback(sequencer.wait, 15)
         stack.callback(sequencer.terminate)
-        a, b, c = (stack.enter_context(live_server(postgres, tmp_path / f"{n}.log", env)) for n in "abc")
+        logs = [tmp_path / f"{name}.log" for name in "abc"]
+        a, b, c = stack.enter_context(live_servers(postgres, logs, env))
 
         # One case across the three nodes: created on A, read and claimed on B, answered on C, its events
         # followed on C by the requester.
         physician = _as(a.url, physician_account.email)
         derm = _as(b.url, derm_account.email)
         received: list[dict] = []
+        followed = threading.Event()
 
         def follow() -> None:
-            for event in _as(c.url, physician_account.email, physician).api.events(last_event_id=0):
-                received.append(event)
+            api, last = _as(c.url, physician_account.email, physician).api, 0
+            while not followed.is_set():
+                for event in api.events(last_event_id=last, reconnect=False):
+                    received.append(event)
+                    last = event.get("id", last)
 
-        threading.Thread(target=follow, daemon=True).start()
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
         photo = Attachment("photo.jpg", "image/jpeg", os.urandom(300_000))
         case_id = physician.create_case(
             specialty="dermatology", content={"question": "multinode"}, attachments=[photo]
@@ -143,6 +151,7 @@ def test_three_nodes_serve_as_one_and_survive_the_loss_of_one(
             15,
             f"the stream on C did not see B's and C's events: {received}",
         )
+        followed.set()
 
         # Load on every node; B is killed in the middle of it.
         load_physician = clinician(client, accounts, Role.PHYSICIAN, suite=Suite.X25519)
