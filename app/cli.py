@@ -147,6 +147,16 @@ def _openapi(args: argparse.Namespace) -> int:
     return write_openapi(args.check)
 
 
+def _init_keys(_: argparse.Namespace) -> int:
+    from app.keyring import load_server_keys
+
+    settings = get_settings().model_copy(update={"generate_keys": True})
+    keys = load_server_keys(settings)
+    print(f"server keys in {settings.resolved_keys_dir} (back them up; never lose the audit log's)")
+    print(f"audit log verifier key: {keys.audit_log.verifier().key_string}")
+    return 0
+
+
 def _rotate_token_key(_: argparse.Namespace) -> int:
     from app.keyring import rotate_token_key
 
@@ -321,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--check", action="store_true", help="fail when the committed file differs")
     spec.set_defaults(handler=_openapi)
 
+    commands.add_parser(
+        "init-keys", help="create the missing server keys once, before the first start of several nodes"
+    ).set_defaults(handler=_init_keys)
     keys = commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
     keys.set_defaults(handler=_rotate_token_key)
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="A spent refresh token presented again this soon (a retry) returns its successor again.",
     )
     keys_dir: Path | None = Field(default=None, description="Server keys; defaults to data_dir/keys.")
+    generate_keys: bool = Field(
+        default=True,
+        description="Create missing server keys at start; false on every node of several, which share the "
+        "keys that `confrere init-keys` made once (docs/deployment.md).",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Seals server-side secrets (TOTP seeds). Required outside development."
     )

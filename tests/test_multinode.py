@@ -42,6 +42,7 @@ pytestmark = pytest.mark.slow
 LOAD_SECONDS = float(os.environ.get("CONFRERE_MULTINODE_LOAD_SECONDS", "3"))
 NODE_ENV = {
     "CONFRERE_AUDIT_SEQUENCER_IN_PROCESS": "false",  # its own process, below
+    "CONFRERE_GENERATE_KEYS": "false",  # all use the keys the test's app made
     "CONFRERE_WRITE_RATE_PER_MINUTE": "0",  # the load is one user's; the shared limits have their own tests
     "CONFRERE_EVENTS_SEQUENCER_INTERVAL_SECONDS": "0.2",
     # Streams end soon (the follower reconnects until it is told to stop), so the nodes stop promptly.
