@@ -41,9 +41,9 @@ def migrate(settings: Settings, revision: str = "head") -> list[str]:
 
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
     from app.crypto.passwords import PasswordHasher
-    from app.db import create_db_engine, transaction
     from app.models.base import utcnow
     from app.models.users import Role, UserRole
+    from app.runtime.database import create_db_engine, transaction
     from app.services.accounts import EmailTaken, provision
 
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
@@ -108,7 +108,7 @@ def write_openapi(check: bool) -> int:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from app.logs import LOG_CONFIG
+    from app.platform.logs import LOG_CONFIG
 
     uvicorn.run(
         "app.main:create_app",
@@ -148,7 +148,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _init_keys(_: argparse.Namespace) -> int:
-    from app.keyring import load_server_keys
+    from app.platform.keyring import load_server_keys
 
     settings = get_settings().model_copy(update={"generate_keys": True})
     keys = load_server_keys(settings)
@@ -158,7 +158,7 @@ def _init_keys(_: argparse.Namespace) -> int:
 
 
 def _rotate_token_key(_: argparse.Namespace) -> int:
-    from app.keyring import rotate_token_key
+    from app.platform.keyring import rotate_token_key
 
     print(f"new token signing key: {rotate_token_key(get_settings())}")
     return 0
@@ -175,8 +175,8 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
     import signal
 
     from app.audit.sequencer import BackgroundSequencer, sequence_pending
-    from app.db import create_db_engine
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     engine = create_db_engine(settings)
@@ -209,7 +209,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _audit_key(_: argparse.Namespace) -> int:
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
 
     print(load_audit_log_signer(get_settings()).verifier().key_string)
     return 0
@@ -219,8 +219,8 @@ def _audit_check(args: argparse.Namespace) -> int:
     from app.audit.log import LogVerificationError, verify_log
     from app.audit.verifier import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
-    from app.db import create_db_engine
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     try:
@@ -251,8 +251,8 @@ def _blobs_sweep(args: argparse.Namespace) -> int:
     import time
     from contextlib import contextmanager
 
-    from app.blobstore import open_blob_store, sweep
-    from app.db import create_db_engine, new_session
+    from app.platform.blobstore import open_blob_store, sweep
+    from app.runtime.database import create_db_engine, new_session
     from app.services.attachments import hold_publications, referenced_blobs
 
     settings = get_settings()
@@ -279,9 +279,9 @@ def _blobs_sweep(args: argparse.Namespace) -> int:
 
 
 def _jobs_run_once(_: argparse.Namespace) -> int:
-    from app.db import create_db_engine
     from app.notifications.jobs import run_once
     from app.notifications.sequencer import sequence_pending
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     engine = create_db_engine(settings)

@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(default=30, ge=1)
     login_ip_window_seconds: int = Field(default=900, ge=1)
 
-    # Token buckets shared by every node on PostgreSQL, in each process's memory on SQLite (app/ratelimit.py).
+    # Token buckets shared by every node on PostgreSQL, in each process's memory on SQLite
+    # (app/platform/ratelimit.py).
     write_rate_per_minute: int = Field(
         default=300, ge=0, description="Writes per user (per address when anonymous); 0 disables."
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from app.config import Environment, Settings
-from app.keyring import load_server_keys
+from app.platform.keyring import load_server_keys
 from bench import report, seed
 from bench.fixtures import api_client, author, create_cases, login
 from bench.harness import running_server

@@ -20,7 +20,7 @@ from sqlalchemy import delete
 from app.cli import alembic_config
 from app.config import Settings
 from app.models.limits import RateLimitBucket
-from app.ratelimit import RateLimiter, SharedRateLimiter, create_limits_engine
+from app.platform.ratelimit import RateLimiter, SharedRateLimiter, create_limits_engine
 from bench import report
 
 CALLERS = 1000

@@ -15,12 +15,12 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import update
 
-from app.blobstore import BlobMissing, BlobStore, BlobTooLarge, FilesystemBlobStore, sweep
-from app.blobstore_s3 import S3BlobStore
 from app.config import BlobBackend
-from app.db import new_session, transaction
 from app.models.cases import CaseObject
 from app.models.users import Role
+from app.platform.blobstore import BlobMissing, BlobStore, BlobTooLarge, FilesystemBlobStore, sweep
+from app.platform.blobstore_s3 import S3BlobStore
+from app.runtime.database import new_session, transaction
 from app.services.attachments import hold_publications, referenced_blobs
 from tests.e2ee_helpers import attachment_upload, clinician, create_case, upload
 from tests.s3_server import S3_ENV
@@ -165,7 +165,7 @@ def settings(settings, backend, request, monkeypatch):
 def test_a_sweep_waits_for_an_upload_that_published_and_keeps_its_blob(client, accounts, app, engine):
     """The multi-node race: an upload has published its blob, its row is not committed yet; a sweep with
     no grace at all must neither see the blob as unreferenced nor delete it."""
-    store: BlobStore = app.state.blobs
+    store: BlobStore = app.state.runtime.blobs
     physician = clinician(client, accounts, Role.PHYSICIAN)
     derm = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
     case = create_case(client, physician, derm.devices, specialty="dermatology")

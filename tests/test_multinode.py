@@ -214,7 +214,7 @@ def test_three_nodes_serve_as_one_and_survive_the_loss_of_one(
         _wait_for(lambda: _pending(engine, RECORDS.c.position) == 0, 30, "audit records left unsequenced")
         _wait_for(lambda: _pending(engine, Event.position) == 0, 30, "events left unsequenced")
         with engine.connect() as connection:
-            report = verify_log(connection, client.app.state.audit_log_signer.verifier())
+            report = verify_log(connection, client.app.state.runtime.audit_log_signer.verifier())
             positions = list(connection.execute(select(Event.position).order_by(Event.position)).scalars())
         assert report.tree_size > len(acked)
         assert positions == list(range(positions[0], positions[0] + len(positions))), "a gap in the events"

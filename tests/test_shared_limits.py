@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from app.models.users import Role
-from app.ratelimit import RateLimited, SharedRateLimiter, create_limits_engine, forget_full_buckets
+from app.platform.ratelimit import RateLimited, SharedRateLimiter, create_limits_engine, forget_full_buckets
 from tests.conftest import PASSWORD
 from tests.live_server import live_server
 

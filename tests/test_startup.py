@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from app.cli import alembic_config, main
 from app.config import Settings, get_settings
-from app.keyring import KeyringError, load_server_keys
+from app.platform.keyring import KeyringError, load_server_keys
 from tests.live_server import ROOT
 
 

@@ -1,4 +1,4 @@
-"""Rate limit buckets shared by every API node on PostgreSQL (app/ratelimit.py).
+"""Rate limit buckets shared by every API node on PostgreSQL (app/platform/ratelimit.py).
 
 Revision ID: 0005
 Revises: 0004

@@ -1,4 +1,4 @@
-"""Rate limit buckets shared by every API node (PostgreSQL only; app/ratelimit.py)."""
+"""Rate limit buckets shared by every API node (PostgreSQL only; app/platform/ratelimit.py)."""
 
 from __future__ import annotations
 

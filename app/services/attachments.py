@@ -12,10 +12,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.authz.principal import Principal
-from app.blobstore import BlobStore, BlobTooLarge
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge
 from app.models.cases import CaseObject
+from app.platform.blobstore import BlobStore, BlobTooLarge
 from app.schemas.cases import AttachmentMeta, AttachmentOut
 from app.services import sealed
 from app.services.cases import load_visible, require_writer
@@ -68,14 +68,14 @@ def upload(
 
 def hold_publications(session: Session, *, exclusive: bool) -> None:
     """Until the transaction ends: shared, an upload may publish its blob; exclusive, none may (the sweep,
-    app.blobstore.sweep, which so never removes a blob that an upload's row is about to name). On PostgreSQL
-    an advisory lock shared by every node; on SQLite nothing to take: every writing transaction, an upload's
-    from its first read to its commit, already holds the database's single write lock."""
+    app.platform.blobstore.sweep, which so never removes a blob that an upload's row is about to name). On
+    PostgreSQL an advisory lock shared by every node; on SQLite nothing to take: every writing transaction, an
+    upload's from its first read to its commit, already holds the database's single write lock."""
     if session.get_bind().dialect.name == "postgresql":
         lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
         session.execute(select(lock(PUBLICATION_LOCK_KEY)))
     else:
-        session.connection()  # begins the transaction, and with it SQLite's write lock (app.db)
+        session.connection()  # begins the transaction, and with it SQLite's write lock (app.runtime.database)
 
 
 def referenced_blobs(session: Session, hashes: Iterable[str]) -> set[str]:

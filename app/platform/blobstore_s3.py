@@ -22,8 +22,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from app.blobstore import CHUNK_BYTES, SHA256_HEX, BlobMissing, BlobTooLarge, StoredBlob, check_sha256
 from app.config import Settings
+from app.platform.blobstore import (
+    CHUNK_BYTES,
+    SHA256_HEX,
+    BlobMissing,
+    BlobTooLarge,
+    StoredBlob,
+    check_sha256,
+)
 
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 

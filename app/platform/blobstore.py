@@ -1,7 +1,7 @@
 """Storage of opaque attachment ciphertexts, addressed by their SHA-256: one interface, two backends.
 
-The file system (below) is the embedded default; an S3-compatible object store (app/blobstore_s3.py) serves
-several API nodes. `open_blob_store` picks one from the settings.
+The file system (below) is the embedded default; an S3-compatible object store (blobstore_s3.py beside it)
+serves several API nodes. `open_blob_store` picks one from the settings.
 
 `put` copies a stream aside while hashing it and publishes nothing until the caller, having checked the
 hash against the signed manifest, calls `commit()`: a refused upload leaves no blob behind. A blob committed
@@ -128,7 +128,7 @@ def sweep(
 
 def open_blob_store(settings: Settings) -> BlobStore:
     if settings.blob_backend is BlobBackend.S3:
-        from app.blobstore_s3 import S3BlobStore  # boto3 loads only where it is used
+        from app.platform.blobstore_s3 import S3BlobStore  # boto3 loads only where it is used
 
         return S3BlobStore.from_settings(settings)
     return FilesystemBlobStore(settings.resolved_blobs_dir)
