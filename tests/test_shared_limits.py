@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app.models.users import Role
 from app.platform.ratelimit import RateLimited, SharedRateLimiter, create_limits_engine, forget_full_buckets
@@ -36,6 +37,20 @@ def test_two_limiters_draw_on_one_bucket_and_say_when_to_retry(postgres, engine)
     finally:
         for node in nodes:
             node.dispose()
+
+
+def test_a_check_survives_a_database_restart_of_its_connection(postgres, engine):
+    limits = create_limits_engine(postgres)
+    try:
+        limiter = SharedRateLimiter(limits, "writes", 60, 5, "writes")
+        limiter.check("user:a")
+        with limits.connect() as connection:  # the pool's one connection, which checks use
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        limiter.check("user:a")  # on a new connection, not a 500
+    finally:
+        limits.dispose()
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import anyio
 from sqlalchemy import Connection, Engine, create_engine, delete, text
+from sqlalchemy.exc import DBAPIError
 
 from app.config import Settings
 from app.errors import TooManyRequests
@@ -130,10 +131,20 @@ class SharedRateLimiter:
         if self.interval <= 0:
             return
         parameters = {"key": f"{self.name}/{key}", "interval": self.interval, "window": self.window}
-        with self._engine.connect() as connection:
-            allowed, wait = connection.execute(_TAKE, parameters).one()
+        try:
+            allowed, wait = self._take(parameters)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The database restarted since this pooled connection was opened (no pre-ping here: it would
+            # double the round trips of every check); the pool has dropped its connections: once more.
+            allowed, wait = self._take(parameters)
         if not allowed:
             raise RateLimited(f"too many {self.what}; retry later", retry_after=max(1, math.ceil(wait)))
+
+    def _take(self, parameters: dict[str, object]) -> tuple[bool, float]:
+        with self._engine.connect() as connection:
+            return tuple(connection.execute(_TAKE, parameters).one())
 
     async def take(self, key: str) -> None:
         # A blocking round trip: off the event loop.
@@ -155,7 +166,6 @@ def create_limits_engine(settings: Settings) -> Engine:
         settings.resolved_database_url,
         pool_size=4,
         max_overflow=12,
-        pool_pre_ping=True,
         isolation_level="AUTOCOMMIT",
         hide_parameters=True,
         connect_args={"options": "-c synchronous_commit=off"},
