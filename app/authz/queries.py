@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.cases import Member
 from app.models.cases import Case, CaseShare, CaseStatus
@@ -16,10 +16,10 @@ from app.services import accounts
 
 def acting_users() -> ColumnElement[bool]:
     """SQL twin of `User.can_act`: verified and active."""
-    return and_(User.verified_at.is_not(None), User.status == UserStatus.ACTIVE)
+    return and_(col(User.verified_at).is_not(None), col(User.status) == UserStatus.ACTIVE)
 
 
-_USERS = select(User).where(User.id.in_(bindparam("user_ids", expanding=True)))
+_USERS = select(User).where(col(User.id).in_(bindparam("user_ids", expanding=True)))
 
 
 def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
@@ -38,7 +38,7 @@ def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.U
 # Built once, like the other statements of a case read (app/services/cases.py).
 _SHARED_USERS = (
     select(CaseShare.recipient_id)
-    .where(CaseShare.case_id == bindparam("case_id"), CaseShare.grants_access)
+    .where(col(CaseShare.case_id) == bindparam("case_id"), CaseShare.grants_access)
     .distinct()
 )
 
@@ -50,12 +50,12 @@ def shared_user_ids(session: Session, case_id: uuid.UUID) -> frozenset[uuid.UUID
 
 def participant_selects(user_id: uuid.UUID) -> list[Select]:
     """The cases a user takes part in, one select per way of taking part, each served by its own index."""
-    shared = select(CaseShare.case_id).where(CaseShare.recipient_id == user_id, CaseShare.grants_access)
+    shared = select(CaseShare.case_id).where(col(CaseShare.recipient_id) == user_id, CaseShare.grants_access)
     return [
-        select(Case).where(Case.requester_id == user_id),
-        select(Case).where(Case.assignee_id == user_id),
-        select(Case).where(Case.named_specialist_id == user_id),
-        select(Case).where(Case.id.in_(shared)),
+        select(Case).where(col(Case.requester_id) == user_id),
+        select(Case).where(col(Case.assignee_id) == user_id),
+        select(Case).where(col(Case.named_specialist_id) == user_id),
+        select(Case).where(col(Case.id).in_(shared)),
     ]
 
 
@@ -64,11 +64,11 @@ def queue_selects(user_id: uuid.UUID, specialties: Iterable[str]) -> list[Select
     except the caller's own requests, which they may not claim."""
     return [
         select(Case).where(
-            Case.specialty == specialty,
-            Case.status == CaseStatus.OPEN,
-            Case.named_specialist_id.is_(None),
-            Case.assignee_id.is_(None),
-            Case.requester_id != user_id,
+            col(Case.specialty) == specialty,
+            col(Case.status) == CaseStatus.OPEN,
+            col(Case.named_specialist_id).is_(None),
+            col(Case.assignee_id).is_(None),
+            col(Case.requester_id) != user_id,
         )
         for specialty in sorted(specialties)
     ]

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Set
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import in_queue
@@ -35,7 +35,7 @@ TRANSITION_EVENTS = {
 
 
 # Built once, like the queue audience below: every case action runs them.
-_WEBHOOKS_OF = select(Webhook.id).where(Webhook.owner_id.in_(bindparam("owner_ids", expanding=True)))
+_WEBHOOKS_OF = select(Webhook.id).where(col(Webhook.owner_id).in_(bindparam("owner_ids", expanding=True)))
 
 
 def emit(
@@ -78,13 +78,13 @@ def participants(case: Case, shared: Set[uuid.UUID]) -> set[uuid.UUID | None]:
 
 _QUEUE_AUDIENCE = (
     select(User.id)
-    .join(UserRole, UserRole.user_id == User.id)
-    .join(UserSpecialty, UserSpecialty.user_id == User.id)
+    .join(UserRole, col(UserRole.user_id) == User.id)
+    .join(UserSpecialty, col(UserSpecialty.user_id) == User.id)
     .where(
         queries.acting_users(),
-        UserRole.role == Role.SPECIALIST.value,
-        UserSpecialty.specialty_code == bindparam("specialty"),
-        User.id != bindparam("requester_id"),
+        col(UserRole.role) == Role.SPECIALIST.value,
+        col(UserSpecialty.specialty_code) == bindparam("specialty"),
+        col(User.id) != bindparam("requester_id"),
     )
 )
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from app.models.cases import CaseStatus, DeclineReason, Priority, Transition
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
-from app.schemas.sealed import MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey, base64_bytes
+from app.schemas.sealed import Base64, MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey
 
 MessageKind = Literal["message", "info_request", "info_response", "report"]
-Statement = base64_bytes(MiB)
+Statement = Annotated[bytes, Base64(MiB)]
 
 _NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last."
 

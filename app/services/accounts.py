@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, CompoundSelect, bindparam, func, literal, union_all
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.crypto.passwords import PasswordHasher
 from app.errors import Conflict, InvalidInput
@@ -38,11 +39,11 @@ def normalize_email(email: str) -> str:
 
 
 def find_by_email(session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+    return session.exec(select(User).where(col(User.email) == normalize_email(email))).first()
 
 
 _ACTIVE_SPECIALTIES = select(Specialty.code).where(
-    Specialty.code.in_(bindparam("codes", expanding=True)), Specialty.active
+    col(Specialty.code).in_(bindparam("codes", expanding=True)), Specialty.active
 )
 
 
@@ -64,8 +65,8 @@ def register(session: Session, request: RegisterRequest, password_hash: str) -> 
         select(func.count())
         .select_from(User)
         .where(
-            User.professional_id_kind == request.professional_id_kind.value,
-            User.professional_id == request.professional_id,
+            col(User.professional_id_kind) == request.professional_id_kind.value,
+            col(User.professional_id) == request.professional_id,
         )
     ).one()
     if taken:
@@ -92,7 +93,7 @@ def provision(
     password: str,
     display_name: str,
     roles: set[Role],
-    specialties: set[str] = frozenset(),
+    specialties: AbstractSet[str] = frozenset(),
     now: datetime,
 ) -> User:
     """An account created by an operator (bootstrap admin, demo): verified and active from the start."""
@@ -124,7 +125,7 @@ def memberships(of_users: Callable[[Any], ColumnElement[bool]]) -> CompoundSelec
     """Roles and specialties as rows (kind, user_id, value), of the users `of_users(user_id column)`
     selects: filtered in each branch, so no database has to push the filter down into the union."""
     return union_all(
-        select(literal("role").label("kind"), UserRole.user_id, UserRole.role.label("value")).where(
+        select(literal("role").label("kind"), UserRole.user_id, col(UserRole.role).label("value")).where(
             of_users(UserRole.user_id)
         ),
         select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
 from app.config import Settings
@@ -63,12 +63,12 @@ def upload(
 
 def referenced_blobs(session: Session, hashes: Iterable[str]) -> set[str]:
     """Those of these blob hashes that an attachment row names (in batches: an IN list has limits)."""
-    wanted, found = sorted(hashes), set()
+    wanted, found = sorted(hashes), set[str]()
     for start in range(0, len(wanted), 500):
         batch = wanted[start : start + 500]
         rows = session.exec(
             select(CaseObject.ciphertext_sha256).where(
-                CaseObject.kind == "attachment", CaseObject.ciphertext_sha256.in_(batch)
+                col(CaseObject.kind) == "attachment", col(CaseObject.ciphertext_sha256).in_(batch)
             )
         )
         found.update(rows.all())
@@ -79,7 +79,9 @@ def find(session: Session, principal: Principal, case_id: uuid.UUID, attachment_
     case = load_visible(session, principal, case_id).case
     row = session.exec(
         select(CaseObject).where(
-            CaseObject.id == attachment_id, CaseObject.case_id == case.id, CaseObject.kind == "attachment"
+            col(CaseObject.id) == attachment_id,
+            col(CaseObject.case_id) == case.id,
+            col(CaseObject.kind) == "attachment",
         )
     ).first()
     if row is None:

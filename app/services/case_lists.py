@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Select, and_, not_, union
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.principal import Principal
@@ -27,11 +27,11 @@ def _merged(session: Session, selects: list[Select], order: Keyset, limit: int) 
     if len(selects) == 1:
         return list(session.exec(selects[0].order_by(*order.order_by()).limit(limit + 1)).all())
     pages = [
-        select(query.with_only_columns(Case.id).order_by(*order.order_by()).limit(limit + 1).subquery())
+        select(query.with_only_columns(col(Case.id)).order_by(*order.order_by()).limit(limit + 1).subquery())
         for query in selects
     ]
     ids = union(*pages).subquery()
-    merged = select(Case).join(ids, Case.id == ids.c.id).order_by(*order.order_by()).limit(limit + 1)
+    merged = select(Case).join(ids, col(Case.id) == ids.c.id).order_by(*order.order_by()).limit(limit + 1)
     return list(session.exec(merged).all())
 
 
@@ -47,7 +47,7 @@ def _page(
 
 
 def overdue(now: datetime):
-    return and_(Case.status.in_(PENDING_STATUSES), Case.due_at < now)
+    return and_(col(Case.status).in_(PENDING_STATUSES), col(Case.due_at) < now)
 
 
 def list_cases(
@@ -64,9 +64,9 @@ def list_cases(
     """Cases the caller takes part in (requester, assignee, named specialist, shared with), newest first."""
     filters = []
     if status is not None:
-        filters.append(Case.status == status.value)
+        filters.append(col(Case.status) == status.value)
     if specialty is not None:
-        filters.append(Case.specialty == specialty)
+        filters.append(col(Case.specialty) == specialty)
     if is_overdue is not None:
         filters.append(overdue(now) if is_overdue else not_(overdue(now)))
     selects = queries.participant_selects(principal.id)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import has_access, may_be_named, may_write
@@ -71,8 +71,8 @@ class VisibleCase:
 # query, built once, for the most frequent lookup of all.
 _VISIBLE = (
     select(Case, CaseShare.recipient_id)
-    .outerjoin(CaseShare, and_(CaseShare.case_id == Case.id, CaseShare.grants_access))
-    .where(Case.id == bindparam("case_id"))
+    .outerjoin(CaseShare, and_(col(CaseShare.case_id) == Case.id, col(CaseShare.grants_access)))
+    .where(col(Case.id) == bindparam("case_id"))
 )
 
 
@@ -82,9 +82,9 @@ def update_if_unchanged(
     """Applies `changes` to the case only while `unchanged` still holds, in one conditional UPDATE, so that
     of two requests moving a case at once only the first does; whether it applied. The case is refreshed
     either way: as changed, or as the request that got there first left it."""
-    result = session.execute(
+    result = session.exec(
         update(Case)
-        .where(Case.id == case.id, *unchanged)
+        .where(col(Case.id) == case.id, *unchanged)
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
@@ -186,9 +186,9 @@ def view(case: Case, now: datetime) -> CaseOut:
 # Built once: reading a case is the hottest request, and building a statement costs as much as running it.
 _CASE_OBJECTS = (
     select(CaseObject, Device)
-    .join(Device, Device.id == CaseObject.author_device_id)
-    .where(CaseObject.case_id == bindparam("case_id"), CaseObject.kind.in_(("case", "attachment")))
-    .order_by(CaseObject.created_at, CaseObject.id)
+    .join(Device, col(Device.id) == CaseObject.author_device_id)
+    .where(col(CaseObject.case_id) == bindparam("case_id"), col(CaseObject.kind).in_(("case", "attachment")))
+    .order_by(col(CaseObject.created_at), col(CaseObject.id))
 )
 
 

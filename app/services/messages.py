@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
 from app.config import Settings
@@ -54,7 +54,9 @@ def thread(
     session: Session, principal: Principal, case_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> MessagePage:
     case = load_visible(session, principal, case_id).case
-    query = select(CaseObject).where(CaseObject.case_id == case.id, CaseObject.kind.in_(MESSAGE_KINDS))
+    query = select(CaseObject).where(
+        col(CaseObject.case_id) == case.id, col(CaseObject.kind).in_(MESSAGE_KINDS)
+    )
     if cursor is not None:
         query = query.where(OLDEST_FIRST.after(cursor))
     rows = list(session.exec(query.order_by(*OLDEST_FIRST.order_by()).limit(limit + 1)).all())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import has_access
@@ -100,7 +100,7 @@ def signing_device(
 
 
 # Built once: every upload and every case read runs it.
-_DEVICES = select(Device).where(Device.id.in_(bindparam("ids", expanding=True)))
+_DEVICES = select(Device).where(col(Device.id).in_(bindparam("ids", expanding=True)))
 
 
 def check_recipients(session: Session, target: Target, suite: Suite, device_ids: Iterable[str]) -> None:
@@ -199,13 +199,13 @@ def store(
 # Built once: every case read and thread page runs it.
 _READER_ENVELOPES = (
     select(Envelope)
-    .join(Device, Device.id == Envelope.device_id)
+    .join(Device, col(Device.id) == Envelope.device_id)
     .where(
-        Envelope.object_id.in_(bindparam("object_ids", expanding=True)),
-        Device.user_id == bindparam("reader_id"),
-        Device.revoked_at.is_(None),
+        col(Envelope.object_id).in_(bindparam("object_ids", expanding=True)),
+        col(Device.user_id) == bindparam("reader_id"),
+        col(Device.revoked_at).is_(None),
     )
-    .order_by(Envelope.device_id)
+    .order_by(col(Envelope.device_id))
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import has_access, may_be_shared_with, may_share
@@ -59,7 +59,7 @@ def share(
     # Only this case's objects are known here, so an entry naming any other object is refused.
     stored = session.exec(
         select(CaseObject.id, CaseObject.header).where(
-            CaseObject.case_id == case.id, CaseObject.id.in_(object_ids)
+            col(CaseObject.case_id) == case.id, col(CaseObject.id).in_(object_ids)
         )
     ).all()
     headers = {str(object_id): Header.parse(header) for object_id, header in stored}
@@ -75,7 +75,7 @@ def share(
     if statement.case_id != str(case.id) or statement.sharer_device_id != str(sharer.id):
         raise sealed.ObjectMismatch("the statement names another case or sharer device")
 
-    devices = {d.id: d for d in session.exec(select(Device).where(Device.id.in_(device_ids))).all()}
+    devices = {d.id: d for d in session.exec(select(Device).where(col(Device.id).in_(device_ids))).all()}
     if len(devices) != len(device_ids) or any(
         device.user_id != recipient.id or not device.is_active for device in devices.values()
     ):

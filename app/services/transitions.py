@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
 from app.authz.principal import Principal
@@ -54,8 +54,8 @@ def transition(
     try:
         case = load_visible(session, principal, case_id).case
     except CaseNotFound:
-        case = session.get(Case, case_id)  # already loaded: no second query
-        if request.action is Transition.CLAIM and case is not None and lost_claim(principal, case):
+        seen = session.get(Case, case_id)  # already loaded: no second query
+        if request.action is Transition.CLAIM and seen is not None and lost_claim(principal, seen):
             raise AlreadyClaimed() from None
         raise
     decision = may_transition(principal, case, request.action)
@@ -74,10 +74,10 @@ def _require_report(
 ) -> None:
     found = session.exec(
         select(CaseObject.id).where(
-            CaseObject.id == report_id,
-            CaseObject.case_id == case.id,
-            CaseObject.kind == "report",
-            CaseObject.author_id == assignee_id,
+            col(CaseObject.id) == report_id,
+            col(CaseObject.case_id) == case.id,
+            col(CaseObject.kind) == "report",
+            col(CaseObject.author_id) == assignee_id,
         )
     ).first()
     if found is None:
@@ -102,9 +102,11 @@ def _changes(case: Case, actor_id: uuid.UUID, request: TransitionRequest, now: d
 
 def _apply(session: Session, case: Case, action: Transition, changes: dict[str, Any]) -> None:
     same_assignee = (
-        Case.assignee_id.is_(None) if case.assignee_id is None else Case.assignee_id == case.assignee_id
+        col(Case.assignee_id).is_(None)
+        if case.assignee_id is None
+        else col(Case.assignee_id) == case.assignee_id
     )
-    if not update_if_unchanged(session, case, [Case.status == case.status, same_assignee], changes):
+    if not update_if_unchanged(session, case, [col(Case.status) == case.status, same_assignee], changes):
         # Say what won the race: a claim that lost to a withdrawal was not "already claimed".
         if action is Transition.CLAIM and case.assignee_id is not None:
             raise AlreadyClaimed()
