@@ -39,15 +39,10 @@ from app.config import Settings
 from app.crypto.passwords import PasswordHasher
 from app.db import WriteGate, new_session, transaction
 from app.errors import (
-    AccountNotActive,
     AppError,
     DurableWrite,
-    Forbidden,
     InvalidInput,
     InvalidToken,
-    MfaRequired,
-    RoleRequired,
-    SelfChangeRefused,
     Unauthenticated,
 )
 from app.models.users import Role
@@ -303,21 +298,8 @@ async def _address_write_limit(trail: TrailDep, limits: RateLimitsDep) -> None:
 # The write limit of public routes (register, login, refresh), which know no user yet: per client address.
 AddressWriteLimit = Depends(_address_write_limit)
 
-_REFUSALS: dict[str, type[Forbidden]] = {
-    "account_not_active": AccountNotActive,
-    "role_required": RoleRequired,
-    "mfa_required": MfaRequired,
-    "self_role_change": SelfChangeRefused,
-}
-
-
-def refuse(decision: policies.Decision) -> None:
-    if not decision:
-        raise _REFUSALS.get(decision.reason or "", Forbidden)()
-
-
 async def _active(principal: CurrentPrincipal) -> Principal:
-    refuse(policies.may_act(principal))
+    policies.enforce(policies.may_act(principal))
     return principal
 
 
@@ -325,7 +307,7 @@ ActivePrincipal = Annotated[Principal, Depends(_active)]
 
 
 async def _clinician(principal: CurrentPrincipal) -> Principal:
-    refuse(case_policies.may_act_as_clinician(principal))
+    policies.enforce(case_policies.may_act_as_clinician(principal))
     return principal
 
 
@@ -335,7 +317,7 @@ Clinician = Annotated[Principal, Depends(_clinician)]
 
 def _role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        refuse(policies.may_use_role(principal, role))
+        policies.enforce(policies.may_use_role(principal, role))
         return principal
 
     dependency.__name__ = f"require_{role.value}"

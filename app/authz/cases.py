@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.authz.policies import ALLOW, Decision, deny
+from app.errors import Refusal
 from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, Transition
 from app.models.users import CLINICAL_ROLES, Role, User
 
@@ -67,40 +68,40 @@ def has_access(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
     while it waits in their queue: open, not offered to a named specialist, not claimed.
     """
     if not is_clinician(party):
-        return deny("not_a_clinician")
+        return deny(Refusal.NOT_A_CLINICIAN)
     if is_participant(party, case, shared):
         return ALLOW
     if in_queue(case) and is_specialist_of(party, case.specialty):
         return ALLOW
-    return deny("not_visible")
+    return deny(Refusal.NOT_VISIBLE)
 
 
 def may_act_as_clinician(party: Party) -> Decision:
     """Asking for opinions, listing one's cases, reading the directory. Specialists "may all a physician
     may", so either clinical role will do."""
     if not party.user.can_act:
-        return deny("account_not_active")
-    return ALLOW if party.roles & CLINICAL_ROLES else deny("role_required")
+        return deny(Refusal.ACCOUNT_NOT_ACTIVE)
+    return ALLOW if party.roles & CLINICAL_ROLES else deny(Refusal.ROLE_REQUIRED)
 
 
 def may_be_named(party: Party, specialty: str, requester_id: uuid.UUID) -> Decision:
     if party.id != requester_id and is_specialist_of(party, specialty):
         return ALLOW
-    return deny("invalid_named_specialist")
+    return deny(Refusal.INVALID_NAMED_SPECIALIST)
 
 
 def may_be_shared_with(party: Party, case: Case) -> Decision:
     """A re-share reaches the requester, the named specialist, or a specialist of the case's specialty."""
     if not is_clinician(party):
-        return deny("recipient_not_eligible")
+        return deny(Refusal.RECIPIENT_NOT_ELIGIBLE)
     if party.id in (case.requester_id, case.named_specialist_id) or is_specialist_of(party, case.specialty):
         return ALLOW
-    return deny("recipient_not_eligible")
+    return deny(Refusal.RECIPIENT_NOT_ELIGIBLE)
 
 
 def may_share(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
     """Participants re-share; a specialist who only sees the case in the queue does not."""
-    return ALLOW if is_participant(party, case, shared) else deny("share_not_allowed")
+    return ALLOW if is_participant(party, case, shared) else deny(Refusal.SHARE_NOT_ALLOWED)
 
 
 def _is_requester(party: Party, case: Case) -> bool:
@@ -127,8 +128,8 @@ _WRITERS: dict[str, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
 def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: str) -> Decision:
     """Who may add a sealed object of `kind` to a case the caller can see."""
     if case.status in FINAL_STATUSES:
-        return deny("case_closed")
-    return ALLOW if _WRITERS[kind](party, case, shared) else deny("write_not_allowed")
+        return deny(Refusal.CASE_CLOSED)
+    return ALLOW if _WRITERS[kind](party, case, shared) else deny(Refusal.WRITE_NOT_ALLOWED)
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,10 @@ def may_transition(party: Party, case: Case, action: Transition) -> Decision:
     """The state machine of DESIGN.md section 3, for a caller who can see the case."""
     rule = TRANSITIONS[action]
     if action is Transition.CLAIM and case.assignee_id is not None:
-        return deny("already_claimed")
+        return deny(Refusal.ALREADY_CLAIMED)
     if case.status not in rule.sources:
-        return deny("illegal_transition")
-    return ALLOW if rule.actor(party, case) else deny("transition_not_allowed")
+        return deny(Refusal.ILLEGAL_TRANSITION)
+    return ALLOW if rule.actor(party, case) else deny(Refusal.TRANSITION_NOT_ALLOWED)
 
 
 def lost_claim(party: Party, case: Case) -> bool:

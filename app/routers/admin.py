@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 
 from app.audit.records import Purpose, Resource
 from app.authz import policies
-from app.deps import Admin, SessionDep, TrailDep, audited, refuse
+from app.deps import Admin, SessionDep, TrailDep, audited
 from app.models.base import utcnow
 from app.models.users import Role, UserStatus
 from app.schemas.accounts import RolesUpdate, SuspendRequest, UserOut, UserPage
@@ -72,7 +72,7 @@ def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> Us
     dependencies=[_user_action("admin.user.suspend")],
 )
 def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, session: SessionDep) -> UserOut:
-    refuse(policies.may_change_roles_of(principal, user_id))
+    policies.enforce(policies.may_change_roles_of(principal, user_id))
     return accounts.view(session, admin.suspend(session, user_id, utcnow()))
 
 
@@ -97,7 +97,7 @@ def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -
     dependencies=[_user_action("admin.user.roles")],
 )
 def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: SessionDep) -> UserOut:
-    refuse(policies.may_change_roles_of(principal, user_id))
+    policies.enforce(policies.may_change_roles_of(principal, user_id))
     return accounts.view(session, admin.set_roles(session, user_id, body, utcnow()))
 
 

@@ -51,7 +51,8 @@ class TotpNotStarted(Conflict):
 
 
 class TotpCodeRejected(InvalidInput):
-    code = "invalid_totp"
+    # Not `invalid_totp`: that code is the login's 401, and a code names one status.
+    code = "totp_code_mismatch"
     title = "The TOTP code does not match"
 
 

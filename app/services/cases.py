@@ -14,9 +14,10 @@ from sqlmodel import Session, select
 
 from app.authz import queries
 from app.authz.cases import has_access, may_be_named, may_write
+from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.config import Settings
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import CaseNotFound, Conflict, InvalidInput, InvalidNamedSpecialist
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
@@ -25,29 +26,9 @@ from app.services import accounts, events, sealed
 from app.services.inserts import flush_new
 
 
-class CaseNotFound(NotFound):
-    code = "case_not_found"
-    title = "No such case"
-
-
 class CaseExists(Conflict):
     code = "case_exists"
     title = "A case with this id exists"
-
-
-class CaseClosed(Conflict):
-    code = "case_closed"
-    title = "The case is closed or withdrawn"
-
-
-class WriteNotAllowed(Forbidden):
-    code = "write_not_allowed"
-    title = "Your part in this case does not let you add this"
-
-
-class InvalidNamedSpecialist(InvalidInput):
-    code = "invalid_named_specialist"
-    title = "The named specialist is not a verified, active specialist of this specialty"
 
 
 class ConsentInFuture(InvalidInput):
@@ -98,15 +79,12 @@ def load_visible(session: Session, principal: Principal, case_id: uuid.UUID) -> 
         raise CaseNotFound()
     case = rows[0][0]
     shared = frozenset(recipient for _, recipient in rows if recipient is not None)
-    if not has_access(principal, case, shared):
-        raise CaseNotFound()
+    enforce(has_access(principal, case, shared))
     return VisibleCase(case=case, shared=shared)
 
 
 def require_writer(principal: Principal, visible: VisibleCase, kind: str) -> None:
-    decision = may_write(principal, visible.case, visible.shared, kind)
-    if not decision:
-        raise CaseClosed() if decision.reason == "case_closed" else WriteNotAllowed()
+    enforce(may_write(principal, visible.case, visible.shared, kind))
 
 
 def accept_inline(
