@@ -298,6 +298,7 @@ async def _address_write_limit(trail: TrailDep, limits: RateLimitsDep) -> None:
 # The write limit of public routes (register, login, refresh), which know no user yet: per client address.
 AddressWriteLimit = Depends(_address_write_limit)
 
+
 async def _active(principal: CurrentPrincipal) -> Principal:
     policies.enforce(policies.may_act(principal))
     return principal

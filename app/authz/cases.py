@@ -14,7 +14,7 @@ from typing import Protocol
 
 from app.authz.policies import ALLOW, Decision, deny
 from app.errors import Refusal
-from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, Transition
+from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, ObjectKind, Transition
 from app.models.users import CLINICAL_ROLES, Role, User
 
 
@@ -116,16 +116,16 @@ def _may_post_freely(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
     return party.id in (case.requester_id, case.assignee_id) or party.id in shared
 
 
-_WRITERS: dict[str, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
-    "message": _may_post_freely,
-    "attachment": _may_post_freely,
-    "info_request": lambda party, case, _: _is_assignee(party, case),
-    "report": lambda party, case, _: _is_assignee(party, case),
-    "info_response": lambda party, case, _: _is_requester(party, case),
+_WRITERS: dict[ObjectKind, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
+    ObjectKind.MESSAGE: _may_post_freely,
+    ObjectKind.ATTACHMENT: _may_post_freely,
+    ObjectKind.INFO_REQUEST: lambda party, case, _: _is_assignee(party, case),
+    ObjectKind.REPORT: lambda party, case, _: _is_assignee(party, case),
+    ObjectKind.INFO_RESPONSE: lambda party, case, _: _is_requester(party, case),
 }
 
 
-def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: str) -> Decision:
+def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: ObjectKind) -> Decision:
     """Who may add a sealed object of `kind` to a case the caller can see."""
     if case.status in FINAL_STATUSES:
         return deny(Refusal.CASE_CLOSED)

@@ -12,6 +12,7 @@ from app.models.cases import CaseStatus, DeclineReason, Priority, Transition
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
 from app.schemas.sealed import MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey, base64_bytes
 
+# The values of app/models/cases.py MESSAGE_KINDS, spelled out for the contract (a test keeps them equal).
 MessageKind = Literal["message", "info_request", "info_response", "report"]
 Statement = base64_bytes(MiB)
 

@@ -18,7 +18,7 @@ from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.config import Settings
 from app.errors import CaseNotFound, Conflict, InvalidInput, InvalidNamedSpecialist
-from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
+from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, ObjectKind, Priority
 from app.models.devices import Device
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
 from app.schemas.sealed import SealedIn
@@ -43,7 +43,7 @@ class VisibleCase:
     case: Case
     shared: frozenset[uuid.UUID]
 
-    def target(self, kind: str, object_id: uuid.UUID) -> sealed.Target:
+    def target(self, kind: ObjectKind, object_id: uuid.UUID) -> sealed.Target:
         return sealed.Target(case=self.case, shared=self.shared, kind=kind, object_id=object_id)
 
 
@@ -83,7 +83,7 @@ def load_visible(session: Session, principal: Principal, case_id: uuid.UUID) -> 
     return VisibleCase(case=case, shared=shared)
 
 
-def require_writer(principal: Principal, visible: VisibleCase, kind: str) -> None:
+def require_writer(principal: Principal, visible: VisibleCase, kind: ObjectKind) -> None:
     enforce(may_write(principal, visible.case, visible.shared, kind))
 
 
@@ -146,7 +146,7 @@ def create(
     session.add(case)
     flush_new(session, CaseExists())
     visible = VisibleCase(case=case, shared=frozenset())
-    accept_inline(session, principal, visible.target("case", case.id), request.sealed, settings, now)
+    accept_inline(session, principal, visible.target(ObjectKind.CASE, case.id), request.sealed, settings, now)
     events.case_created(session, case, now)
     return detail(session, principal, visible, now)
 
@@ -164,7 +164,10 @@ def view(case: Case, now: datetime) -> CaseOut:
 _CASE_OBJECTS = (
     select(CaseObject, Device)
     .join(Device, Device.id == CaseObject.author_device_id)
-    .where(CaseObject.case_id == bindparam("case_id"), CaseObject.kind.in_(("case", "attachment")))
+    .where(
+        CaseObject.case_id == bindparam("case_id"),
+        CaseObject.kind.in_((ObjectKind.CASE, ObjectKind.ATTACHMENT)),
+    )
     .order_by(CaseObject.created_at, CaseObject.id)
 )
 
@@ -178,6 +181,6 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
     attachments = [
         CaseAttachment(**AttachmentOut.model_validate(row).model_dump(), sealed=views[row.id])
         for row in objects
-        if row.kind == "attachment"
+        if row.kind == ObjectKind.ATTACHMENT
     ]
     return CaseDetail(**view(case, now).model_dump(), sealed=views[case.id], attachments=attachments)

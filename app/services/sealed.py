@@ -21,7 +21,7 @@ from app.authz.cases import has_access
 from app.authz.principal import Principal
 from app.crypto.e2ee import E2EEError, Header, Suite, check_sealed_upload
 from app.errors import Conflict, InvalidInput, RecipientNotEligible
-from app.models.cases import Case, CaseObject, Envelope
+from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
 from app.schemas.sealed import EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
 from app.services.devices import directory_entry
@@ -55,7 +55,7 @@ class Target:
 
     case: Case
     shared: frozenset[uuid.UUID]
-    kind: str
+    kind: ObjectKind
     object_id: uuid.UUID
 
 

@@ -16,7 +16,7 @@ from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
 from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.errors import AlreadyClaimed, CaseNotFound, IllegalTransition, InvalidInput
-from app.models.cases import Case, CaseObject, Transition
+from app.models.cases import Case, CaseObject, ObjectKind, Transition
 from app.schemas.cases import TransitionRequest
 from app.services import events
 from app.services.cases import load_visible, update_if_unchanged
@@ -53,7 +53,7 @@ def _require_report(
         select(CaseObject.id).where(
             CaseObject.id == report_id,
             CaseObject.case_id == case.id,
-            CaseObject.kind == "report",
+            CaseObject.kind == ObjectKind.REPORT,
             CaseObject.author_id == assignee_id,
         )
     ).first()
