@@ -2,7 +2,8 @@
 
 A `Party` is the caller (a Principal) or another user loaded with their memberships (a Member): the same
 rules decide whether the caller may read a case and whether a device of someone else may receive its keys,
-so the server never lets an envelope reach a person it would refuse to show the case to.
+so the server never lets an envelope reach a person it would refuse to show the case to. Who sees a case is
+defined once, in app/authz/visibility.py.
 """
 
 from __future__ import annotations
@@ -10,21 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Set
 from dataclasses import dataclass
-from typing import Protocol
 
 from app.authz.policies import ALLOW, Decision, deny
+from app.authz.visibility import Party, grounds, is_clinician, is_participant, is_specialist_of
 from app.errors import Refusal
 from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, ObjectKind, Transition
 from app.models.users import CLINICAL_ROLES, Role, User
-
-
-class Party(Protocol):
-    @property
-    def id(self) -> uuid.UUID: ...
-
-    user: User
-    roles: frozenset[Role]
-    specialties: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -40,40 +32,13 @@ class Member:
         return self.user.id
 
 
-def is_clinician(party: Party) -> bool:
-    """Verified, active and holding a clinical role: compliance officers and admins as such never are."""
-    return party.user.can_act and bool(party.roles & CLINICAL_ROLES)
-
-
-def is_specialist_of(party: Party, specialty: str) -> bool:
-    return party.user.can_act and Role.SPECIALIST in party.roles and specialty in party.specialties
-
-
-def in_queue(case: Case) -> bool:
-    return case.status == CaseStatus.OPEN and case.named_specialist_id is None and case.assignee_id is None
-
-
-def holds_a_role_in(party: Party, case: Case) -> bool:
-    return party.id in (case.requester_id, case.assignee_id, case.named_specialist_id)
-
-
-def is_participant(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
-    return holds_a_role_in(party, case) or party.id in shared
-
-
 def has_access(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
-    """Who may see the case, and equally who may hold an envelope for its content.
+    """Who may see the case, and equally who may hold an envelope for its content (app/authz/visibility.py).
 
-    `shared` holds the users a re-share made participants. Specialists of the specialty see a case only
-    while it waits in their queue: open, not offered to a named specialist, not claimed.
-    """
+    `shared` holds the users a re-share made participants."""
     if not is_clinician(party):
         return deny(Refusal.NOT_A_CLINICIAN)
-    if is_participant(party, case, shared):
-        return ALLOW
-    if in_queue(case) and is_specialist_of(party, case.specialty):
-        return ALLOW
-    return deny(Refusal.NOT_VISIBLE)
+    return ALLOW if grounds(party, case, shared) else deny(Refusal.NOT_VISIBLE)
 
 
 def may_act_as_clinician(party: Party) -> Decision:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Set
 
-from app.authz.cases import Party, is_clinician, is_participant, is_specialist_of
 from app.authz.policies import ALLOW, Decision, deny
+from app.authz.visibility import Party, is_clinician, is_participant, is_specialist_of
 from app.errors import Refusal
 from app.models.cases import Case
 

@@ -1,4 +1,5 @@
-"""Scoped queries: the SQL side of the case policies (app/authz/cases.py), for lists and batch checks."""
+"""Scoped queries: the SQL side of the case policies, built from the definition of who sees a case
+(app/authz/visibility.py), and the loaders that give the Python side its parties."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam
 from sqlmodel import Session, select
 
 from app.authz.cases import Member
-from app.models.cases import Case, CaseShare, CaseStatus
-from app.models.users import User, UserStatus
+from app.authz.visibility import QUEUE_ROLE, QUEUED, SEATS
+from app.models.cases import Case, CaseShare
+from app.models.users import User, UserRole, UserSpecialty, UserStatus
 from app.services import accounts
 
 
@@ -48,27 +50,48 @@ def shared_user_ids(session: Session, case_id: uuid.UUID) -> frozenset[uuid.UUID
     return frozenset(session.exec(_SHARED_USERS, params={"case_id": case_id}).all())
 
 
+def _case_column(name: str) -> ColumnElement:
+    return getattr(Case, name)
+
+
+def queued() -> ColumnElement[bool]:
+    """SQL twin of `in_queue`."""
+    return and_(
+        *(
+            _case_column(name).is_(None) if value is None else _case_column(name) == value
+            for name, value in QUEUED.items()
+        )
+    )
+
+
+def specialists_of(query: Select, specialty: object) -> Select:
+    """`query`, which selects from users, narrowed to the SQL twin of `is_specialist_of`: the users whose
+    queue holds the specialty's waiting cases."""
+    return (
+        query.join(UserRole, UserRole.user_id == User.id)
+        .join(UserSpecialty, UserSpecialty.user_id == User.id)
+        .where(
+            acting_users(),
+            UserRole.role == QUEUE_ROLE.value,
+            UserSpecialty.specialty_code == specialty,
+        )
+    )
+
+
 def participant_selects(user_id: uuid.UUID) -> list[Select]:
-    """The cases a user takes part in, one select per way of taking part, each served by its own index."""
+    """The cases a user takes part in, one select per way of taking part (each seat, then re-shares),
+    each served by its own index."""
     shared = select(CaseShare.case_id).where(CaseShare.recipient_id == user_id, CaseShare.grants_access)
     return [
-        select(Case).where(Case.requester_id == user_id),
-        select(Case).where(Case.assignee_id == user_id),
-        select(Case).where(Case.named_specialist_id == user_id),
+        *(select(Case).where(_case_column(column) == user_id) for column in SEATS.values()),
         select(Case).where(Case.id.in_(shared)),
     ]
 
 
 def queue_selects(user_id: uuid.UUID, specialties: Iterable[str]) -> list[Select]:
-    """Open cases waiting in these specialties' queues (one select per specialty, for the queue index),
-    except the caller's own requests, which they may not claim."""
+    """Queued cases of these specialties (one select per specialty, for the queue index), except the
+    caller's own requests, which they may not claim."""
     return [
-        select(Case).where(
-            Case.specialty == specialty,
-            Case.status == CaseStatus.OPEN,
-            Case.named_specialist_id.is_(None),
-            Case.assignee_id.is_(None),
-            Case.requester_id != user_id,
-        )
+        select(Case).where(Case.specialty == specialty, queued(), Case.requester_id != user_id)
         for specialty in sorted(specialties)
     ]

@@ -10,12 +10,12 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from app.authz import queries
-from app.authz.cases import is_clinician
+from app.authz.visibility import is_clinician
 from app.crypto.e2ee import Suite, verify_device_registration
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
-from app.models.users import Role, User, UserRole, UserSpecialty
+from app.models.users import User
 from app.schemas.devices import DeviceCreate
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
@@ -138,17 +138,10 @@ def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
     """Active devices of verified, active specialists of the specialty: the audience of a new case."""
     if session.exec(select(Specialty.code).where(Specialty.code == code, Specialty.active)).first() is None:
         raise SpecialtyNotFound()
+    devices = select(Device).join(User, User.id == Device.user_id)
     query = (
-        select(Device)
-        .join(User, User.id == Device.user_id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .join(UserSpecialty, UserSpecialty.user_id == User.id)
-        .where(
-            Device.revoked_at.is_(None),
-            queries.acting_users(),
-            UserRole.role == Role.SPECIALIST.value,
-            UserSpecialty.specialty_code == code,
-        )
+        queries.specialists_of(devices, code)
+        .where(Device.revoked_at.is_(None))
         .order_by(Device.user_id, Device.created_at, Device.id)
     )
     return [directory_entry(device) for device in session.exec(query).all()]

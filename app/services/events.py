@@ -14,11 +14,11 @@ from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
 from app.authz import queries
-from app.authz.cases import in_queue
 from app.authz.notifications import may_be_notified
+from app.authz.visibility import in_queue, participant_ids
 from app.models.cases import Case, Transition
 from app.models.notifications import Event, EventRecipient, EventType, Webhook, WebhookDelivery
-from app.models.users import Role, User, UserRole, UserSpecialty
+from app.models.users import User
 
 # Set on a session that wrote events; the event sequencer wakes when it commits (app/notifications).
 EVENTS_WRITTEN = "confrere.events_written"
@@ -72,20 +72,8 @@ def emit(
     return event
 
 
-def participants(case: Case, shared: Set[uuid.UUID]) -> set[uuid.UUID | None]:
-    return {case.requester_id, case.assignee_id, case.named_specialist_id, *shared}
-
-
-_QUEUE_AUDIENCE = (
-    select(User.id)
-    .join(UserRole, UserRole.user_id == User.id)
-    .join(UserSpecialty, UserSpecialty.user_id == User.id)
-    .where(
-        queries.acting_users(),
-        UserRole.role == Role.SPECIALIST.value,
-        UserSpecialty.specialty_code == bindparam("specialty"),
-        User.id != bindparam("requester_id"),
-    )
+_QUEUE_AUDIENCE = queries.specialists_of(select(User.id), bindparam("specialty")).where(
+    User.id != bindparam("requester_id")
 )
 
 
@@ -108,7 +96,7 @@ def case_moved(
     """The event of a transition, for the case's participants; a claim or a withdrawal also tells the
     specialty's specialists that the case left their queue, and a decline that it is back in it."""
     shared = queries.shared_user_ids(session, case.id)
-    recipients = participants(case, shared)
+    recipients = participant_ids(case, shared)
     if was_queued:
         recipients |= queue_audience(session, case)
     emit(session, case, TRANSITION_EVENTS[action], recipients - {actor_id}, now, shared=shared)
@@ -136,5 +124,5 @@ def message_posted(
     author_id: uuid.UUID,
     now: datetime,
 ) -> None:
-    recipients = participants(case, shared) - {author_id}
+    recipients = participant_ids(case, shared) - {author_id}
     emit(session, case, EventType.MESSAGE_POSTED, recipients, now, shared=shared, object_id=message_id)

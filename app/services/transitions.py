@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
+from app.authz.cases import TRANSITIONS, lost_claim, may_transition
 from app.authz.policies import enforce
 from app.authz.principal import Principal
+from app.authz.visibility import in_queue
 from app.errors import AlreadyClaimed, CaseNotFound, IllegalTransition, InvalidInput
 from app.models.cases import Case, CaseObject, ObjectKind, Transition
 from app.schemas.cases import TransitionRequest
