@@ -97,6 +97,11 @@ def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: ObjectKind
     return ALLOW if _WRITERS[kind](party, case, shared) else deny(Refusal.WRITE_NOT_ALLOWED)
 
 
+def allowed_writes(party: Party, case: Case, shared: Set[uuid.UUID]) -> list[ObjectKind]:
+    """The kinds of object the party may add to the case now (the case answer carries them to clients)."""
+    return [kind for kind in ObjectKind if kind in _WRITERS and may_write(party, case, shared, kind)]
+
+
 @dataclass(frozen=True)
 class Rule:
     sources: frozenset[CaseStatus]
@@ -138,6 +143,12 @@ def may_transition(party: Party, case: Case, action: Transition) -> Decision:
     if case.status not in rule.sources:
         return deny(Refusal.ILLEGAL_TRANSITION)
     return ALLOW if rule.actor(party, case) else deny(Refusal.TRANSITION_NOT_ALLOWED)
+
+
+def allowed_transitions(party: Party, case: Case) -> list[Transition]:
+    """The transitions the party may make now, in the order of the state machine (the case answer carries
+    them to clients, which offer nothing else)."""
+    return [action for action in Transition if may_transition(party, case, action)]
 
 
 def lost_claim(party: Party, case: Case) -> bool:

@@ -42,7 +42,7 @@ class Transition(StrEnum):
 
 
 class ObjectKind(StrEnum):
-    """What a sealed object of a case is: its header's `kind` (docs/e2ee.md), stored as text."""
+    """What a sealed object of a case is: its sealed header's `kind` (docs/e2ee.md)."""
 
     CASE = "case"
     ATTACHMENT = "attachment"

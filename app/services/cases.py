@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, update
 from sqlmodel import Session, select
 
 from app.authz import queries
-from app.authz.cases import has_access, may_be_named, may_write
+from app.authz.cases import allowed_transitions, allowed_writes, has_access, may_be_named, may_write
 from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.config import Settings
@@ -183,4 +183,10 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
         for row in objects
         if row.kind == ObjectKind.ATTACHMENT
     ]
-    return CaseDetail(**view(case, now).model_dump(), sealed=views[case.id], attachments=attachments)
+    return CaseDetail(
+        **view(case, now).model_dump(),
+        sealed=views[case.id],
+        attachments=attachments,
+        allowed_transitions=allowed_transitions(principal, case),
+        allowed_writes=allowed_writes(principal, case, visible.shared),
+    )
