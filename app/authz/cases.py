@@ -82,11 +82,11 @@ def _may_post_freely(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
 
 
 _WRITERS: dict[ObjectKind, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
-    ObjectKind.MESSAGE: _may_post_freely,
     ObjectKind.ATTACHMENT: _may_post_freely,
+    ObjectKind.MESSAGE: _may_post_freely,
     ObjectKind.INFO_REQUEST: lambda party, case, _: _is_assignee(party, case),
-    ObjectKind.REPORT: lambda party, case, _: _is_assignee(party, case),
     ObjectKind.INFO_RESPONSE: lambda party, case, _: _is_requester(party, case),
+    ObjectKind.REPORT: lambda party, case, _: _is_assignee(party, case),
 }
 
 
@@ -99,7 +99,9 @@ def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: ObjectKind
 
 def allowed_writes(party: Party, case: Case, shared: Set[uuid.UUID]) -> list[ObjectKind]:
     """The kinds of object the party may add to the case now (the case answer carries them to clients)."""
-    return [kind for kind in ObjectKind if kind in _WRITERS and may_write(party, case, shared, kind)]
+    if case.status in FINAL_STATUSES:
+        return []
+    return [kind for kind, writer in _WRITERS.items() if writer(party, case, shared)]
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def may_transition(party: Party, case: Case, action: Transition) -> Decision:
 def allowed_transitions(party: Party, case: Case) -> list[Transition]:
     """The transitions the party may make now, in the order of the state machine (the case answer carries
     them to clients, which offer nothing else)."""
-    return [action for action in Transition if may_transition(party, case, action)]
+    return [action for action in TRANSITIONS if may_transition(party, case, action)]
 
 
 def lost_claim(party: Party, case: Case) -> bool:
