@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.audit.log import RECORDS, verify_log
-from app.blobstore import INCOMING_PREFIX
 from app.client.api import unb64
 from app.crypto.e2ee import Suite
 from app.models.cases import Case, CaseObject, Envelope
 from app.models.users import Role
+from app.platform.blobstore import INCOMING_PREFIX
 from tests.e2ee_helpers import Clinician, attachment_upload, case_body, clinician, open_object
 from tests.live_server import ROOT, live_server, settings_env
 
@@ -127,7 +127,7 @@ def test_a_killed_server_keeps_every_acknowledged_case_whole(client, accounts, s
             )
         ).all()
         envelopes = Counter(connection.execute(select(Envelope.object_id)).scalars())
-        report = verify_log(connection, client.app.state.audit_log_signer.verifier())
+        report = verify_log(connection, client.app.state.runtime.audit_log_signer.verifier())
         created = {
             row.case_id
             for row in connection.execute(select(RECORDS.c.case_id).where(RECORDS.c.action == "case.create"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import app
-from app import problem_handlers
 from app.errors import REFUSALS, AppError, Refusal, refused
+from app.platform import problem_handlers
 
 E2EE_DOC = Path(__file__).resolve().parents[1] / "docs" / "e2ee.md"
 

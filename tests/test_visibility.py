@@ -24,7 +24,8 @@ from app.models.base import utcnow
 from app.models.cases import Case, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
-from app.services import case_lists, devices, events
+from app.notifications import outbox
+from app.services import case_lists, devices
 
 SPECIALTY, OTHER_SPECIALTY = "dermatology", "cardiology"
 # A physician with a specialty is no specialist of it; an admin who is also a specialist is one.
@@ -238,7 +239,7 @@ def test_event_audiences_reach_every_viewer_and_only_the_specialty_queue(
         for case in world.cases:
             shared = world.shared[case.id]
             if case.requester_id not in audiences:  # every case is of one specialty
-                audiences[case.requester_id] = events.queue_audience(session, case)
+                audiences[case.requester_id] = outbox.queue_audience(session, case)
             audience = audiences[case.requester_id]
             assert audience == {
                 user_id

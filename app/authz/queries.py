@@ -4,21 +4,55 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, union_all
 from sqlmodel import Session, select
 
 from app.authz.cases import Member
 from app.authz.visibility import QUEUE_ROLE, QUEUED, SEATS
 from app.models.cases import Case, CaseShare
-from app.models.users import User, UserRole, UserSpecialty, UserStatus
-from app.services import accounts
+from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
 
 
 def acting_users() -> ColumnElement[bool]:
     """SQL twin of `User.can_act`: verified and active."""
     return and_(User.verified_at.is_not(None), User.status == UserStatus.ACTIVE)
+
+
+def memberships(of_users: Callable[[Any], ColumnElement[bool]]) -> CompoundSelect:
+    """Roles and specialties as rows (kind, user_id, value), of the users `of_users(user_id column)`
+    selects: filtered in each branch, so no database has to push the filter down into the union."""
+    return union_all(
+        select(literal("role").label("kind"), UserRole.user_id, UserRole.role.label("value")).where(
+            of_users(UserRole.user_id)
+        ),
+        select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
+            of_users(UserSpecialty.user_id)
+        ),
+    )
+
+
+_MEMBERSHIPS = memberships(lambda user_id: user_id.in_(bindparam("user_ids", expanding=True)))
+
+
+def roles_and_specialties(
+    session: Session, user_ids: list[uuid.UUID]
+) -> tuple[dict[uuid.UUID, set[Role]], dict[uuid.UUID, set[str]]]:
+    """Both memberships for a batch of users in one query, whatever the batch size (every request loads
+    its caller's)."""
+    roles: dict[uuid.UUID, set[Role]] = defaultdict(set)
+    specialties: dict[uuid.UUID, set[str]] = defaultdict(set)
+    if not user_ids:
+        return roles, specialties
+    for kind, user_id, value in session.execute(_MEMBERSHIPS, {"user_ids": list(user_ids)}).all():
+        if kind == "role":
+            roles[user_id].add(Role(value))
+        else:
+            specialties[user_id].add(value)
+    return roles, specialties
 
 
 _USERS = select(User).where(User.id.in_(bindparam("user_ids", expanding=True)))
@@ -28,7 +62,7 @@ def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.U
     """Users with their roles and specialties, in two queries whatever their number (statements built
     once: every case action runs this)."""
     users = session.exec(_USERS, params={"user_ids": list(set(user_ids))}).all()
-    roles, specialties = accounts.roles_and_specialties(session, [user.id for user in users])
+    roles, specialties = roles_and_specialties(session, [user.id for user in users])
     return {
         user.id: Member(
             user=user, roles=frozenset(roles[user.id]), specialties=frozenset(specialties[user.id])

@@ -20,9 +20,10 @@ from app.config import Settings
 from app.errors import CaseNotFound, Conflict, InvalidInput, InvalidNamedSpecialist
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, ObjectKind, Priority
 from app.models.devices import Device
+from app.notifications import outbox
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
 from app.schemas.sealed import SealedIn
-from app.services import accounts, events, sealed
+from app.services import accounts, sealed
 from app.services.inserts import flush_new
 
 
@@ -147,7 +148,7 @@ def create(
     flush_new(session, CaseExists())
     visible = VisibleCase(case=case, shared=frozenset())
     accept_inline(session, principal, visible.target(ObjectKind.CASE, case.id), request.sealed, settings, now)
-    events.case_created(session, case, now)
+    outbox.case_created(session, case, now)
     return detail(session, principal, visible, now)
 
 

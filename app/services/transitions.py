@@ -18,8 +18,8 @@ from app.authz.principal import Principal
 from app.authz.visibility import in_queue
 from app.errors import AlreadyClaimed, CaseNotFound, IllegalTransition, InvalidInput
 from app.models.cases import Case, CaseObject, ObjectKind, Transition
+from app.notifications import outbox
 from app.schemas.cases import TransitionRequest
-from app.services import events
 from app.services.cases import load_visible, update_if_unchanged
 
 
@@ -43,7 +43,7 @@ def transition(
         _require_report(session, case, principal.id, request.report_message_id)
     was_queued = in_queue(case)
     _apply(session, case, request.action, _changes(case, principal.id, request, now))
-    events.case_moved(session, case, request.action, principal.id, was_queued, now)
+    outbox.case_moved(session, case, request.action, principal.id, was_queued, now)
     return case
 
 

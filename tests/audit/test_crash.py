@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from app.audit.log import RECORDS, verify_log
 from app.models.users import Role
-from app.services.professional_ids import luhn_valid
+from app.schemas.professional_ids import luhn_valid
 from tests.conftest import PASSWORD
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
