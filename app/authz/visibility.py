@@ -54,9 +54,14 @@ class Party(Protocol):
     @property
     def id(self) -> uuid.UUID: ...
 
-    user: User
-    roles: frozenset[Role]
-    specialties: frozenset[str]
+    @property
+    def user(self) -> User: ...
+
+    @property
+    def roles(self) -> frozenset[Role]: ...
+
+    @property
+    def specialties(self) -> frozenset[str]: ...
 
 
 def is_clinician(party: Party) -> bool:
