@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from app.audit import recorder
 from app.audit.records import Actor, AuditTrail, Purpose, Resource
 from app.authz import queries
-from app.authz.cases import in_queue
+from app.authz.visibility import in_queue, participant_ids, seat_holders
 from app.config import Settings
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.notifications import EventType
@@ -56,7 +56,7 @@ def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID
         unchanged = [col(Case.status).in_(pending), col(Case.overdue_notified_at).is_(None)]
         if not update_if_unchanged(session, case, unchanged, {"overdue_notified_at": now}):
             continue
-        recipients = {case.requester_id, case.assignee_id, case.named_specialist_id}
+        recipients = seat_holders(case)
         if in_queue(case):
             recipients |= outbox.queue_audience(session, case)
         shared = queries.shared_user_ids(session, case.id)
@@ -105,7 +105,7 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
         if not update_if_unchanged(session, case, [col(Case.status) == CaseStatus.ANSWERED], closing):
             continue
         shared = queries.shared_user_ids(session, case.id)
-        outbox.emit(session, case, EventType.CLOSED, outbox.participants(case, shared), now, shared=shared)
+        outbox.emit(session, case, EventType.CLOSED, participant_ids(case, shared), now, shared=shared)
         _audit(session, run_id, "case.auto_close", case)
         closed.append(case.id)
     return closed

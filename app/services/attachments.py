@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from app.authz.principal import Principal
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge
-from app.models.cases import CaseObject
+from app.models.cases import CaseObject, ObjectKind
 from app.platform.blobstore import BlobStore, BlobTooLarge
 from app.schemas.cases import AttachmentMeta, AttachmentOut
 from app.services import sealed
@@ -36,8 +36,8 @@ def upload(
     now: datetime,
 ) -> AttachmentOut:
     visible = load_visible(session, principal, case_id)
-    require_writer(principal, visible, "attachment")
-    target = visible.target("attachment", meta.id)
+    require_writer(principal, visible, ObjectKind.ATTACHMENT)
+    target = visible.target(ObjectKind.ATTACHMENT, meta.id)
     try:
         with blobs.put(ciphertext, max_bytes=settings.max_attachment_bytes) as blob:
             digest = bytes.fromhex(blob.sha256)
@@ -68,7 +68,7 @@ def referenced_blobs(session: Session, hashes: Iterable[str]) -> set[str]:
         batch = wanted[start : start + 500]
         rows = session.exec(
             select(CaseObject.ciphertext_sha256).where(
-                col(CaseObject.kind) == "attachment", col(CaseObject.ciphertext_sha256).in_(batch)
+                col(CaseObject.kind) == ObjectKind.ATTACHMENT, col(CaseObject.ciphertext_sha256).in_(batch)
             )
         )
         found.update(rows.all())
@@ -81,7 +81,7 @@ def find(session: Session, principal: Principal, case_id: uuid.UUID, attachment_
         select(CaseObject).where(
             col(CaseObject.id) == attachment_id,
             col(CaseObject.case_id) == case.id,
-            col(CaseObject.kind) == "attachment",
+            col(CaseObject.kind) == ObjectKind.ATTACHMENT,
         )
     ).first()
     if row is None:

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from app.audit.records import AuditTrail
+from app.authz.queries import memberships
 from app.config import Settings
 from app.crypto import totp
 from app.crypto.passwords import PasswordHasher
@@ -35,7 +36,7 @@ from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
 from app.schemas.auth import TokenResponse, TotpEnrolment
-from app.services.accounts import find_by_email, memberships
+from app.services.accounts import find_by_email
 
 TOTP_ISSUER = "Confrere"
 
@@ -51,7 +52,8 @@ class TotpNotStarted(Conflict):
 
 
 class TotpCodeRejected(InvalidInput):
-    code = "invalid_totp"
+    # Not `invalid_totp`: that code is the login's 401, and a code names one status.
+    code = "totp_code_mismatch"
     title = "The TOTP code does not match"
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, not_, union
+from sqlalchemy import and_, not_, union
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.authz import queries
 from app.authz.principal import Principal
@@ -23,7 +24,7 @@ NEWEST_FIRST = Keyset(Case.created_at, Case.id, descending=True)
 EARLIEST_DUE_FIRST = Keyset(Case.due_at, Case.id)
 
 
-def _merged(session: Session, selects: list[Select], order: Keyset, limit: int) -> list[Case]:
+def _merged(session: Session, selects: list[SelectOfScalar[Case]], order: Keyset, limit: int) -> list[Case]:
     if len(selects) == 1:
         return list(session.exec(selects[0].order_by(*order.order_by()).limit(limit + 1)).all())
     pages = [
@@ -36,7 +37,12 @@ def _merged(session: Session, selects: list[Select], order: Keyset, limit: int) 
 
 
 def _page(
-    session: Session, selects: list[Select], order: Keyset, filters: list, limit: int, cursor: str | None
+    session: Session,
+    selects: list[SelectOfScalar[Case]],
+    order: Keyset,
+    filters: list,
+    limit: int,
+    cursor: str | None,
 ) -> Page[Case]:
     if cursor is not None:
         filters = [*filters, order.after(cursor)]

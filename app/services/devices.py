@@ -10,12 +10,12 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from app.authz import queries
-from app.authz.cases import is_clinician
+from app.authz.visibility import is_clinician
 from app.crypto.e2ee import Suite, verify_device_registration
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
-from app.models.users import Role, User, UserRole, UserSpecialty
+from app.models.users import User
 from app.schemas.devices import DeviceCreate
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
@@ -147,17 +147,10 @@ def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
         is None
     ):
         raise SpecialtyNotFound()
+    devices = select(Device).join(User, col(User.id) == Device.user_id)
     query = (
-        select(Device)
-        .join(User, col(User.id) == Device.user_id)
-        .join(UserRole, col(UserRole.user_id) == User.id)
-        .join(UserSpecialty, col(UserSpecialty.user_id) == User.id)
-        .where(
-            col(Device.revoked_at).is_(None),
-            queries.acting_users(),
-            col(UserRole.role) == Role.SPECIALIST.value,
-            col(UserSpecialty.specialty_code) == code,
-        )
+        queries.specialists_of(devices, code)
+        .where(col(Device.revoked_at).is_(None))
         .order_by(col(Device.user_id), col(Device.created_at), col(Device.id))
     )
     return [directory_entry(device) for device in session.exec(query).all()]

@@ -9,8 +9,7 @@ from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
 from app.config import Settings
-from app.crypto.e2ee import MESSAGE_KINDS
-from app.models.cases import CaseObject
+from app.models.cases import MESSAGE_KINDS, CaseObject, ObjectKind
 from app.notifications import outbox
 from app.schemas.cases import MessageCreate, MessageOut, MessagePage
 from app.schemas.sealed import SealedOut
@@ -43,8 +42,9 @@ def post(
     """Requests for information and reports come from the assignee, responses from the requester, plain
     messages from any participant; each may be sealed for the devices of anyone who may see the case."""
     visible = load_visible(session, principal, case_id)
-    require_writer(principal, visible, request.kind)
-    target = visible.target(request.kind, request.id)
+    kind = ObjectKind(request.kind)
+    require_writer(principal, visible, kind)
+    target = visible.target(kind, request.id)
     row = accept_inline(session, principal, target, request.sealed, settings, now)
     outbox.message_posted(session, visible.case, visible.shared, row.id, principal.id, now)
     return _out(row, sealed.views(session, principal.id, [row])[row.id])

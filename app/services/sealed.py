@@ -20,8 +20,8 @@ from app.authz import queries
 from app.authz.cases import has_access
 from app.authz.principal import Principal
 from app.crypto.e2ee import E2EEError, Header, Suite, check_sealed_upload
-from app.errors import Conflict, InvalidInput
-from app.models.cases import Case, CaseObject, Envelope
+from app.errors import Conflict, InvalidInput, RecipientNotEligible
+from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
 from app.schemas.sealed import EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
 from app.services.devices import directory_entry
@@ -32,11 +32,6 @@ from app.services.inserts import flush_new
 class InvalidSigningDevice(InvalidInput):
     code = "invalid_signing_device"
     title = "The signing device is not an active device of the caller"
-
-
-class RecipientNotEligible(InvalidInput):
-    code = "recipient_not_eligible"
-    title = "An envelope targets a device that may not receive this case's keys"
 
 
 class ObjectMismatch(InvalidInput):
@@ -60,7 +55,7 @@ class Target:
 
     case: Case
     shared: frozenset[uuid.UUID]
-    kind: str
+    kind: ObjectKind
     object_id: uuid.UUID
 
 

@@ -12,40 +12,20 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
+from app.authz.cases import TRANSITIONS, lost_claim, may_transition
+from app.authz.policies import enforce
 from app.authz.principal import Principal
-from app.errors import Conflict, Forbidden, InvalidInput
-from app.models.cases import Case, CaseObject, Transition
+from app.authz.visibility import in_queue
+from app.errors import AlreadyClaimed, CaseNotFound, IllegalTransition, InvalidInput
+from app.models.cases import Case, CaseObject, ObjectKind, Transition
 from app.notifications import outbox
 from app.schemas.cases import TransitionRequest
-from app.services.cases import CaseNotFound, load_visible, update_if_unchanged
-
-
-class IllegalTransition(Conflict):
-    code = "illegal_transition"
-    title = "The case's status does not allow this transition"
-
-
-class TransitionNotAllowed(Forbidden):
-    code = "transition_not_allowed"
-    title = "Your part in this case does not let you make this transition"
-
-
-class AlreadyClaimed(Conflict):
-    code = "already_claimed"
-    title = "Another specialist has claimed this case"
+from app.services.cases import load_visible, update_if_unchanged
 
 
 class ReportRequired(InvalidInput):
     code = "report_required"
     title = "Answering needs a report message of the assignee on this case"
-
-
-_REFUSALS = {
-    "already_claimed": AlreadyClaimed,
-    "illegal_transition": IllegalTransition,
-    "transition_not_allowed": TransitionNotAllowed,
-}
 
 
 def transition(
@@ -58,9 +38,7 @@ def transition(
         if request.action is Transition.CLAIM and seen is not None and lost_claim(principal, seen):
             raise AlreadyClaimed() from None
         raise
-    decision = may_transition(principal, case, request.action)
-    if not decision:
-        raise _REFUSALS[decision.reason or ""]()
+    enforce(may_transition(principal, case, request.action))
     if request.action is Transition.ANSWER:
         _require_report(session, case, principal.id, request.report_message_id)
     was_queued = in_queue(case)
@@ -76,7 +54,7 @@ def _require_report(
         select(CaseObject.id).where(
             col(CaseObject.id) == report_id,
             col(CaseObject.case_id) == case.id,
-            col(CaseObject.kind) == "report",
+            col(CaseObject.kind) == ObjectKind.REPORT,
             col(CaseObject.author_id) == assignee_id,
         )
     ).first()
