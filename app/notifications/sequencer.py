@@ -63,7 +63,7 @@ def sequence_batch(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> rang
                 select(EVENTS.c.id).where(EVENTS.c.position.is_(None)).order_by(EVENTS.c.id).limit(batch_size)
             ).scalars()
         )
-        # The newest event is never purged (app/services/event_feed.py), so positions never restart.
+        # The newest event is never purged (app/notifications/feed.py), so positions never restart.
         last = connection.execute(select(func.max(EVENTS.c.position))).scalar() or 0
         if not pending:
             return range(last + 1, last + 1)

@@ -18,7 +18,7 @@ from app.errors import AppError, InvalidToken, Unauthenticated
 from app.models.users import Role
 from app.runtime.context import before_transaction, trail_of
 from app.runtime.state import runtime_of
-from app.runtime.unit_of_work import RequestDb, unit_of_work
+from app.runtime.unit_of_work import DB, RequestDb
 from app.services.auth import AccessClaims, session_user
 
 bearer_scheme = HTTPBearer(
@@ -65,11 +65,11 @@ async def token_claims(
 async def current_principal(
     request: Request,
     claims: Annotated[AccessClaims | AppError, Depends(token_claims)],
-    db: Annotated[RequestDb, Depends(unit_of_work, scope="function")],
+    db: Annotated[RequestDb, DB],
 ) -> Principal:
     if isinstance(claims, AppError):
         raise claims
-    principal = await db.run_before_handler(_load_principal, trail_of(request), claims)
+    principal = await db.run_keeping_transaction(_load_principal, trail_of(request), claims)
     # Here rather than per route, so that no write route can be added without a limit.
     if request.method in WRITE_METHODS:
         runtime_of(request).rate_limits.writes.check(f"user:{principal.id}")
