@@ -1,5 +1,5 @@
-"""The periodic job: deadlines (app/services/deadlines.py), the purge of events past their retention and of
-full rate limit buckets (app/ratelimit.py).
+"""The periodic job: deadlines (app/notifications/deadlines.py), the purge of events past their retention and
+of full rate limit buckets (app/platform/ratelimit.py).
 
 It runs in a daemon thread of each API process (`jobs_in_process`), or from cron as `confrere jobs run-once`.
 Several at once are harmless: every change is conditional, so a case is marked, escalated or closed once;

@@ -21,6 +21,7 @@ from typing import Protocol
 import anyio
 from sqlalchemy import Connection, Engine, create_engine, delete, text
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from app.config import Settings
 from app.errors import TooManyRequests
@@ -153,7 +154,7 @@ class SharedRateLimiter:
 
 def forget_full_buckets(connection: Connection, now: float) -> int:
     """Deletes the rows of buckets full by `now` (they mean the same as no row); how many."""
-    return connection.execute(delete(RateLimitBucket).where(RateLimitBucket.full_at < now)).rowcount
+    return connection.execute(delete(RateLimitBucket).where(col(RateLimitBucket.full_at) < now)).rowcount
 
 
 def create_limits_engine(settings: Settings) -> Engine:
