@@ -89,7 +89,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _server_env(settings: Settings) -> dict[str, str]:
+def server_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
         "CONFRERE_ENVIRONMENT": settings.environment.value,
@@ -115,7 +115,7 @@ class Runner:
         self.settings = Settings(
             environment=Environment.DEVELOPMENT, data_dir=work / "data", database_url=args.database_url
         )
-        self.env = _server_env(self.settings)
+        self.env = server_env(self.settings)
         self.engine = seed.seed_engine(self.settings)
         self.rng = random.Random(2026)
         self.results: dict[str, Any] = {"http": [], "series": {}, "ceilings": {}}
