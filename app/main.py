@@ -23,6 +23,7 @@ from app.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddlewa
 from app.models.audit import AuditRecord
 from app.notifications.runtime import Notifications
 from app.ratelimit import RateLimits
+from app.routing import include_routers
 from app.routers import (
     admin,
     audit,
@@ -138,13 +139,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
     app.state.rate_limits = RateLimits.from_settings(settings)
-    for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
-        app.include_router(module.router)
     app.state.event_streams = notifications.streams
-    for module in (event_routes, webhook_routes, stats_routes):
-        app.include_router(module.router)
-    app.include_router(auth.jwks_router)
-    app.include_router(ops.router)
+    include_routers(
+        app,
+        *(
+            module.router
+            for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin)
+        ),
+        *(module.router for module in (audit, event_routes, webhook_routes, stats_routes)),
+        auth.jwks_router,
+        ops.router,
+    )
     if (WEB_DIST / "index.html").is_file():
         app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
     problem_handlers.install(app)

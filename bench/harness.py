@@ -95,8 +95,14 @@ class Server:
 
 @contextmanager
 def running_server(
-    env: dict[str, str], log_path: Path, workers: int = 1, app: str = "bench.app:create_bench_app"
+    env: dict[str, str],
+    log_path: Path,
+    workers: int = 1,
+    app: str = "bench.app:create_bench_app",
+    ready_path: str = "/readyz",
 ) -> Iterator[Server]:
+    """uvicorn as `confrere serve` runs it: with uvicorn's standard extras installed it picks uvloop and
+    httptools (`--loop auto --http auto`), for the product and the bare reference app alike."""
     port = free_port()
     command = [
         sys.executable,
@@ -121,7 +127,7 @@ def running_server(
         deadline = time.monotonic() + READY_SECONDS
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -190,6 +196,20 @@ def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
     )
 
 
+def worker_rss_mb(server: Server) -> float:
+    """The resident memory of the largest worker process (the server itself when it runs one)."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return max(_rss_mb(int(worker)) for worker in children or [pid])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _field(pattern: str, output: str) -> str:
     found = re.search(pattern, output)
     if found is None:
@@ -198,16 +218,26 @@ def _field(pattern: str, output: str) -> str:
 
 
 def measure(
-    name: str, url: str, load: Load, ceiling: Load, timing: Timing, work_dir: Path
+    name: str,
+    url: str,
+    load: Load,
+    ceiling: Load,
+    timing: Timing,
+    work_dir: Path,
+    ceiling_url: str | None = None,
 ) -> tuple[Result, Result]:
-    """The scenario and the token-only ceiling, each run right after the other, `timing.runs` times, after a
-    warm-up of both; medians of each, and the median of the per-pair ratios."""
+    """The scenario and the ceiling (the token-only route unless told; served at `ceiling_url` when it is
+    another server), each run right after the other, `timing.runs` times, after a warm-up of both; medians
+    of each, and the median of the per-pair ratios."""
+    ceiling_url = ceiling_url or url
     if timing.warmup:
-        wrk(url, ceiling, timing.warmup, work_dir)
+        wrk(ceiling_url, ceiling, timing.warmup, work_dir)
         wrk(url, load, timing.warmup, work_dir)
     pairs = []
     for _ in range(timing.runs):
-        pairs.append((wrk(url, ceiling, timing.seconds, work_dir), wrk(url, load, timing.seconds, work_dir)))
+        pairs.append(
+            (wrk(ceiling_url, ceiling, timing.seconds, work_dir), wrk(url, load, timing.seconds, work_dir))
+        )
     ceilings = [ceiling_sample for ceiling_sample, _ in pairs]
     samples = [sample for _, sample in pairs]
     ceiling_rps = statistics.median(sample.rps for sample in ceilings)

@@ -28,9 +28,19 @@ import httpx
 
 from app.config import Environment, Settings
 from app.keyring import load_server_keys
-from bench import audit_bench, client_crypto, explain, report, seed
+from bench import audit_bench, bare, client_crypto, explain, report, seed
 from bench.fixtures import create_cases, deep_queue_cursor, tokens, upload_attachment
-from bench.harness import CONNECTIONS, Load, Result, Timing, measure, running_server, wrk
+from bench.harness import (
+    CONNECTIONS,
+    Load,
+    Result,
+    Server,
+    Timing,
+    measure,
+    running_server,
+    worker_rss_mb,
+    wrk,
+)
 from bench.scenarios import Scenario, Targets, read_scenarios, references, token_ceiling, write_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +78,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--runs", type=int, help="wrk runs per scenario (default: the scale's)")
     parser.add_argument("--seconds", type=int, help="seconds per wrk run (default: the scale's)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="uvicorn worker processes (default: what `confrere serve` runs, 1 on SQLite, 2 on PostgreSQL)",
+    )
     parser.add_argument(
         "--body-rate",
         type=int,
@@ -123,15 +138,54 @@ class Runner:
     def _wanted(self, scenario: Scenario) -> bool:
         return not self.args.only or scenario.key in self.args.only
 
-    def _measure(self, url: str, scenario: Scenario, ceiling: Load) -> Result:
-        result, ceiling_result = measure(scenario.title, url, scenario.load, ceiling, self.timing, self.work)
+    def _measure(self, server: Server, scenario: Scenario, ceiling: Load) -> dict[str, Any]:
+        """The scenario against the token-only route, as a dict with its ratio to the external bare app and
+        the resident memory of the server's largest worker right after the load."""
+        result, ceiling_result = measure(
+            scenario.title, server.url, scenario.load, ceiling, self.timing, self.work
+        )
+        bare_ratio = result.ratio / self.bare_over_token
         print(
             f"  {scenario.title}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
             f"p99 {result.p99_ms:.1f} ms, {result.ratio:.0%} of token-only "
-            f"({ceiling_result.rps:,.0f} req/s), errors {result.errors}",
+            f"({ceiling_result.rps:,.0f} req/s), {bare_ratio:.3f} of the bare app, errors {result.errors}",
             flush=True,
         )
-        return result
+        return {
+            "key": scenario.key,
+            **result.as_dict(),
+            "title": scenario.title,
+            "bare_ratio": bare_ratio,
+            "rss_mb": worker_rss_mb(server),
+        }
+
+    def _external_bare(self, server: Server, bare_url: str, token_only: Load, plain_async: Load) -> None:
+        """The external bare app against the token-only route (the factor that turns every ratio to the
+        token-only route into one to the bare app), and Confrere's bare async route against it directly."""
+        bare_load = Load(paths=[bare.PATH])
+        external, _ = measure(
+            "External bare FastAPI app", bare_url, bare_load, token_only, self.timing, self.work, server.url
+        )
+        self.bare_over_token = external.ratio
+        fixed, _ = measure(
+            "Bare async route / external bare app",
+            server.url,
+            plain_async,
+            bare_load,
+            self.timing,
+            self.work,
+            bare_url,
+        )
+        print(
+            f"  external bare app: {external.rps:,.0f} req/s, {external.ratio:.2f}x token-only; "
+            f"Confrere's bare async route: {fixed.ratio:.0%} of it",
+            flush=True,
+        )
+        self.results["external_bare"] = {
+            **external.as_dict(),
+            "fixed_cost_ratio": fixed.ratio,
+            "bare_async_rps": fixed.rps,
+        }
 
     def run(self) -> dict[str, Any]:
         started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -151,7 +205,7 @@ class Runner:
             "load_average": {"start": load_start, "end": report.load_average()},
             "timing": self.timing.__dict__,
             "connections": CONNECTIONS,
-            "workers": self.args.workers,
+            "workers": self.args.workers or self.settings.serve_workers,
             "main_size": self.scale.main_size,
             "largest_size": self.scale.series[-1],
         }
@@ -196,7 +250,17 @@ class Runner:
 
     def _http(self, size: int) -> None:
         print(f"server at {size:,} cases", flush=True)
-        with running_server(self.env, self.work / "server.log", workers=self.args.workers) as server:
+        workers = self.args.workers or self.settings.serve_workers
+        with (
+            running_server(self.env, self.work / "server.log", workers=workers) as server,
+            running_server(
+                self.env,
+                self.work / "bare.log",
+                workers=workers,
+                app="bench.bare:create_bare_app",
+                ready_path=bare.PATH,
+            ) as bare_server,
+        ):
             url = server.url
             access = tokens(url, self.people)
             cursor, length = deep_queue_cursor(self.engine, QUEUE_DEPTH)
@@ -209,29 +273,25 @@ class Runner:
                 self.targets = replace(self.targets, deep_cursor=cursor)
             print(f"  queue of {length:,} cases; deep cursor at {QUEUE_DEPTH:.0%}", flush=True)
             token_only = token_ceiling(access)
+            reference_loads = references(access)
+            self._external_bare(server, bare_server.url, token_only, reference_loads[1].load)
             for scenario in read_scenarios(access, self.targets):
                 if self._wanted(scenario):
-                    result = self._measure(url, scenario, token_only)
-                    self.results["series"].setdefault(scenario.title, {})[str(size)] = result.as_dict()
+                    result = self._measure(server, scenario, token_only)
+                    self.results["series"].setdefault(scenario.title, {})[str(size)] = result
                     if size == self.scale.main_size:
-                        self.results["http"].append(
-                            {"key": scenario.key, **result.as_dict(), "title": scenario.title}
-                        )
+                        self.results["http"].append(result)
             if size != self.scale.main_size:
                 return
-            for key, title, load in references(access):
-                result = self._measure(url, Scenario(key, title, load), token_only)
-                self.results["http"].insert(0, {"key": key, **result.as_dict(), "title": title})
+            for scenario in reference_loads:
+                self.results["http"].insert(0, self._measure(server, scenario, token_only))
             total_seconds = self.timing.warmup + self.timing.runs * self.timing.seconds
             bodies = self.args.body_rate * total_seconds
             for scenario in write_scenarios(
                 access, self.people, self.targets, self.work, bodies, uploads=60 * total_seconds
             ):
                 if self._wanted(scenario):
-                    result = self._measure(url, scenario, token_only)
-                    self.results["http"].append(
-                        {"key": scenario.key, **result.as_dict(), "title": scenario.title}
-                    )
+                    self.results["http"].append(self._measure(server, scenario, token_only))
                     if scenario.key == "login":
                         self.results["login_probe"] = self._probe_during(url, scenario.load)
 
