@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument(
-        "--workers", type=int, default=None, help="default: CONFRERE_WORKERS, else 1 on SQLite, 2 on PostgreSQL"
+        "--workers", type=int, help="default: CONFRERE_WORKERS, or 1 on SQLite and 2 on PostgreSQL"
     )
     run.set_defaults(handler=_serve)
 

@@ -43,7 +43,6 @@ from app.errors import (
     AppError,
     DurableWrite,
     Forbidden,
-    InvalidInput,
     InvalidToken,
     MfaRequired,
     RoleRequired,
@@ -52,7 +51,6 @@ from app.errors import (
 )
 from app.models.users import Role
 from app.ratelimit import RateLimits
-from app.schemas.common import storable_text
 from app.services.auth import AccessClaims, Authenticator, session_user
 
 logger = logging.getLogger(__name__)
@@ -104,16 +102,6 @@ def _record_failure(engine: Engine, trail: AuditTrail, status: int, writes: list
     except Exception:
         # The caller still gets its error response; losing this record is logged loudly.
         logger.exception("could not record a failed request", extra={"request_id": trail.request_id})
-
-
-async def storable_url(request: Request) -> None:
-    """Applied to every route: path and query values are text the database must be able to store."""
-    values = [request.url.path, *(part for item in request.query_params.multi_items() for part in item)]
-    try:
-        for value in values:
-            storable_text(value)
-    except ValueError as error:
-        raise InvalidInput(f"the URL is not valid: {error}") from None
 
 
 READ_METHODS = frozenset({"GET", "HEAD"})

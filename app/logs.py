@@ -41,7 +41,8 @@ class JsonFormatter(logging.Formatter):
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": JsonFormatter}},
+    # Named, not referenced, so that the configuration is also a JSON file (uvicorn --log-config).
+    "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     },

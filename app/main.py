@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -17,13 +17,11 @@ from app.blobstore import FilesystemBlobStore
 from app.config import Settings, get_settings
 from app.crypto.passwords import PasswordHasher
 from app.db import WriteGate, create_db_engine, create_read_engine
-from app.deps import storable_url
 from app.keyring import load_server_keys
 from app.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
 from app.models.audit import AuditRecord
 from app.notifications.runtime import Notifications
 from app.ratelimit import RateLimits
-from app.routing import include_routers
 from app.routers import (
     admin,
     audit,
@@ -40,6 +38,7 @@ from app.routers import (
 from app.routers import events as event_routes
 from app.routers import stats as stats_routes
 from app.routers import webhooks as webhook_routes
+from app.routing import include_routers
 from app.services.auth import Authenticator
 
 API_DESCRIPTION = """\
@@ -96,7 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_engine.dispose()
 
     app = FastAPI(
-        dependencies=[Depends(storable_url)],
         title="Confrere API",
         version="1.0.0",
         description=API_DESCRIPTION,

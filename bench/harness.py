@@ -10,6 +10,7 @@ token-only ceiling right before it, and the ratio of the two is the figure that 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -24,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+
+from app.logs import LOG_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "request.lua"
@@ -100,9 +103,15 @@ def running_server(
     workers: int = 1,
     app: str = "bench.app:create_bench_app",
     ready_path: str = "/readyz",
+    logging: list[str] | None = None,
 ) -> Iterator[Server]:
     """uvicorn as `confrere serve` runs it: with uvicorn's standard extras installed it picks uvloop and
-    httptools (`--loop auto --http auto`), for the product and the bare reference app alike."""
+    httptools (`--loop auto --http auto`), for the product and the bare reference app alike; its logs (by
+    default Confrere's, with a JSON access line per request, as in production) go to `log_path`."""
+    if logging is None:
+        config = log_path.with_suffix(".logging.json")
+        config.write_text(json.dumps(LOG_CONFIG))
+        logging = ["--log-config", str(config)]
     port = free_port()
     command = [
         sys.executable,
@@ -116,9 +125,7 @@ def running_server(
         str(port),
         "--workers",
         str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
+        *logging,
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

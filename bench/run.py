@@ -33,7 +33,6 @@ from bench.fixtures import create_cases, deep_queue_cursor, tokens, upload_attac
 from bench.harness import (
     CONNECTIONS,
     Load,
-    Result,
     Server,
     Timing,
     measure,
@@ -259,6 +258,7 @@ class Runner:
                 workers=workers,
                 app="bench.bare:create_bare_app",
                 ready_path=bare.PATH,
+                logging=[],  # uvicorn's defaults, access log included, as a user would run it
             ) as bare_server,
         ):
             url = server.url
@@ -329,6 +329,17 @@ def _probe(url: str, stop: threading.Event, seconds: float | None = None) -> lis
     return latencies
 
 
+# An access line per request is gigabytes over a full run; what else the servers logged stays.
+ACCESS_LINE_MARKERS = ('"logger":"confrere.access"', ' HTTP/1.1" ')
+
+
+def _drop_access_lines(log: Path) -> None:
+    kept = log.with_suffix(".kept")
+    with log.open(errors="replace") as lines, kept.open("w") as out:
+        out.writelines(line for line in lines if not any(marker in line for marker in ACCESS_LINE_MARKERS))
+    kept.replace(log)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     database = "postgresql" if args.database_url and args.database_url.startswith("postgresql") else "sqlite"
@@ -342,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(work / "data")
         for leftover in [*work.glob("*.ndjson"), *work.glob("*.txt"), *work.glob("*.bin")]:
             leftover.unlink()
+        for log in work.glob("*.log"):
+            _drop_access_lines(log)
     print(report.markdown(results))
     print(f"\nwritten to {work}")
 

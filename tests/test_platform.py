@@ -155,3 +155,26 @@ def test_me_shows_roles_and_status(client, accounts):
     assert me["specialties"] == ["dermatology"]
     assert me["status"] == "active"
     assert me["totp_enabled"] is False
+
+
+def test_a_url_no_database_can_store_is_refused_with_the_request_id_and_headers(client):
+    """Checked before routing (app.middleware), it is answered like every other problem."""
+    response = client.get("/v1/cases?specialty=a%00b", headers={"X-Request-ID": "abcdef123456"})
+    assert_problem(response, 422, "invalid_input")
+    assert response.json()["request_id"] == "abcdef123456"
+    assert response.json()["instance"] == "/v1/cases"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "workers", "expected"),
+    [
+        (None, None, 1),
+        ("postgresql+psycopg://postgres@127.0.0.1/confrere", None, 2),
+        ("postgresql+psycopg://postgres@127.0.0.1/confrere", 4, 4),
+    ],
+    ids=["sqlite", "postgresql", "chosen"],
+)
+def test_serve_runs_one_process_on_sqlite_and_two_on_postgresql(tmp_path, database_url, workers, expected):
+    settings = Settings(data_dir=tmp_path, database_url=database_url, workers=workers)
+    assert settings.serve_workers == expected
