@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
@@ -166,11 +168,34 @@ def create_db_engine(settings: Settings) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=10, hide_parameters=True)
     _hide_row_values(engine)
+    _ping_idle_connections(engine)
     return engine
+
+
+# A connection given back this recently is taken as alive. SQLAlchemy's pool_pre_ping tests every one at
+# every checkout: a round trip, one in seven of a case read's on PostgreSQL (docs/benchmarks.md).
+IDLE_BEFORE_PING_SECONDS = 5.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle (the server restarted, a firewall
+    dropped them): a failed ping discards the connection and the pool hands out another."""
+
+    @event.listens_for(engine, "checkin")
+    def _given_back(_dbapi_connection, record) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection, record, _proxy) -> None:
+        idle = time.monotonic() - record.info.get("checked_in", float("-inf"))
+        if idle < IDLE_BEFORE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError() from error
 
 
 def _hide_row_values(engine: Engine) -> None:

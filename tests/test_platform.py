@@ -9,12 +9,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.routing import APIRoute
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
+from app import db
 from app.cli import OPENAPI_PATH, alembic_config, render_openapi
 from app.config import Settings
-from app.db import metadata
+from app.db import create_db_engine, metadata
 from app.models.users import Role
 from tests.conftest import assert_problem, auth_headers
 
@@ -178,3 +179,24 @@ def test_a_url_no_database_can_store_is_refused_with_the_request_id_and_headers(
 def test_serve_runs_one_process_on_sqlite_and_two_on_postgresql(tmp_path, database_url, workers, expected):
     settings = Settings(data_dir=tmp_path, database_url=database_url, workers=workers)
     assert settings.serve_workers == expected
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_after_idling(settings, monkeypatch):
+    """Only connections that sat idle are pinged (app.db): one whose server process ended is discarded."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pool only: SQLite has no server to lose")
+    engine = create_db_engine(settings)
+    try:
+        with engine.connect() as connection, engine.connect() as other:
+            dropped = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            connection.commit()  # given back idle, as a request leaves it
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
+        monkeypatch.setattr(db, "IDLE_BEFORE_PING_SECONDS", 0.0)
+        with engine.connect() as first, engine.connect() as second:  # both pooled connections again
+            pids = {
+                connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                for connection in (first, second)
+            }
+        assert dropped not in pids
+    finally:
+        engine.dispose()
