@@ -280,6 +280,9 @@ class _Queued:
     error: BaseException | None = None
 
 
+GROUPS_IN_FLIGHT = 4
+
+
 class WriteGate:
     """Group commit of the audit records of reads and, on SQLite (`exclusive`), one writing request at a
     time, queued on the event loop.
@@ -293,7 +296,8 @@ class WriteGate:
     thread of its own), so under load every worker could end up waiting for a lock held by a request that
     cannot proceed. Write requests therefore take this gate, on the event loop and in arrival order, before
     their transaction starts, and so do the groups; the dialect's FairLock then only orders them with the
-    background threads. PostgreSQL lets writers run together: there only the groups take the gate.
+    background threads. PostgreSQL lets writers run together: there the groups alone take the gate, a few at
+    a time.
     """
 
     def __init__(self, engine: Engine, table: Table, *, exclusive: bool) -> None:
@@ -301,6 +305,9 @@ class WriteGate:
         self._engine = engine
         self._insert = insert(table)
         self._lock = anyio.Lock()
+        # PostgreSQL flushes its log once for the commits that wait on it together: with a few groups in
+        # flight, reads are no longer bound to one commit's flush (tens of ms on a busy disk) at a time.
+        self._groups = self._lock if exclusive else anyio.Semaphore(GROUPS_IN_FLIGHT)
         self._queued: list[_Queued] = []
 
     async def acquire(self) -> None:
@@ -320,7 +327,7 @@ class WriteGate:
         raises if its group failed."""
         queued = _Queued(row)
         self._queued.append(queued)
-        async with self._lock:
+        async with self._groups:
             if not queued.done:
                 group, self._queued = self._queued, []
                 try:
