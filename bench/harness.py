@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from app.logs import LOG_CONFIG
+from app.platform.logs import LOG_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "request.lua"

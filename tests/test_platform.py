@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from fastapi.routing import APIRoute
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-from app import db
 from app.cli import OPENAPI_PATH, alembic_config, render_openapi
 from app.config import Settings
-from app.db import create_db_engine, metadata
+from app.models.base import metadata
 from app.models.users import Role
+from app.platform.routes import api_routes
+from app.runtime import database
+from app.runtime.database import create_db_engine
 from tests.conftest import assert_problem, auth_headers
-
-
-def api_routes(app) -> list[APIRoute]:
-    """Every APIRoute, including those of included routers (FastAPI includes them lazily)."""
-    found: list[APIRoute] = []
-
-    def walk(routes) -> None:
-        for route in routes:
-            if isinstance(route, APIRoute):
-                found.append(route)
-            elif hasattr(route, "original_router"):
-                walk(route.original_router.routes)
-
-    walk(app.router.routes)
-    return found
 
 
 def test_migrations_downgrade_and_upgrade_and_match_the_models(database_url):
@@ -92,13 +79,13 @@ def _depends_on(dependant, target) -> bool:
 
 
 def test_every_route_needs_a_principal_unless_public(app):
-    from app.deps import _principal
+    from app.runtime.principals import current_principal
 
     open_routes = {
         (method, route.path)
         for route in api_routes(app)
         for method in route.methods
-        if not _depends_on(route.dependant, _principal)
+        if not _depends_on(route.dependant, current_principal)
     }
     assert open_routes == PUBLIC_ROUTES
 
@@ -109,12 +96,13 @@ def test_health_and_readiness(client):
 
 
 def test_readiness_fails_when_the_database_is_unreachable(client, app):
-    healthy = app.state.engine
-    app.state.engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", poolclass=NullPool)
+    healthy = app.state.runtime
+    unreachable = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", poolclass=NullPool)
+    app.state.runtime = replace(healthy, engine=unreachable)
     try:
         assert_problem(client.get("/readyz"), 503, "service_unavailable")
     finally:
-        app.state.engine = healthy
+        app.state.runtime = healthy
     assert client.get("/readyz").status_code == 200
 
 
@@ -159,7 +147,7 @@ def test_me_shows_roles_and_status(client, accounts):
 
 
 def test_a_url_no_database_can_store_is_refused_with_the_request_id_and_headers(client):
-    """Checked before routing (app.middleware), it is answered like every other problem."""
+    """Checked before routing (app.platform.middleware), it is answered like every other problem."""
     response = client.get("/v1/cases?specialty=a%00b", headers={"X-Request-ID": "abcdef123456"})
     assert_problem(response, 422, "invalid_input")
     assert response.json()["request_id"] == "abcdef123456"
@@ -182,7 +170,7 @@ def test_serve_runs_one_process_on_sqlite_and_two_on_postgresql(tmp_path, databa
 
 
 def test_a_pooled_connection_the_server_dropped_is_replaced_after_idling(settings, monkeypatch):
-    """Only connections that sat idle are pinged (app.db): one whose server process ended is discarded."""
+    """Only connections that sat idle are pinged (app.runtime.database); a dropped one is replaced."""
     if not settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's pool only: SQLite has no server to lose")
     engine = create_db_engine(settings)
@@ -191,7 +179,7 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_after_idling(setting
             dropped = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             connection.commit()  # given back idle, as a request leaves it
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
-        monkeypatch.setattr(db, "IDLE_BEFORE_PING_SECONDS", 0.0)
+        monkeypatch.setattr(database, "IDLE_BEFORE_PING_SECONDS", 0.0)
         with engine.connect() as first, engine.connect() as second:  # both pooled connections again
             pids = {
                 connection.execute(text("SELECT pg_backend_pid()")).scalar_one()

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail
 from app.errors import AppError, InvalidInput, PayloadTooLarge
-from app.logs import REQUEST_ID, log_access
+from app.platform.logs import REQUEST_ID, log_access
 from app.schemas.common import storable_text
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])

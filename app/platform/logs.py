@@ -3,7 +3,7 @@
 `confrere serve` installs LOG_CONFIG. The access line is ours (RequestContextMiddleware), not uvicorn's:
 it has the request id, and it leaves out the query string, where a filter value could be personal data.
 What is never logged: bodies, tokens, passwords, sealed content (none of it reaches a log call), and the
-parameters of failed SQL statements (the engine hides them: app.db).
+parameters of failed SQL statements (the engine hides them: app.runtime.database).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     # Named, not referenced, so that the configuration is also a JSON file (uvicorn --log-config).
-    "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": f"{JsonFormatter.__module__}.{JsonFormatter.__qualname__}"}},
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     },
