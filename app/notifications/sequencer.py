@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.models.notifications import Event
 from app.notifications.outbox import EVENTS_WRITTEN
 from app.platform.background import BackgroundLoop
-from app.platform.positions import number_rows
+from app.platform.positions import number_rows, unnumbered_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def sequence_batch(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> rang
         if postgres and not connection.execute(locked).scalar():
             return None
         pending = connection.execute(
-            select(EVENTS.c.id).where(EVENTS.c.position.is_(None)).order_by(EVENTS.c.id).limit(batch_size)
+            unnumbered_in_order(select(EVENTS.c.id), EVENTS).limit(batch_size)
         ).scalars()
         pending = list(pending)
         # The newest event is never purged (app/services/event_feed.py), so positions never restart.
