@@ -19,9 +19,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -67,6 +67,7 @@ class Sample:
     p99_ms: float
     errors: int
     requests: int
+    cpu_ms: float = 0.0  # the server's CPU time per request (its processes only, not the database's)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ class Result:
     ratio: float
     errors: int
     requests: int
+    cpu_ms: float
+    # The ceiling's server CPU per request over the scenario's, median of the pairs: the ratio again, but
+    # of what each request costs the server rather than of what it served while other work shared the cores.
+    cpu_ratio: float
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -203,11 +208,24 @@ def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
     )
 
 
+def _processes(server: Server) -> list[int]:
+    """The server's worker processes (uvicorn's supervisor's children), or the server itself."""
+    pid = server.process.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] or [pid]
+
+
 def worker_rss_mb(server: Server) -> float:
     """The resident memory of the largest worker process (the server itself when it runs one)."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return max(_rss_mb(int(worker)) for worker in children or [pid])
+    return max(_rss_mb(pid) for pid in _processes(server))
+
+
+def cpu_seconds(server: Server) -> float:
+    """User and system CPU time the server's processes have used so far."""
+    ticks = 0
+    for pid in {server.process.pid, *_processes(server)}:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -232,29 +250,38 @@ def measure(
     timing: Timing,
     work_dir: Path,
     ceiling_url: str | None = None,
+    cpu_seconds: Callable[[str], float] | None = None,
 ) -> tuple[Result, Result]:
     """The scenario and the ceiling (the token-only route unless told; served at `ceiling_url` when it is
     another server), each run right after the other, `timing.runs` times, after a warm-up of both; medians
-    of each, and the median of the per-pair ratios."""
+    of each, and the median of the per-pair ratios. `cpu_seconds(url)`, when given, is the CPU time the
+    server at `url` has used so far."""
     ceiling_url = ceiling_url or url
+
+    def run(target: str, target_load: Load) -> Sample:
+        before = cpu_seconds(target) if cpu_seconds else 0.0
+        sample = wrk(target, target_load, timing.seconds, work_dir)
+        if cpu_seconds is None or not sample.requests:
+            return sample
+        return replace(sample, cpu_ms=(cpu_seconds(target) - before) * 1000 / sample.requests)
+
     if timing.warmup:
         wrk(ceiling_url, ceiling, timing.warmup, work_dir)
         wrk(url, load, timing.warmup, work_dir)
-    pairs = []
-    for _ in range(timing.runs):
-        pairs.append(
-            (wrk(ceiling_url, ceiling, timing.seconds, work_dir), wrk(url, load, timing.seconds, work_dir))
-        )
+    pairs = [(run(ceiling_url, ceiling), run(url, load)) for _ in range(timing.runs)]
     ceilings = [ceiling_sample for ceiling_sample, _ in pairs]
     samples = [sample for _, sample in pairs]
     ceiling_rps = statistics.median(sample.rps for sample in ceilings)
     ratio = statistics.median(sample.rps / ceiling_sample.rps for ceiling_sample, sample in pairs)
-    return _result(name, samples, ceiling_rps, ratio), _result(
-        "token-only ceiling", ceilings, ceiling_rps, 1.0
+    cpu_ratio = statistics.median(
+        ceiling_sample.cpu_ms / sample.cpu_ms if sample.cpu_ms else 0.0 for ceiling_sample, sample in pairs
+    )
+    return _result(name, samples, ceiling_rps, ratio, cpu_ratio), _result(
+        "token-only ceiling", ceilings, ceiling_rps, 1.0, 1.0
     )
 
 
-def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float) -> Result:
+def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float, cpu_ratio: float) -> Result:
     return Result(
         name=name,
         rps=statistics.median(sample.rps for sample in samples),
@@ -264,4 +291,6 @@ def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float) 
         ratio=ratio,
         errors=sum(sample.errors for sample in samples),
         requests=sum(sample.requests for sample in samples),
+        cpu_ms=statistics.median(sample.cpu_ms for sample in samples),
+        cpu_ratio=cpu_ratio,
     )

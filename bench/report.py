@@ -71,8 +71,9 @@ def _verdict(passed: bool) -> str:
 def _http_rows(results: list[dict], database: str) -> list[str]:
     rows = [
         "| Scenario | req/s | p50 ms | p99 ms | ratio to token-only | ratio to the bare app "
-        "| token-only req/s | worker RSS MB | errors | target met |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| token-only req/s | server CPU ms a request | CPU ratio to token-only | CPU ratio to the bare app "
+        "| worker RSS MB | errors | target met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for result in results:
         target = HTTP_TARGETS.get(result["key"], {}).get(database)
@@ -89,6 +90,7 @@ def _http_rows(results: list[dict], database: str) -> list[str]:
         rows.append(
             f"| {result['title']} | {result['rps']:,.0f} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
             f"{result['ratio']:.0%} | {result['bare_ratio']:.3f} | {result['ceiling_rps']:,.0f} | "
+            f"{result['cpu_ms']:.2f} | {result['cpu_ratio']:.0%} | {result['bare_cpu_ratio']:.3f} | "
             f"{result['rss_mb']:.0f} | {result['errors']} | {verdict} |"
         )
     return rows
@@ -100,7 +102,7 @@ def _bare_lines(bare: dict) -> list[str]:
         f"External bare FastAPI app (one `async def` route, its own uvicorn process): {bare['rps']:,.0f} "
         f"req/s, {bare['ratio']:.2f}x the token-only route in the same pairs. Confrere's bare `async def` "
         f"route, measured in pairs with it: {fixed:.0%} of it ({_verdict(fixed >= FIXED_COST_RATIO)}, "
-        f">= {FIXED_COST_RATIO:.0%}).",
+        f">= {FIXED_COST_RATIO:.0%}); by server CPU a request, {bare['fixed_cost_cpu_ratio']:.0%}.",
         "",
     ]
 

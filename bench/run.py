@@ -35,6 +35,7 @@ from bench.harness import (
     Load,
     Server,
     Timing,
+    cpu_seconds,
     measure,
     running_server,
     worker_rss_mb,
@@ -141,13 +142,16 @@ class Runner:
         """The scenario against the token-only route, as a dict with its ratio to the external bare app and
         the resident memory of the server's largest worker right after the load."""
         result, ceiling_result = measure(
-            scenario.title, server.url, scenario.load, ceiling, self.timing, self.work
+            scenario.title, server.url, scenario.load, ceiling, self.timing, self.work, cpu_seconds=self._cpu
         )
         bare_ratio = result.ratio / self.bare_over_token
+        bare_cpu_ratio = result.cpu_ratio / self.bare_over_token_cpu
         print(
             f"  {scenario.title}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
             f"p99 {result.p99_ms:.1f} ms, {result.ratio:.0%} of token-only "
-            f"({ceiling_result.rps:,.0f} req/s), {bare_ratio:.3f} of the bare app, errors {result.errors}",
+            f"({ceiling_result.rps:,.0f} req/s), {bare_ratio:.3f} of the bare app; server CPU "
+            f"{result.cpu_ms:.2f} ms a request, {result.cpu_ratio:.0%} of token-only's, {bare_cpu_ratio:.3f} "
+            f"of the bare app's; errors {result.errors}",
             flush=True,
         )
         return {
@@ -155,17 +159,28 @@ class Runner:
             **result.as_dict(),
             "title": scenario.title,
             "bare_ratio": bare_ratio,
+            "bare_cpu_ratio": bare_cpu_ratio,
             "rss_mb": worker_rss_mb(server),
         }
+
+    def _cpu(self, url: str) -> float:
+        return cpu_seconds(self.servers[url])
 
     def _external_bare(self, server: Server, bare_url: str, token_only: Load, plain_async: Load) -> None:
         """The external bare app against the token-only route (the factor that turns every ratio to the
         token-only route into one to the bare app), and Confrere's bare async route against it directly."""
         bare_load = Load(paths=[bare.PATH])
         external, _ = measure(
-            "External bare FastAPI app", bare_url, bare_load, token_only, self.timing, self.work, server.url
+            "External bare FastAPI app",
+            bare_url,
+            bare_load,
+            token_only,
+            self.timing,
+            self.work,
+            server.url,
+            self._cpu,
         )
-        self.bare_over_token = external.ratio
+        self.bare_over_token, self.bare_over_token_cpu = external.ratio, external.cpu_ratio
         fixed, _ = measure(
             "Bare async route / external bare app",
             server.url,
@@ -174,15 +189,17 @@ class Runner:
             self.timing,
             self.work,
             bare_url,
+            self._cpu,
         )
         print(
             f"  external bare app: {external.rps:,.0f} req/s, {external.ratio:.2f}x token-only; "
-            f"Confrere's bare async route: {fixed.ratio:.0%} of it",
+            f"Confrere's bare async route: {fixed.ratio:.0%} of it (CPU a request: {fixed.cpu_ratio:.0%})",
             flush=True,
         )
         self.results["external_bare"] = {
             **external.as_dict(),
             "fixed_cost_ratio": fixed.ratio,
+            "fixed_cost_cpu_ratio": fixed.cpu_ratio,
             "bare_async_rps": fixed.rps,
         }
 
@@ -266,6 +283,7 @@ class Runner:
             ) as bare_server,
         ):
             url = server.url
+            self.servers = {server.url: server, bare_server.url: bare_server}
             access = tokens(url, self.people)
             cursor, length = deep_queue_cursor(self.engine, QUEUE_DEPTH)
             if self.targets is None:
