@@ -108,7 +108,8 @@ def write_openapi(check: bool) -> int:
     return 0
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int | None) -> None:
+    """uvicorn with its standard extras (uvloop and httptools, picked by its "auto" loop and parser)."""
     import uvicorn
 
     from app.platform.logs import LOG_CONFIG
@@ -118,7 +119,7 @@ def serve(host: str, port: int, workers: int) -> None:
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=workers or get_settings().serve_workers,
         proxy_headers=True,
         log_config=LOG_CONFIG,
     )
@@ -315,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("serve", help="serve the API")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--workers", type=int, help="default: CONFRERE_WORKERS, or 1 on SQLite and 2 on PostgreSQL"
+    )
     run.set_defaults(handler=_serve)
 
     commands.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     )
     audit_sequencer_batch_size: int = Field(default=5000, ge=1, le=50_000)
 
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="API processes of `confrere serve`; default 1 on SQLite (one writer, whose turns are "
+        "queued in the process) and 2 on PostgreSQL (docs/benchmarks.md).",
+    )
     cors_origins: list[str] = Field(default_factory=list)
     metrics_token: SecretStr | None = Field(default=None, description="Bearer token for GET /metrics.")
 
@@ -188,6 +194,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def serve_workers(self) -> int:
+        return self.workers or (1 if self.is_sqlite else 2)
 
 
 @lru_cache
