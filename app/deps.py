@@ -37,6 +37,7 @@ from app.authz.principal import Principal
 from app.blobstore import BlobStore
 from app.config import Settings
 from app.crypto.passwords import PasswordHasher
+from app.crypto.sealing import SecretSealer
 from app.db import WriteGate, new_session, transaction
 from app.errors import (
     AccountNotActive,
@@ -70,6 +71,10 @@ async def _hasher(request: Request) -> PasswordHasher:
     return request.app.state.authenticator.hasher
 
 
+async def _sealer(request: Request) -> SecretSealer:
+    return request.app.state.authenticator.sealer
+
+
 async def _blobs(request: Request) -> BlobStore:
     return request.app.state.blobs
 
@@ -81,6 +86,7 @@ async def _rate_limits(request: Request) -> RateLimits:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 HasherDep = Annotated[PasswordHasher, Depends(_hasher)]
+SealerDep = Annotated[SecretSealer, Depends(_sealer)]
 BlobStoreDep = Annotated[BlobStore, Depends(_blobs)]
 RateLimitsDep = Annotated[RateLimits, Depends(_rate_limits)]
 

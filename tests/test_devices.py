@@ -13,7 +13,14 @@ from app.models.base import utcnow
 from app.models.devices import DeviceChallenge
 from app.models.users import Role
 from tests.conftest import assert_problem, auth_headers
-from tests.e2ee_helpers import b64, clinician, register_device, registration_body, unb64
+from tests.e2ee_helpers import (
+    b64,
+    clinician,
+    register_device,
+    registration_body,
+    request_challenge,
+    unb64,
+)
 
 
 @pytest.fixture
@@ -22,8 +29,8 @@ def physician(client, accounts):
     return str(account.id), auth_headers(client, account)
 
 
-def _challenge(client, headers) -> dict:
-    response = client.post("/v1/devices/challenge", headers=headers)
+def _challenge(client, headers, keys) -> dict:
+    response = request_challenge(client, headers, keys)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -31,9 +38,9 @@ def _challenge(client, headers) -> dict:
 @pytest.mark.parametrize("suite", list(Suite))
 def test_a_device_registers_with_proof_of_possession_and_is_listed(client, physician, suite):
     user_id, headers = physician
-    challenge = _challenge(client, headers)
-    assert len(unb64(challenge["challenge"])) == 32
     keys = generate_device_keys(suite)
+    challenge = _challenge(client, headers, keys)
+    assert len(unb64(challenge["challenge"])) == 32
     body = registration_body(keys, challenge, user_id, label="Claire's phone")
     response = client.post("/v1/devices", json=body, headers=headers)
     assert response.status_code == 201, response.text
@@ -53,10 +60,10 @@ def test_registration_refusals_have_stable_codes(client, physician, accounts):
     other = generate_device_keys(Suite.X25519)
 
     def attempt(**changes):
-        body = registration_body(keys, _challenge(client, headers), user_id) | changes
+        body = registration_body(keys, _challenge(client, headers, keys), user_id) | changes
         return client.post("/v1/devices", json=body, headers=headers)
 
-    forged = registration_body(other, _challenge(client, headers), user_id)["signature"]
+    forged = registration_body(other, _challenge(client, headers, keys), user_id)["signature"]
     assert_problem(attempt(signature=forged), 422, "invalid_signature")
     assert_problem(attempt(kem_public_key=b64(bytes(32))), 422, "invalid_key")  # low-order X25519 point
     assert_problem(attempt(signing_public_key=b64(bytes(31))), 422, "invalid_key")
@@ -65,9 +72,9 @@ def test_registration_refusals_have_stable_codes(client, physician, accounts):
 
     # A challenge issued to someone else, and an expired one.
     stranger = auth_headers(client, accounts.create(Role.PHYSICIAN))
-    foreign = registration_body(keys, _challenge(client, stranger), user_id)
+    foreign = registration_body(keys, _challenge(client, stranger, keys), user_id)
     assert_problem(client.post("/v1/devices", json=foreign, headers=headers), 422, "invalid_challenge")
-    challenge = _challenge(client, headers)
+    challenge = _challenge(client, headers, keys)
     with transaction(client.app.state.engine) as session:
         session.execute(update(DeviceChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
     expired = registration_body(keys, challenge, user_id)
@@ -79,10 +86,12 @@ def test_a_signing_key_registers_once(client, physician):
     user_id, headers = physician
     keys = generate_device_keys(Suite.XWING)
     first = client.post(
-        "/v1/devices", json=registration_body(keys, _challenge(client, headers), user_id), headers=headers
+        "/v1/devices",
+        json=registration_body(keys, _challenge(client, headers, keys), user_id),
+        headers=headers,
     )
     assert first.status_code == 201
-    again = registration_body(keys, _challenge(client, headers), user_id)
+    again = registration_body(keys, _challenge(client, headers, keys), user_id)
     assert_problem(client.post("/v1/devices", json=again, headers=headers), 409, "device_exists")
 
 
@@ -91,7 +100,8 @@ def test_every_acting_user_may_register_but_not_a_pending_one(client, accounts):
         account = accounts.create(role)
         register_device(client, auth_headers(client, account), str(account.id))
     pending = auth_headers(client, accounts.create(Role.PHYSICIAN, verified=False))
-    assert_problem(client.post("/v1/devices/challenge", headers=pending), 403, "account_not_active")
+    keys = generate_device_keys(Suite.X25519)
+    assert_problem(request_challenge(client, pending, keys), 403, "account_not_active")
 
 
 def test_revocation_is_idempotent_and_owner_only(client, physician, accounts):

@@ -9,11 +9,10 @@ import uuid
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
 from app.audit.records import Purpose, Resource
-from app.crypto.sealing import SecretSealer
-from app.deps import Clinician, SessionDep, SettingsDep, TokenClaims, TrailDep, audited
+from app.deps import Clinician, SealerDep, SessionDep, SettingsDep, TokenClaims, TrailDep, audited
 from app.errors import AppError
 from app.models.base import utcnow
 from app.schemas.common import problems
@@ -22,13 +21,6 @@ from app.services import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["notifications"])
 OPERATIONS = Purpose.OPERATIONS
-
-
-def _sealer(request: Request) -> SecretSealer:
-    return request.app.state.authenticator.sealer
-
-
-SealerDep = Annotated[SecretSealer, Depends(_sealer)]
 
 
 async def _target(
