@@ -127,7 +127,7 @@ def devices_of(*people: Clinician) -> list[Device]:
     return [device for person in people for device in person.devices]
 
 
-def recipient(device: Device) -> Recipient:
+def as_recipient(device: Device) -> Recipient:
     return Recipient(device.keys.suite, device.keys.kem_public)
 
 
@@ -146,7 +146,7 @@ def seal_object(
     header = (
         Header(**context) if version == FORMAT_V2 else Header(v=FORMAT_V1, suite=author.keys.suite, **context)
     )
-    return seal(plaintext, header, {device.id: recipient(device) for device in recipients}, author.keys)
+    return seal(plaintext, header, {device.id: as_recipient(device) for device in recipients}, author.keys)
 
 
 def sealed_json(sealed: SealedObject, *, with_ciphertext: bool = True) -> dict:
@@ -280,7 +280,7 @@ def share_body(sharer: Device, case_id: str, objects: Iterable[dict], recipient:
                 sharer.id,
                 sharer.keys,
                 device.id,
-                recipient(device),
+                as_recipient(device),
             )
             envelopes.append(
                 {"object_id": header.object_id, "device_id": device.id, "wrapped_key": b64(wrapped)}
