@@ -7,7 +7,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from app.crypto.e2ee import Suite, generate_device_keys
+from app.crypto.e2ee import (
+    KEM_PROOF_LENGTH,
+    DeviceKeys,
+    E2EEError,
+    Suite,
+    generate_device_keys,
+    open_kem_challenge,
+    sign_device_registration,
+)
 from app.db import transaction
 from app.models.base import utcnow
 from app.models.devices import DeviceChallenge
@@ -93,6 +101,62 @@ def test_a_signing_key_registers_once(client, physician):
     assert first.status_code == 201
     again = registration_body(keys, _challenge(client, headers, keys), user_id)
     assert_problem(client.post("/v1/devices", json=again, headers=headers), 409, "device_exists")
+
+
+def test_a_key_registered_to_another_user_is_refused_with_key_in_use(client, physician, accounts):
+    user_id, headers = physician
+    colleague = accounts.create(Role.PHYSICIAN)
+    theirs = register_device(client, auth_headers(client, colleague), str(colleague.id), Suite.X25519).keys
+    own = generate_device_keys(Suite.X25519)
+    # Their signing key with a KEM key of ours; our signing key with their KEM key (whose challenge we
+    # cannot open, so only a copy of their private key would get this far: the check stands behind it).
+    borrowed_signing = DeviceKeys(Suite.X25519, theirs.signing_private, own.kem_private)
+    body = registration_body(borrowed_signing, _challenge(client, headers, borrowed_signing), user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "key_in_use")
+    borrowed_kem = DeviceKeys(Suite.X25519, own.signing_private, theirs.kem_private)
+    body = registration_body(borrowed_kem, _challenge(client, headers, borrowed_kem), user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "key_in_use")
+    assert client.get("/v1/devices", headers=headers).json() == []
+    # Our own KEM key again, with a new signing key: that device exists already.
+    first = register_device(client, headers, user_id, Suite.X25519).keys
+    again = DeviceKeys(Suite.X25519, own.signing_private, first.kem_private)
+    body = registration_body(again, _challenge(client, headers, again), user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "device_exists")
+
+
+@pytest.mark.parametrize("suite", list(Suite))
+def test_a_registration_without_a_valid_kem_proof_is_refused(client, physician, suite):
+    user_id, headers = physician
+    keys = generate_device_keys(suite)
+    # Someone who knows a public KEM key but not its private half cannot open the challenge sealed to it.
+    impostor = generate_device_keys(suite)
+    challenge = _challenge(client, headers, keys)
+    with pytest.raises(E2EEError, check=lambda e: e.code == "decryption_failed"):
+        open_kem_challenge(
+            impostor, unb64(challenge["kem_challenge"]), unb64(challenge["challenge"]), user_id
+        )
+    guessed = bytes(KEM_PROOF_LENGTH)
+    nonce = unb64(challenge["challenge"])
+    body = registration_body(keys, challenge, user_id) | {
+        "kem_proof": b64(guessed),
+        "signature": b64(sign_device_registration(keys, nonce, user_id, guessed)),
+    }
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 422, "invalid_kem_proof")
+    # The right secret, opened for a KEM key other than the one registered.
+    other = _challenge(client, headers, impostor)
+    body = registration_body(keys, other, user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 422, "invalid_kem_proof")
+    # The proof is signed: a valid proof under a signature that does not cover it is refused.
+    challenge = _challenge(client, headers, keys)
+    body = registration_body(keys, challenge, user_id)
+    stale = sign_device_registration(keys, unb64(challenge["challenge"]), user_id, guessed)
+    assert_problem(
+        client.post("/v1/devices", json=body | {"signature": b64(stale)}, headers=headers),
+        422,
+        "invalid_signature",
+    )
+    assert client.get("/v1/devices", headers=headers).json() == []
+    assert client.post("/v1/devices", json=body, headers=headers).status_code == 201
 
 
 def test_every_acting_user_may_register_but_not_a_pending_one(client, accounts):
