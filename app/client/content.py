@@ -94,7 +94,7 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "Confrere sealed content, content version 1",
-        "description": "The plaintext inside a sealed object (docs/e2ee.md section 16), UTF-8 JSON. Kind "
+        "description": "The plaintext inside a sealed object (docs/e2ee.md section 15), UTF-8 JSON. Kind "
         "`case`: CaseContent; kinds `message`, `info_request`, `info_response`, `report`: MessageContent; "
         "kind `attachment`: the file's raw bytes (described by the case's `attachments`).",
         **definitions,

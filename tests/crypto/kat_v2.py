@@ -1,4 +1,4 @@
-"""Format version 2 known-answer vectors (docs/e2ee.md section 15), stored in tests/crypto/e2ee_kat_v2.json:
+"""Format version 2 known-answer vectors (docs/e2ee.md section 17), stored in tests/crypto/e2ee_kat_v2.json:
 one case sealed for an x25519 device ("classic") and an X-Wing device ("hybrid") together, and the version 2
 device registration of each, with its KEM challenge. Written by `python -m tests.crypto.kat`.
 

@@ -1,4 +1,4 @@
-// The known-answer vectors of docs/e2ee.md section 15 (tests/crypto/e2ee_kat.json) against the web
+// The known-answer vectors of docs/e2ee.md section 17 (tests/crypto/e2ee_kat.json) against the web
 // client's crypto modules, run by Node's test runner on Node's WebCrypto (`npm test`, and from pytest).
 
 import assert from "node:assert/strict";
