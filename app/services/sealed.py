@@ -90,7 +90,7 @@ def envelope_map(envelopes: list[EnvelopeIn], max_envelopes: int) -> dict[str, b
 def signing_device(
     session: Session, user_id: uuid.UUID, device_id: uuid.UUID, suite: Suite | None = None
 ) -> Device:
-    """The caller's own active device that signed; when sealing, it must be of the header's suite."""
+    """The caller's own active device that signed; of the header's suite for a version 1 object."""
     device = session.get(Device, device_id)
     if device is None or device.user_id != user_id or not device.is_active:
         raise InvalidSigningDevice()
