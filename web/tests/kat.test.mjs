@@ -39,6 +39,16 @@ async function deviceKeys(suite, signingSeed, kemSeed, kemPublicHex) {
   return { ...keys, kemPublic: bytes(kemPublicHex), kemPrivate: { privateKey, publicKey } };
 }
 
+// The vector's sealed case as openSealed takes it, served where it belongs.
+const sealedCase = (v) => ({
+  headerRaw: utf8(v.header),
+  ciphertext: bytes(v.ciphertext),
+  manifestRaw: utf8(v.manifest),
+  signature: bytes(v.manifest_signature),
+  authorSigningPublic: bytes(v.author_signing_public),
+  served,
+});
+
 for (const [suite, v] of Object.entries(kat.suites)) {
   describe(`suite ${suite}`, async () => {
     // The author only signs; its KEM key is unused by the vectors.
@@ -55,14 +65,7 @@ for (const [suite, v] of Object.entries(kat.suites)) {
       objectId: input.case_id,
       authorDeviceId: input.author_device_id,
     };
-    const sealed = {
-      headerRaw: utf8(v.header),
-      ciphertext: bytes(v.ciphertext),
-      manifestRaw: utf8(v.manifest),
-      signature: bytes(v.manifest_signature),
-      authorSigningPublic: bytes(v.author_signing_public),
-      served,
-    };
+    const sealed = sealedCase(v);
 
     it("derives the KEM public keys from their seeds", () => {
       assert.equal(toHex(reader.kemPublic), v.reader_kem_public);
@@ -126,14 +129,7 @@ describe("format version 2: one case for an x25519 and an X-Wing device", async 
     hybrid: { id: input.newcomer_device_id, keys: await deviceKeys("xwing", input.newcomer_signing_seed,
       input.newcomer_kem_seed) },
   };
-  const sealed = {
-    headerRaw: utf8(v.header),
-    ciphertext: bytes(v.ciphertext),
-    manifestRaw: utf8(v.manifest),
-    signature: bytes(v.manifest_signature),
-    authorSigningPublic: bytes(v.author_signing_public),
-    served,
-  };
+  const sealed = sealedCase(v);
   const open = (name, changes = {}) => openSealed({ ...sealed, wrappedKey: bytes(v[`wrapped_key_${name}`]),
     deviceId: devices[name].id, keys: devices[name].keys, ...changes });
 
