@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/devices", tags=["devices"])
     summary="Get a single-use challenge (5 minutes) and a secret sealed to the KEM key to register",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengeOut,
-    responses=problems(400, 401, 403, 422, 429),
+    responses=problems(400, 401, 403, 413, 422, 429),
     dependencies=[audited("device.challenge")],
 )
 def create_challenge(
