@@ -7,8 +7,9 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, SealerDep, SessionDep, SettingsDep, TrailDep, audited
+from app.deps import ActivePrincipal, Db, RuntimeDep, TrailDep
 from app.models.base import utcnow
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.devices import ChallengeIn, ChallengeOut, DeviceCreate, DeviceOut
 from app.services import devices
@@ -25,10 +26,11 @@ router = APIRouter(prefix="/v1/devices", tags=["devices"])
     responses=problems(400, 401, 403, 413, 422, 429),
     dependencies=[audited("device.challenge")],
 )
-def create_challenge(
-    body: ChallengeIn, principal: ActivePrincipal, session: SessionDep, sealer: SealerDep
+async def create_challenge(
+    body: ChallengeIn, principal: ActivePrincipal, db: Db, runtime: RuntimeDep
 ) -> ChallengeOut:
-    challenge, kem_challenge = devices.issue_challenge(session, principal.id, body, sealer, utcnow())
+    sealer = runtime.authenticator.sealer
+    challenge, kem_challenge = await db.run(devices.issue_challenge, principal.id, body, sealer, utcnow())
     return ChallengeOut(
         challenge_id=challenge.id,
         challenge=challenge.challenge,
@@ -46,15 +48,15 @@ def create_challenge(
     responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("device.register")],
 )
-def register_device(
+async def register_device(
     body: DeviceCreate,
     principal: ActivePrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
-    sealer: SealerDep,
+    db: Db,
+    runtime: RuntimeDep,
     trail: TrailDep,
 ) -> DeviceOut:
-    device = devices.register(session, principal.id, body, sealer, utcnow(), settings.max_devices_per_user)
+    sealer, max_devices = runtime.authenticator.sealer, runtime.settings.max_devices_per_user
+    device = await db.run(devices.register, principal.id, body, sealer, utcnow(), max_devices)
     trail.resource = Resource(type="device", id=str(device.id))
     return DeviceOut.model_validate(device)
 
@@ -67,8 +69,8 @@ def register_device(
     responses=problems(401, 403),
     dependencies=[audited("device.list")],
 )
-def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[DeviceOut]:
-    return [DeviceOut.model_validate(device) for device in devices.list_own(session, principal.id)]
+async def list_devices(principal: ActivePrincipal, db: Db) -> list[DeviceOut]:
+    return [DeviceOut.model_validate(device) for device in await db.run(devices.list_own, principal.id)]
 
 
 @router.delete(
@@ -79,5 +81,5 @@ def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[Device
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
 )
-def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep) -> None:
-    devices.revoke(session, principal.id, device_id, utcnow())
+async def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, db: Db) -> None:
+    await db.run(devices.revoke, principal.id, device_id, utcnow())
