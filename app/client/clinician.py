@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from app.client.content import (
     CaseContent,
     MessageContent,
     content_bytes,
-    parse_content,
+    parse_as,
 )
 from app.crypto.canonical import Header, Manifest, ShareStatement
 from app.crypto.e2ee import (
@@ -146,7 +147,7 @@ class Clinician:
         *,
         specialty: str,
         question: str,
-        attachments: list[Attachment] = (),
+        attachments: Sequence[Attachment] = (),
         priority: str = "routine",
         consent_at: datetime | None = None,
         named_specialist_id: str | None = None,
@@ -232,7 +233,7 @@ class Clinician:
 
     def open_case(self, case_id: str) -> OpenedCase:
         case = self.api.case(case_id)
-        parsed = parse_content("case", self._open(case["sealed"], ObjectContext(case_id, "case", case_id)))
+        parsed = parse_as(CaseContent, self._open(case["sealed"], ObjectContext(case_id, "case", case_id)))
         content = parsed.content
         names = {item.id: item for item in content.attachments} if content else {}
         attachments = []
@@ -254,7 +255,8 @@ class Clinician:
         opened = []
         for message in self.api.messages(case_id):
             served = ObjectContext(case_id, message["kind"], message["id"])
-            parsed = parse_content(message["kind"], self._open(message["sealed"], served))
+            # Every thread kind (message, info_request, info_response, report) has the message schema.
+            parsed = parse_as(MessageContent, self._open(message["sealed"], served))
             opened.append(
                 OpenedMessage(
                     id=message["id"],

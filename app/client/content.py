@@ -11,12 +11,12 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
-CONTENT_VERSION = 1
+CONTENT_VERSION: Literal[1] = 1
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "sealed-content.schema.json"
 SCHEMA_ID = "https://confrere.example/schemas/sealed-content.schema.json"
@@ -63,23 +63,31 @@ _MODEL_BY_KIND: dict[str, type[_Content]] = {
 }
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """Decrypted content: `content` when it matches the schema of its kind, else None and `raw_text`."""
+ContentT = TypeVar("ContentT", bound=_Content)
 
-    content: _Content | None
+
+@dataclass(frozen=True)
+class Parsed(Generic[ContentT]):
+    """Decrypted content: `content` when it matches its schema, else None and `raw_text` is what to show."""
+
+    content: ContentT | None
     raw_text: str
 
 
-def parse_content(kind: str, plaintext: bytes) -> Parsed:
+def parse_as(model: type[ContentT], plaintext: bytes) -> Parsed[ContentT]:
     raw_text = plaintext.decode("utf-8", errors="replace")
-    model = _MODEL_BY_KIND.get(kind)
-    if model is None:
-        return Parsed(None, raw_text)
     try:
         return Parsed(model.model_validate_json(plaintext), raw_text)
     except ValidationError:
         return Parsed(None, raw_text)
+
+
+def parse_content(kind: str, plaintext: bytes) -> Parsed[_Content]:
+    """`plaintext` checked against the schema of the header's `kind` (attachments have none)."""
+    model = _MODEL_BY_KIND.get(kind)
+    if model is None:
+        return Parsed(None, plaintext.decode("utf-8", errors="replace"))
+    return parse_as(model, plaintext)
 
 
 def content_bytes(content: _Content) -> bytes:

@@ -194,7 +194,7 @@ def envelope_suites(header: Header, manifest: Manifest) -> dict[str, Suite]:
     """The KEM suite of every envelope the manifest lists, by recipient device id."""
     if manifest.v != header.v:
         raise E2EEError("invalid_manifest", "manifest and header are of different format versions")
-    if header.v == FORMAT_V1:
+    if header.suite is not None:  # version 1: the header's suite for every envelope
         return dict.fromkeys(manifest.envelopes, header.suite)
     return dict(manifest.envelope_suites)
 

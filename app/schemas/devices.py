@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
 from app.schemas.common import RequestModel, ResponseModel
-from app.schemas.sealed import DirectoryDevice, PublicKey, Signature, base64_bytes
+from app.schemas.sealed import Base64, DirectoryDevice, PublicKey, Signature
 
-Challenge = base64_bytes(64)
-KemChallenge = base64_bytes(2048)
-KemProof = base64_bytes(64)
+Challenge = Annotated[bytes, Base64(64)]
+KemChallenge = Annotated[bytes, Base64(2048)]
+KemProof = Annotated[bytes, Base64(64)]
 SUITE_DESCRIPTION = "`x25519` or `xwing`."
 # Bounded by settings.max_key_backup_bytes (checked by the service) and the route's body limit.
-BackupBlob = base64_bytes()
+BackupBlob = Annotated[bytes, Base64()]
 
 
 class ChallengeIn(RequestModel):
