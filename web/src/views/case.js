@@ -45,6 +45,18 @@ function person(kase, session, userId) {
   return `Colleague ${shortId(userId)}`;
 }
 
+// Signed and verified, but not in the shape this client knows (docs/e2ee.md section 15): shown as it is.
+function rawText(text) {
+  return h("div", { class: "raw" },
+    h("p", { class: "hint" }, "Not in the expected format; shown as raw text:"),
+    h("pre", { class: "text raw-text" }, text));
+}
+
+function questionText(content) {
+  if (content.content === null) return rawText(content.rawText);
+  return h("p", { class: "text question" }, content.content.question);
+}
+
 function contentCard(opened) {
   const { content, attachments } = opened;
   const photos = attachments.map((attachment) => {
@@ -60,7 +72,7 @@ function contentCard(opened) {
   return h("article", { class: "card content", "aria-label": "Case content" },
     h("h2", {}, "Clinical question"),
     verification(content),
-    content.ok ? h("p", { class: "text question" }, content.content.question ?? "") : null,
+    content.ok ? questionText(content) : null,
     photos.length ? h("div", { class: "photos" }, photos) : null);
 }
 
@@ -73,7 +85,8 @@ function threadCard(kase, session, thread) {
         h("header", {},
           h("strong", {}, KIND[message.kind] ?? message.kind),
           ` · ${person(kase, session, message.authorId)} · ${when(message.createdAt)}`),
-        message.ok ? h("p", { class: "text" }, message.text) : null,
+        message.ok && message.raw ? rawText(message.text) : null,
+        message.ok && !message.raw ? h("p", { class: "text" }, message.text) : null,
         verification(message))));
 }
 
