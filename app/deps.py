@@ -38,6 +38,7 @@ from app.blobstore import BlobStore
 from app.config import Settings
 from app.crypto.passwords import PasswordHasher
 from app.db import WriteGate, new_session, transaction
+from app.directory.log import DirectoryLog
 from app.errors import (
     AccountNotActive,
     AppError,
@@ -78,7 +79,12 @@ async def _rate_limits(request: Request) -> RateLimits:
     return request.app.state.rate_limits
 
 
+async def _directory_log(request: Request) -> DirectoryLog:
+    return request.app.state.directory_log
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+DirectoryDep = Annotated[DirectoryLog, Depends(_directory_log)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 HasherDep = Annotated[PasswordHasher, Depends(_hasher)]
 BlobStoreDep = Annotated[BlobStore, Depends(_blobs)]

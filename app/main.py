@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,12 +13,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app import problem_handlers
-from app.audit.sequencer import BackgroundSequencer
+from app.audit.sequencer import BackgroundSequencer, sequence_pending
 from app.blobstore import FilesystemBlobStore
 from app.config import Settings, get_settings
 from app.crypto.passwords import PasswordHasher
 from app.db import WriteGate, create_db_engine, create_read_engine
 from app.deps import storable_url
+from app.directory.log import DIRECTORY_LOG, DirectoryLog
 from app.keyring import load_server_keys
 from app.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
 from app.models.audit import AuditRecord
@@ -31,6 +33,7 @@ from app.routers import (
     cases,
     devices,
     directory,
+    directory_log,
     key_backup,
     me,
     ops,
@@ -77,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Signs the empty directory log once, so that its checkpoint exists before the first entry.
+        await asyncio.to_thread(sequence_pending, engine, keys.directory_log, tables=DIRECTORY_LOG)
         sequencer = None
         if settings.audit_sequencer_in_process:
             sequencer = BackgroundSequencer(
@@ -130,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # See app.deps and WriteGate: SQLite has one writer, PostgreSQL many.
     app.state.write_gate = WriteGate(engine, AuditRecord.__table__, exclusive=settings.is_sqlite)
     app.state.audit_log_signer = keys.audit_log
+    app.state.directory_log = DirectoryLog(keys.directory_log)
     app.state.authenticator = Authenticator(
         settings,
         keys.tokens,
@@ -138,7 +144,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
     app.state.rate_limits = RateLimits.from_settings(settings)
-    for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
+    for module in (
+        auth,
+        me,
+        key_backup,
+        devices,
+        specialties,
+        directory,
+        directory_log,
+        cases,
+        case_content,
+        admin,
+        audit,
+    ):
         app.include_router(module.router)
     app.state.event_streams = notifications.streams
     for module in (event_routes, webhook_routes, stats_routes):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 
 from app.audit.records import Purpose, Resource
 from app.authz import policies
-from app.deps import Admin, SessionDep, TrailDep, audited, refuse
+from app.deps import Admin, DirectoryDep, SessionDep, TrailDep, audited, refuse
 from app.models.base import utcnow
 from app.models.users import Role, UserStatus
 from app.schemas.accounts import RolesUpdate, SuspendRequest, UserOut, UserPage
@@ -59,8 +59,10 @@ def list_users(
     responses=problems(401, 403, 404, 409, 422, 429),
     dependencies=[_user_action("admin.user.verify")],
 )
-def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> UserOut:
-    return accounts.view(session, admin.verify(session, user_id, principal.id, utcnow()))
+def verify_user(
+    user_id: uuid.UUID, principal: Admin, session: SessionDep, directory: DirectoryDep
+) -> UserOut:
+    return accounts.view(session, admin.verify(session, user_id, principal.id, utcnow(), directory))
 
 
 @router.post(
@@ -71,9 +73,11 @@ def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> Us
     responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.suspend")],
 )
-def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, session: SessionDep) -> UserOut:
+def suspend_user(
+    user_id: uuid.UUID, body: SuspendRequest, principal: Admin, session: SessionDep, directory: DirectoryDep
+) -> UserOut:
     refuse(policies.may_change_roles_of(principal, user_id))
-    return accounts.view(session, admin.suspend(session, user_id, utcnow()))
+    return accounts.view(session, admin.suspend(session, user_id, utcnow(), directory))
 
 
 @router.post(
@@ -84,8 +88,10 @@ def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, ses
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[_user_action("admin.user.reactivate")],
 )
-def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> UserOut:
-    return accounts.view(session, admin.reactivate(session, user_id, utcnow()))
+def reactivate_user(
+    user_id: uuid.UUID, principal: Admin, session: SessionDep, directory: DirectoryDep
+) -> UserOut:
+    return accounts.view(session, admin.reactivate(session, user_id, utcnow(), directory))
 
 
 @router.put(
@@ -96,9 +102,11 @@ def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -
     responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.roles")],
 )
-def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: SessionDep) -> UserOut:
+def set_roles(
+    user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: SessionDep, directory: DirectoryDep
+) -> UserOut:
     refuse(policies.may_change_roles_of(principal, user_id))
-    return accounts.view(session, admin.set_roles(session, user_id, body, utcnow()))
+    return accounts.view(session, admin.set_roles(session, user_id, body, utcnow(), directory))
 
 
 @router.post(

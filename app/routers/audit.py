@@ -3,7 +3,6 @@ export bundles. Every officer route is itself audited, with the compliance purpo
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Annotated
 
@@ -96,14 +95,7 @@ def get_inclusion_proof(
     index: Annotated[int, Query(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1, description="Default: the latest checkpoint.")] = None,
 ) -> InclusionProofOut:
-    proof = audit.inclusion(session, index, tree_size)
-    return InclusionProofOut(
-        index=proof.index,
-        tree_size=proof.tree_size,
-        record=base64.b64encode(proof.record).decode(),
-        hashes=[node.hex() for node in proof.hashes],
-        checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
-    )
+    return InclusionProofOut.of(audit.inclusion(session, index, tree_size))
 
 
 @router.get(
@@ -120,13 +112,7 @@ def get_consistency_proof(
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint.")] = None,
 ) -> ConsistencyProofOut:
-    proof = audit.consistency(session, first, second)
-    return ConsistencyProofOut(
-        first=proof.first,
-        second=proof.second,
-        hashes=[node.hex() for node in proof.hashes],
-        checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
-    )
+    return ConsistencyProofOut.of(audit.consistency(session, first, second))
 
 
 @router.get(

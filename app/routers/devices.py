@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, SessionDep, SettingsDep, TrailDep, audited
+from app.deps import ActivePrincipal, DirectoryDep, SessionDep, SettingsDep, TrailDep, audited
+from app.directory.proofs import ProvedSet
 from app.models.base import utcnow
+from app.models.devices import Device
 from app.schemas.common import problems
 from app.schemas.devices import ChallengeOut, DeviceCreate, DeviceOut
 from app.services import devices
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
+# A checkpoint is several lines: the header carries it base64-encoded.
+CHECKPOINT_HEADER = "X-Confrere-Directory-Checkpoint"
+_CHECKPOINT_HEADER_DOC = {
+    CHECKPOINT_HEADER: {
+        "description": "Base64 of the directory log checkpoint that the devices' proofs lead to",
+        "schema": {"type": "string"},
+    }
+}
 
 
 @router.post(
@@ -38,7 +49,7 @@ def create_challenge(principal: ActivePrincipal, session: SessionDep) -> Challen
     summary="Register a device's public keys, signed with its new signing key over the challenge",
     status_code=status.HTTP_201_CREATED,
     response_model=DeviceOut,
-    responses=problems(400, 401, 403, 409, 413, 422, 429),
+    responses={201: {"headers": _CHECKPOINT_HEADER_DOC}, **problems(400, 401, 403, 409, 413, 422, 429)},
     dependencies=[audited("device.register")],
 )
 def register_device(
@@ -47,22 +58,33 @@ def register_device(
     session: SessionDep,
     settings: SettingsDep,
     trail: TrailDep,
+    directory: DirectoryDep,
+    response: Response,
 ) -> DeviceOut:
-    device = devices.register(session, principal.id, body, utcnow(), settings.max_devices_per_user)
+    device = devices.register(session, principal.id, body, utcnow(), settings.max_devices_per_user, directory)
     trail.resource = Resource(type="device", id=str(device.id))
-    return DeviceOut.model_validate(device)
+    return _with_proofs([device], devices.prove(session, [device]), response)[0]
 
 
 @router.get(
     "",
     operation_id="listDevices",
-    summary="The caller's devices, revoked ones included",
+    summary="The caller's devices, revoked ones included, each with the proof of its directory entry",
     response_model=list[DeviceOut],
-    responses=problems(401, 403),
+    responses={200: {"headers": _CHECKPOINT_HEADER_DOC}, **problems(401, 403)},
     dependencies=[audited("device.list")],
 )
-def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[DeviceOut]:
-    return [DeviceOut.model_validate(device) for device in devices.list_own(session, principal.id)]
+def list_devices(principal: ActivePrincipal, session: SessionDep, response: Response) -> list[DeviceOut]:
+    own = devices.list_own(session, principal.id)
+    return _with_proofs(own, devices.prove(session, own), response)
+
+
+def _with_proofs(own: list[Device], proved: ProvedSet, response: Response) -> list[DeviceOut]:
+    response.headers[CHECKPOINT_HEADER] = base64.b64encode(proved.checkpoint.encode()).decode()
+    return [
+        DeviceOut.model_validate(device).model_copy(update={"directory": proved.proofs.get(device.id)})
+        for device in own
+    ]
 
 
 @router.delete(
@@ -73,5 +95,7 @@ def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[Device
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
 )
-def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep) -> None:
-    devices.revoke(session, principal.id, device_id, utcnow())
+def revoke_device(
+    device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep, directory: DirectoryDep
+) -> None:
+    devices.revoke(session, principal.id, device_id, utcnow(), directory)

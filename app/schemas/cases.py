@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from app.models.cases import CaseStatus, DeclineReason, Priority, Transition
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
+from app.schemas.directory import Participants
 from app.schemas.sealed import MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey, base64_bytes
 
 MessageKind = Literal["message", "info_request", "info_response", "report"]
@@ -64,6 +65,10 @@ class CaseAttachment(AttachmentOut):
 class CaseDetail(CaseOut):
     sealed: SealedOut
     attachments: list[CaseAttachment]
+    participants: Participants = Field(
+        description="Who takes part, with their devices and directory proofs: seal every message for all of "
+        "them (and, while the case waits in the specialty queue, for the specialty's recipients)."
+    )
 
 
 class CasePage(ResponseModel):
@@ -123,7 +128,10 @@ class ShareRequest(RequestModel):
 
 class ShareOut(ResponseModel):
     recipient_user_id: uuid.UUID
-    envelope_count: int
+    envelope_count: int = Field(description="Envelopes added by this share.")
+    already_held: int = Field(
+        description="Envelopes of the request left as they were: the device already held one for the object."
+    )
 
 
 class AttachmentMeta(SealedParts):

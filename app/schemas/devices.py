@@ -8,7 +8,8 @@ from datetime import datetime
 from pydantic import Field
 
 from app.schemas.common import RequestModel, ResponseModel
-from app.schemas.sealed import DirectoryDevice, PublicKey, Signature, base64_bytes
+from app.schemas.directory import DeviceProof
+from app.schemas.sealed import PublicKey, Signature, base64_bytes
 
 Challenge = base64_bytes(64)
 # Bounded by settings.max_key_backup_bytes (checked by the service) and the route's body limit.
@@ -44,16 +45,11 @@ class DeviceOut(ResponseModel):
     label: str
     created_at: datetime
     revoked_at: datetime | None
-
-
-class SpecialtyRecipients(ResponseModel):
-    specialty: str = Field(examples=["dermatology"])
-    devices: list[DirectoryDevice]
-
-
-class UserDevices(ResponseModel):
-    user_id: uuid.UUID
-    devices: list[DirectoryDevice]
+    directory: DeviceProof | None = Field(
+        default=None,
+        description="The proof of the device's registration entry, to the checkpoint in the "
+        "X-Confrere-Directory-Checkpoint header (listing only).",
+    )
 
 
 class KeyBackupIn(RequestModel):

@@ -21,7 +21,7 @@ from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
 from app.schemas.sealed import SealedIn
-from app.services import accounts, events, sealed
+from app.services import accounts, events, participants, sealed
 from app.services.inserts import flush_new
 
 
@@ -202,4 +202,9 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
         for row in objects
         if row.kind == "attachment"
     ]
-    return CaseDetail(**view(case, now).model_dump(), sealed=views[case.id], attachments=attachments)
+    return CaseDetail(
+        **view(case, now).model_dump(),
+        sealed=views[case.id],
+        attachments=attachments,
+        participants=participants.of_case(session, case, visible.shared),
+    )

@@ -11,12 +11,16 @@ from sqlmodel import Session, select
 
 from app.authz import queries
 from app.authz.cases import is_clinician
+from app.crypto.directory import Registration
 from app.crypto.e2ee import Suite, verify_device_registration
+from app.directory import proofs
+from app.directory.log import DirectoryLog
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
 from app.models.users import Role, User, UserRole, UserSpecialty
 from app.schemas.devices import DeviceCreate
+from app.schemas.directory import ProvedDevices
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
 from app.services.e2ee_errors import e2ee_checks
@@ -69,7 +73,12 @@ def issue_challenge(session: Session, user_id: uuid.UUID, now: datetime) -> Devi
 
 
 def register(
-    session: Session, user_id: uuid.UUID, request: DeviceCreate, now: datetime, max_devices: int
+    session: Session,
+    user_id: uuid.UUID,
+    request: DeviceCreate,
+    now: datetime,
+    max_devices: int,
+    directory: DirectoryLog,
 ) -> Device:
     challenge = session.get(DeviceChallenge, request.challenge_id)
     if challenge is None or challenge.user_id != user_id:
@@ -106,6 +115,7 @@ def register(
     )
     session.add(device)
     flush_new(session, DeviceExists())
+    directory.device_registered(session, device, Registration(challenge.challenge, request.signature))
     return device
 
 
@@ -114,7 +124,14 @@ def list_own(session: Session, user_id: uuid.UUID) -> list[Device]:
     return list(session.exec(query).all())
 
 
-def revoke(session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: datetime) -> None:
+def prove(session: Session, devices: list[Device]) -> proofs.ProvedSet:
+    """The proofs of the devices' registration entries to the directory log's latest checkpoint."""
+    return proofs.prove(session, devices)
+
+
+def revoke(
+    session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: datetime, directory: DirectoryLog
+) -> None:
     """Idempotent. The device keeps its keys on record (its past signatures stay verifiable) but is never
     offered as a recipient again, cannot author, and its envelopes are no longer served."""
     device = session.get(Device, device_id)
@@ -122,6 +139,7 @@ def revoke(session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: date
         raise DeviceNotFound()
     if device.revoked_at is None:
         device.revoked_at = now
+        directory.device_revoked(session, device, now)
 
 
 def directory_entry(device: Device) -> DirectoryDevice:
@@ -134,7 +152,7 @@ def directory_entry(device: Device) -> DirectoryDevice:
     )
 
 
-def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
+def specialty_recipients(session: Session, code: str) -> ProvedDevices:
     """Active devices of verified, active specialists of the specialty: the audience of a new case."""
     if session.exec(select(Specialty.code).where(Specialty.code == code, Specialty.active)).first() is None:
         raise SpecialtyNotFound()
@@ -151,17 +169,26 @@ def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
         )
         .order_by(Device.user_id, Device.created_at, Device.id)
     )
-    return [directory_entry(device) for device in session.exec(query).all()]
+    return proved(session, list(session.exec(query).all()))
 
 
-def user_devices(session: Session, user_id: uuid.UUID) -> list[DirectoryDevice]:
+def proved(session: Session, devices: list[Device]) -> ProvedDevices:
+    proved_set = prove(session, devices)
+    return ProvedDevices(checkpoint=proved_set.checkpoint, devices=[proved_set.device(d) for d in devices])
+
+
+def active_devices(session: Session, user_ids: list[uuid.UUID]) -> list[Device]:
+    query = (
+        select(Device)
+        .where(Device.user_id.in_(user_ids), Device.revoked_at.is_(None))
+        .order_by(Device.user_id, Device.created_at, Device.id)
+    )
+    return list(session.exec(query).all())
+
+
+def user_devices(session: Session, user_id: uuid.UUID) -> ProvedDevices:
     """A colleague's active devices; only verified, active clinicians are listed (404 for anyone else)."""
     member = queries.load_members(session, [user_id]).get(user_id)
     if member is None or not is_clinician(member):
         raise UserNotFound()
-    query = (
-        select(Device)
-        .where(Device.user_id == user_id, Device.revoked_at.is_(None))
-        .order_by(Device.created_at, Device.id)
-    )
-    return [directory_entry(device) for device in session.exec(query).all()]
+    return proved(session, active_devices(session, [user_id]))

@@ -6,30 +6,26 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from app.authz import queries
 from app.authz.cases import has_access, may_be_shared_with, may_share
 from app.authz.principal import Principal
 from app.crypto.e2ee import E2EEError, Header, check_share
-from app.errors import Conflict, Forbidden
+from app.errors import Forbidden
 from app.models.cases import CaseObject, CaseShare, Envelope
 from app.models.devices import Device
 from app.schemas.cases import ShareOut, ShareRequest
 from app.services import events, sealed
 from app.services.cases import load_visible
 from app.services.e2ee_errors import SealedRefused, e2ee_checks
-from app.services.inserts import flush_new
 
 
 class ShareNotAllowed(Forbidden):
     code = "share_not_allowed"
     title = "Only a participant of the case may re-share it"
-
-
-class EnvelopeExists(Conflict):
-    code = "envelope_exists"
-    title = "A device already holds an envelope for one of these objects"
 
 
 def share(
@@ -95,17 +91,32 @@ def share(
         created_at=now,
     )
     session.add(row)
-    session.add_all(
-        Envelope(
-            object_id=uuid.UUID(object_id),
-            device_id=uuid.UUID(device_id),
-            wrapped_key=wrapped_key,
-            share_id=row.id,
-            created_at=now,
-        )
-        for (object_id, device_id), wrapped_key in envelopes.items()
-    )
-    flush_new(session, EnvelopeExists())
+    session.flush()
+    added = _add_missing(session, row, envelopes, now)
     now_shared = (visible.shared | {recipient.id}) if row.grants_access else visible.shared
     events.case_shared(session, case, now_shared, recipient.id, principal.id, now)
-    return ShareOut(recipient_user_id=recipient.id, envelope_count=len(envelopes))
+    return ShareOut(recipient_user_id=recipient.id, envelope_count=added, already_held=len(envelopes) - added)
+
+
+def _add_missing(
+    session: Session, share: CaseShare, envelopes: dict[tuple[str, str], bytes], now: datetime
+) -> int:
+    """Idempotent: an envelope a device already holds for an object stays as it is (a partly covered
+    colleague, a second participant sharing at the same time, a catch-up run twice); the rest are added.
+    Returns how many were added."""
+    table = Envelope.__table__
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "object_id": uuid.UUID(object_id),
+            "device_id": uuid.UUID(device_id),
+            "wrapped_key": wrapped_key,
+            "share_id": share.id,
+            "created_at": now,
+        }
+        for (object_id, device_id), wrapped_key in envelopes.items()
+    ]
+    added = 0
+    for row in rows:
+        added += session.execute(insert(table).values(**row).on_conflict_do_nothing()).rowcount
+    return added
