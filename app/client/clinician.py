@@ -16,6 +16,7 @@ from typing import Any
 from app.client.api import ConfrereApi, b64, unb64
 from app.client.directory import DirectoryTrust, fingerprint
 from app.crypto.canonical import Header, Manifest, ShareStatement
+from app.crypto.directory import SafetyNumber
 from app.crypto.e2ee import (
     DeviceKeys,
     E2EEError,
@@ -121,10 +122,12 @@ class Clinician:
 
     # -- the directory -----------------------------------------------------------------------------
 
-    def _proved(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    def _proved(self, answer: dict[str, Any], *, check_pins: bool = True) -> list[dict[str, Any]]:
         """An answer's devices once the directory proves them all and no verified colleague's safety number
         changed; E2EEError (DirectoryRefusal, SafetyNumberChanged) otherwise, before anything is sealed."""
         devices = self.trust.verified(answer["checkpoint"], answer["devices"])
+        if not check_pins:
+            return devices
         by_user: dict[str, list[dict[str, Any]]] = {}
         for device in devices:
             by_user.setdefault(device["user_id"], []).append(device)
@@ -133,7 +136,8 @@ class Clinician:
                 raise SafetyNumberChanged(user_id, pinned, now)
         return devices
 
-    def own_devices(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+    def own_devices(self, *, check_pins: bool = True) -> list[dict[str, Any]]:
+        """This user's active devices, proved (the user may pin their own safety number too)."""
         listed, checkpoint = self.api.proved_devices()
         devices = [
             {
@@ -145,22 +149,21 @@ class Clinician:
                 "directory": device["directory"],
             }
             for device in listed
-            if device["revoked_at"] is None or not active_only
+            if device["revoked_at"] is None
         ]
-        return self._proved({"checkpoint": checkpoint, "devices": devices})
+        return self._proved({"checkpoint": checkpoint, "devices": devices}, check_pins=check_pins)
 
-    def colleague_devices(self, user_id: str) -> list[dict[str, Any]]:
+    def colleague_devices(self, user_id: str, *, check_pins: bool = True) -> list[dict[str, Any]]:
         if user_id == self.user_id:
-            return self.own_devices()
-        return self._proved(self.api.user_devices(user_id))
+            return self.own_devices(check_pins=check_pins)
+        return self._proved(self.api.user_devices(user_id), check_pins=check_pins)
 
-    def safety_number(self, user_id: str):
+    def safety_number(self, user_id: str) -> SafetyNumber:
         """The colleague's (or one's own) safety number, from devices the directory proves."""
-        return fingerprint(user_id, self.colleague_devices(user_id))
+        return fingerprint(user_id, self.colleague_devices(user_id, check_pins=False))
 
     def mark_verified(self, user_id: str) -> str:
         """Pins the colleague's current safety number: a later change is refused before sealing."""
-        self.verified_contacts.pop(user_id, None)
         digits = self.safety_number(user_id).digits
         self.verified_contacts[user_id] = digits
         return digits
