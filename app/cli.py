@@ -22,7 +22,7 @@ from app.config import Settings, get_settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
 MIN_PASSWORD_LENGTH = 12
-CLIENT_COMMANDS = ("login", "device", "case", "events")
+CLIENT_COMMANDS = ("login", "device", "user", "case", "events")
 
 
 def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
@@ -201,26 +201,46 @@ def _audit_key(_: argparse.Namespace) -> int:
     return 0
 
 
+def _directory_key(_: argparse.Namespace) -> int:
+    from app.keyring import load_directory_log_signer
+
+    print(load_directory_log_signer(get_settings()).verifier().key_string)
+    return 0
+
+
 def _audit_check(args: argparse.Namespace) -> int:
+    from app.audit.log import AUDIT_LOG
+    from app.keyring import load_audit_log_signer
+
+    return _check_log(args, load_audit_log_signer, AUDIT_LOG)
+
+
+def _directory_check(args: argparse.Namespace) -> int:
+    from app.directory.log import DIRECTORY_LOG
+    from app.keyring import load_directory_log_signer
+
+    return _check_log(args, load_directory_log_signer, DIRECTORY_LOG)
+
+
+def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
     from app.audit.log import LogVerificationError, verify_log
     from app.audit.verifier import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
     from app.db import create_db_engine
-    from app.keyring import load_audit_log_signer
 
     settings = get_settings()
     try:
         if args.key:
             verifier = NoteVerifier.from_key_string(load_key(args.key))
         else:
-            verifier = load_audit_log_signer(settings).verifier()
+            verifier = load_signer(settings).verifier()
     except (NoteError, OSError) as exc:
         print(f"FAILED: key: {exc}", file=sys.stderr)
         return 1
     engine = create_db_engine(settings)
     try:
         with engine.connect() as connection:
-            report = verify_log(connection, verifier)
+            report = verify_log(connection, verifier, tables)
     except LogVerificationError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -340,6 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
     check.set_defaults(handler=_audit_check)
+
+    directory = commands.add_parser("directory", help="the device directory log (key transparency)")
+    directory_commands = directory.add_subparsers(dest="directory_command", required=True)
+    directory_commands.add_parser(
+        "key", help="print the directory log's verifier key, to publish to users and monitors"
+    ).set_defaults(handler=_directory_key)
+    directory_check = directory_commands.add_parser(
+        "check", help="recompute the directory log stored in the database against its signed checkpoints"
+    )
+    directory_check.add_argument("--key", help="the verifier key string or a file (default: this server's)")
+    directory_check.set_defaults(handler=_directory_check)
 
     blobs = commands.add_parser("blobs", help="the attachment blob store")
     blob_commands = blobs.add_subparsers(dest="blobs_command", required=True)
