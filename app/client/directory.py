@@ -32,7 +32,8 @@ from app.crypto.directory import (
 from app.crypto.signed_note import Checkpoint, NoteVerifier
 
 
-def _proved(device: dict[str, Any]) -> ProvedDevice:
+def as_proved(device: dict[str, Any]) -> ProvedDevice:
+    """A device of an API answer (`directory` proof included) as the crypto checks take it."""
     directory = device.get("directory")
     return ProvedDevice(
         keys=DeviceKeysOnRecord(
@@ -100,12 +101,12 @@ class DirectoryTrust:
         checkpoint = self.accept(checkpoint_note.encode())
         listed = list(devices)
         for device in listed:
-            check_proved_device(_proved(device), checkpoint)
+            check_proved_device(as_proved(device), checkpoint)
         return listed
 
 
 def keys_of(devices: Iterable[dict[str, Any]]) -> list[DeviceKeysOnRecord]:
-    return [_proved(device).keys for device in devices]
+    return [as_proved(device).keys for device in devices]
 
 
 def fingerprint(user_id: str, devices: Iterable[dict[str, Any]]) -> SafetyNumber:
