@@ -6,6 +6,7 @@ import { b64, fromUtf8, unb64, utf8 } from "./bytes.js";
 import { generateDeviceKeys, openSealed, registrationMessage, seal, sign } from "./e2ee.js";
 import { parseHeader, parseManifest } from "./canonical.js";
 import { E2EEError } from "./errors.js";
+import { approveDevice, verifiedDevices } from "./directory.js";
 import { saveDevice } from "./keystore.js";
 
 const CONTENT_VERSION = 1;
@@ -25,6 +26,7 @@ export async function enrolDevice(user, suite, label) {
     signature: b64(await sign(keys, message)),
   });
   await saveDevice(user.id, device.id, label, keys);
+  await approveDevice(user.id, device.id);
   return { userId: user.id, deviceId: device.id, label, keys };
 }
 
@@ -49,10 +51,16 @@ function recipients(me, devices) {
   );
 }
 
-async function ownDevices() {
-  return (await api.devices())
+// Every answer that names devices is checked against the device directory log before anything is sealed
+// for them (docs/e2ee.md section 16.3): a device it does not prove stops the sealing, with the reason.
+const proved = (me, answer) => verifiedDevices(me.userId, answer.checkpoint, answer.devices);
+
+async function ownDevices(me) {
+  const { checkpoint, devices } = await api.provedDevices();
+  const active = devices
     .filter((d) => d.revoked_at === null)
-    .map((d) => ({ device_id: d.id, suite: d.suite, kem_public_key: d.kem_public_key }));
+    .map((d) => ({ ...d, device_id: d.id }));
+  return proved(me, { checkpoint, devices: active });
 }
 
 function sealFor(me, caseId, kind, objectId, plaintext, audience) {
@@ -66,9 +74,9 @@ function sealFor(me, caseId, kind, objectId, plaintext, audience) {
  */
 export async function createCase(me, { specialty, question, priority, consentAt, photos }) {
   const caseId = crypto.randomUUID();
-  const specialists = recipients(me, await api.specialtyRecipients(specialty));
+  const specialists = recipients(me, await proved(me, await api.specialtyRecipients(specialty)));
   if (specialists.size === 0) throw new E2EEError("no_recipients");
-  const audience = new Map([...specialists, ...recipients(me, await ownDevices())]);
+  const audience = new Map([...specialists, ...recipients(me, await ownDevices(me))]);
   const items = photos.map((photo) => ({ id: crypto.randomUUID(), ...photo }));
   const content = {
     v: CONTENT_VERSION,
@@ -92,14 +100,15 @@ export async function createCase(me, { specialty, question, priority, consentAt,
   return caseId;
 }
 
-// Everyone who may see the case: requester, assignee, named specialist, and while the case waits in the
-// queue the specialty's specialists (docs/api.md section 7).
+// Everyone who takes part (the case's participants: requester, assignee, named specialist, shared
+// colleagues), and while the case waits in the queue the specialty's specialists (docs/api.md section 7).
 async function participantDevices(me, kase) {
-  let devices = await ownDevices();
-  const people = new Set([kase.requester_id, kase.assignee_id, kase.named_specialist_id].filter(Boolean));
-  for (const userId of people) devices = devices.concat(await api.userDevices(userId));
+  const { checkpoint, users } = kase.participants;
+  let devices = (await ownDevices(me)).concat(
+    await proved(me, { checkpoint, devices: users.flatMap((user) => user.devices) }),
+  );
   if (kase.status === "open" && kase.named_specialist_id === null) {
-    devices = devices.concat(await api.specialtyRecipients(kase.specialty));
+    devices = devices.concat(await proved(me, await api.specialtyRecipients(kase.specialty)));
   }
   return recipients(me, devices);
 }
