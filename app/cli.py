@@ -352,25 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
     add_verify_arguments(verify)
     verify.set_defaults(handler=_audit_verify)
-    audit_commands.add_parser(
-        "key", help="print the log's verifier key, to publish to officers"
-    ).set_defaults(handler=_audit_key)
-    check = audit_commands.add_parser(
-        "check", help="recompute the log stored in the database and check it against its signed checkpoints"
-    )
-    check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
-    check.set_defaults(handler=_audit_check)
+    _add_key_and_check(audit_commands, "officers", _audit_key, _audit_check)
 
     directory = commands.add_parser("directory", help="the device directory log (key transparency)")
     directory_commands = directory.add_subparsers(dest="directory_command", required=True)
-    directory_commands.add_parser(
-        "key", help="print the directory log's verifier key, to publish to users and monitors"
-    ).set_defaults(handler=_directory_key)
-    directory_check = directory_commands.add_parser(
-        "check", help="recompute the directory log stored in the database against its signed checkpoints"
-    )
-    directory_check.add_argument("--key", help="the verifier key string or a file (default: this server's)")
-    directory_check.set_defaults(handler=_directory_check)
+    _add_key_and_check(directory_commands, "users and monitors", _directory_key, _directory_check)
 
     blobs = commands.add_parser("blobs", help="the attachment blob store")
     blob_commands = blobs.add_subparsers(dest="blobs_command", required=True)
@@ -394,6 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     client_cli.add_commands(commands)
     return parser
+
+
+def _add_key_and_check(subcommands, audience: str, key_handler, check_handler) -> None:
+    """`key` and `check` of a Merkle log (the audit log, the device directory log)."""
+    subcommands.add_parser(
+        "key", help=f"print the log's verifier key, to publish to {audience}"
+    ).set_defaults(handler=key_handler)
+    check = subcommands.add_parser(
+        "check", help="recompute the log stored in the database and check it against its signed checkpoints"
+    )
+    check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
+    check.set_defaults(handler=check_handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, LargeBinary, SmallInteger, String
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
+from app.models.audit import MerkleCheckpoint, MerkleLogState, MerkleTreeNode
 from app.models.base import UTCDateTime
 
 
@@ -37,29 +38,14 @@ class DirectoryEntry(SQLModel, table=True):
     action: str = Field(sa_type=String(40))
 
 
-class DirectoryTreeNode(SQLModel, table=True):
+class DirectoryTreeNode(MerkleTreeNode, table=True):
     __tablename__ = "directory_tree_nodes"
 
-    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
-    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
-
-class DirectoryLogState(SQLModel, table=True):
+class DirectoryLogState(MerkleLogState, table=True):
     __tablename__ = "directory_log_state"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 
-    id: int = Field(default=1, sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
-    compact_range: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    checkpoint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    updated_at: datetime = Field(sa_type=UTCDateTime)
 
-
-class DirectoryCheckpoint(SQLModel, table=True):
+class DirectoryCheckpoint(MerkleCheckpoint, table=True):
     __tablename__ = "directory_checkpoints"
-
-    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    note: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = Field(sa_type=UTCDateTime)
