@@ -32,12 +32,12 @@ from app.crypto.directory import (
 from app.crypto.e2ee import Suite, generate_device_keys, sign_device_registration
 from app.crypto.passwords import PasswordHasher
 from app.crypto.signed_note import NoteVerifier
-from app.db import create_db_engine, transaction
 from app.directory.log import DIRECTORY_LOG, DirectoryLog
-from app.keyring import load_directory_log_signer
 from app.models.base import utcnow
 from app.models.devices import Device
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.platform.keyring import load_directory_log_signer
+from app.runtime.database import create_db_engine, transaction
 from bench import seed
 from bench.fixtures import CLIENT_HEADERS
 from bench.harness import Load, Timing, measure, running_server

@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.crypto import totp
 from app.crypto.e2ee import Suite, generate_device_keys
-from app.db import transaction
 from app.models.base import utcnow
 from app.models.users import Role
+from app.runtime.database import transaction
+from app.schemas.professional_ids import luhn_valid
 from app.services import admin
-from app.services.professional_ids import luhn_valid
 from tests.conftest import Account, Accounts, auth_headers, login
 from tests.e2ee_helpers import (
     Clinician,
@@ -152,7 +152,7 @@ class World:
 
     def suspend(self, account: Account) -> None:
         with transaction(self.accounts.engine) as session:
-            admin.suspend(session, account.id, utcnow(), self.client.app.state.directory_log)
+            admin.suspend(session, account.id, utcnow(), self.client.app.state.runtime.directory_log)
 
     def new_user(self, **options) -> str:
         return str(self.accounts.create(Role.PHYSICIAN, **options).id)

@@ -36,7 +36,7 @@ def test_device_audit_warns_about_a_device_registered_behind_the_users_back(
     assert confrere("device", "audit") == 0
     assert "1 device(s) of yours on record, 0 unknown" in capsys.readouterr().out
 
-    planted = _slip_in_device(engine, str(derm.id), logged=True, directory=app.state.directory_log)
+    planted = _slip_in_device(engine, str(derm.id), logged=True, directory=app.state.runtime.directory_log)
     assert confrere("device", "audit") == 2
     warned = capsys.readouterr().err
     assert f"WARNING: device {planted} was registered to your account" in warned and "ACTIVE" in warned

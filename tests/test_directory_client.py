@@ -19,11 +19,11 @@ from app.client.directory import DirectoryTrust, Monitor
 from app.crypto.directory import DirectoryRefusal, Registration
 from app.crypto.e2ee import E2EEError, Suite, generate_device_keys, sign_device_registration
 from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
-from app.db import transaction
 from app.models.base import utcnow
 from app.models.cases import Case, CaseObject, Envelope
 from app.models.devices import Device
 from app.models.users import Role
+from app.runtime.database import transaction
 from tests.conftest import PASSWORD
 
 DERM = ("dermatology",)
@@ -113,7 +113,7 @@ def test_an_entry_outside_the_checkpoint_the_client_holds_makes_it_refuse(person
     stale = physician.api.directory_checkpoint()
     # A new device with a proper entry, but the server keeps serving the checkpoint the client already
     # holds, so that the client never learns a tree that includes it (and monitors never see it).
-    planted = _slip_in_device(engine, derm.user_id, logged=True, directory=app.state.directory_log)
+    planted = _slip_in_device(engine, derm.user_id, logged=True, directory=app.state.runtime.directory_log)
 
     def serve_stale_checkpoint(request: httpx.Request, response: httpx.Response) -> httpx.Response:
         if not request.url.path.endswith("/recipients"):
@@ -146,7 +146,7 @@ def test_a_forked_checkpoint_makes_the_client_refuse(person, transport, app):
     physician.create_case(specialty="dermatology", content={"question": "first"})
     held = physician.trust.last_checkpoint
     # The server's key signs a second tree of the same size (what it shows some clients, not others).
-    signer = app.state.directory_log.signer
+    signer = app.state.runtime.directory_log.signer
     fork = sign_checkpoint(Checkpoint(signer.name, held.size, bytes(32)), signer)
 
     def serve_fork(request: httpx.Request, response: httpx.Response) -> httpx.Response:
@@ -188,7 +188,7 @@ def test_monitoring_reports_a_device_added_behind_the_users_back(person, engine,
     monitor = Monitor(derm.trust, derm.user_id)
     monitor.scan()
     assert monitor.unknown_devices([derm.device_id]) == []
-    planted = _slip_in_device(engine, derm.user_id, logged=True, directory=app.state.directory_log)
+    planted = _slip_in_device(engine, derm.user_id, logged=True, directory=app.state.runtime.directory_log)
     monitor.scan()
     [sighting] = monitor.unknown_devices([derm.device_id])
     assert (sighting.device_id, sighting.revoked) == (planted, False)

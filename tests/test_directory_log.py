@@ -205,7 +205,7 @@ def test_the_directory_log_is_public_and_serves_proofs_and_tiles(client, account
 def test_the_directory_log_reproduces_the_rfc6962_vectors(client, app, engine):
     """The leaves of the public vectors, appended one by one through the directory log's sequencer, give the
     published roots, inclusion and consistency proofs and tiles through the public routes."""
-    signer = app.state.directory_log.signer
+    signer = app.state.runtime.directory_log.signer
     for size, leaf in enumerate(VECTORS["leaves"], start=1):
         with engine.begin() as connection:
             connection.execute(

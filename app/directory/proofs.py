@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.audit import inspection
 from app.audit.log import DbNodeReader
 from app.crypto import merkle
 from app.crypto.directory import EntryAction
 from app.directory.log import DIRECTORY_LOG, ENTRIES
 from app.models.devices import Device
 from app.schemas.directory import DeviceProof, ProvedDevice
-from app.services import audit
 
 _IN_CHUNK = 500
 
@@ -38,8 +38,8 @@ class ProvedSet:
         )
 
 
-def head(session: Session) -> audit.Head:
-    return audit.head(session, DIRECTORY_LOG)
+def head(session: Session) -> inspection.Head:
+    return inspection.head(session, DIRECTORY_LOG)
 
 
 def prove(session: Session, devices: Sequence[Device]) -> ProvedSet:

@@ -8,10 +8,11 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, DirectoryDep, SessionDep, SettingsDep, TrailDep, audited
+from app.deps import ActivePrincipal, Db, DirectoryDep, SettingsDep, TrailDep
 from app.directory.proofs import ProvedSet
 from app.models.base import utcnow
 from app.models.devices import Device
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.devices import ChallengeOut, DeviceCreate, DeviceOut
 from app.services import devices
@@ -36,8 +37,8 @@ _CHECKPOINT_HEADER_DOC = {
     responses=problems(401, 403, 429),
     dependencies=[audited("device.challenge")],
 )
-def create_challenge(principal: ActivePrincipal, session: SessionDep) -> ChallengeOut:
-    challenge = devices.issue_challenge(session, principal.id, utcnow())
+async def create_challenge(principal: ActivePrincipal, db: Db) -> ChallengeOut:
+    challenge = await db.run(devices.issue_challenge, principal.id, utcnow())
     return ChallengeOut(
         challenge_id=challenge.id, challenge=challenge.challenge, expires_at=challenge.expires_at
     )
@@ -52,18 +53,20 @@ def create_challenge(principal: ActivePrincipal, session: SessionDep) -> Challen
     responses={201: {"headers": _CHECKPOINT_HEADER_DOC}, **problems(400, 401, 403, 409, 413, 422, 429)},
     dependencies=[audited("device.register")],
 )
-def register_device(
+async def register_device(
     body: DeviceCreate,
     principal: ActivePrincipal,
-    session: SessionDep,
+    db: Db,
     settings: SettingsDep,
     trail: TrailDep,
     directory: DirectoryDep,
     response: Response,
 ) -> DeviceOut:
-    device = devices.register(session, principal.id, body, utcnow(), settings.max_devices_per_user, directory)
+    device, proved = await db.run(
+        devices.register, principal.id, body, utcnow(), settings.max_devices_per_user, directory
+    )
     trail.resource = Resource(type="device", id=str(device.id))
-    return _with_proofs([device], devices.prove(session, [device]), response)[0]
+    return _with_proofs([device], proved, response)[0]
 
 
 @router.get(
@@ -74,9 +77,9 @@ def register_device(
     responses={200: {"headers": _CHECKPOINT_HEADER_DOC}, **problems(401, 403)},
     dependencies=[audited("device.list")],
 )
-def list_devices(principal: ActivePrincipal, session: SessionDep, response: Response) -> list[DeviceOut]:
-    own = devices.list_own(session, principal.id)
-    return _with_proofs(own, devices.prove(session, own), response)
+async def list_devices(principal: ActivePrincipal, db: Db, response: Response) -> list[DeviceOut]:
+    own, proved = await db.run(devices.list_own, principal.id)
+    return _with_proofs(own, proved, response)
 
 
 def _with_proofs(own: list[Device], proved: ProvedSet, response: Response) -> list[DeviceOut]:
@@ -95,7 +98,7 @@ def _with_proofs(own: list[Device], proved: ProvedSet, response: Response) -> li
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
 )
-def revoke_device(
-    device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep, directory: DirectoryDep
+async def revoke_device(
+    device_id: uuid.UUID, principal: ActivePrincipal, db: Db, directory: DirectoryDep
 ) -> None:
-    devices.revoke(session, principal.id, device_id, utcnow(), directory)
+    await db.run(devices.revoke, principal.id, device_id, utcnow(), directory)

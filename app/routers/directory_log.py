@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from app.deps import SessionDep, unaudited
+from app.audit import inspection
+from app.deps import Db, RuntimeDep
 from app.directory.log import DIRECTORY_LOG
 from app.routers.audit import IMMUTABLE, LOG_KEY_HEADER, NOTE_MEDIA_TYPE
+from app.runtime.context import unaudited
 from app.schemas.audit import ConsistencyProofOut, InclusionProofOut
 from app.schemas.common import problems
-from app.services import audit
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 _PUBLIC = unaudited("public device directory log: public keys and ids only, open to any monitor")
@@ -38,11 +39,10 @@ _NOTE = {"content": {"text/plain": {"example": "confrere.local/directory\n42\n..
     },
     dependencies=[_PUBLIC],
 )
-def get_checkpoint(session: SessionDep, request: Request) -> Response:
-    headers = {LOG_KEY_HEADER: request.app.state.directory_log.signer.verifier().key_string}
-    return Response(
-        audit.head(session, DIRECTORY_LOG).checkpoint, media_type=NOTE_MEDIA_TYPE, headers=headers
-    )
+async def get_checkpoint(db: Db, runtime: RuntimeDep) -> Response:
+    headers = {LOG_KEY_HEADER: runtime.directory_log.signer.verifier().key_string}
+    note = (await db.run(inspection.head, DIRECTORY_LOG)).checkpoint
+    return Response(note, media_type=NOTE_MEDIA_TYPE, headers=headers)
 
 
 @router.get(
@@ -53,12 +53,12 @@ def get_checkpoint(session: SessionDep, request: Request) -> Response:
     responses=problems(404, 422, 503),
     dependencies=[_PUBLIC],
 )
-def get_inclusion_proof(
-    session: SessionDep,
+async def get_inclusion_proof(
+    db: Db,
     index: Annotated[int, Query(ge=0, lt=2**63)],
     tree_size: Annotated[int | None, Query(ge=1, lt=2**63, description="Default: the latest.")] = None,
 ) -> InclusionProofOut:
-    return InclusionProofOut.of(audit.inclusion(session, index, tree_size, DIRECTORY_LOG))
+    return InclusionProofOut.of(await db.run(inspection.inclusion, index, tree_size, DIRECTORY_LOG))
 
 
 @router.get(
@@ -69,12 +69,12 @@ def get_inclusion_proof(
     responses=problems(404, 422, 503),
     dependencies=[_PUBLIC],
 )
-def get_consistency_proof(
-    session: SessionDep,
+async def get_consistency_proof(
+    db: Db,
     first: Annotated[int, Query(ge=0, lt=2**63)],
     second: Annotated[int | None, Query(ge=0, lt=2**63, description="Default: the latest.")] = None,
 ) -> ConsistencyProofOut:
-    return ConsistencyProofOut.of(audit.consistency(session, first, second, DIRECTORY_LOG))
+    return ConsistencyProofOut.of(await db.run(inspection.consistency, first, second, DIRECTORY_LOG))
 
 
 @router.get(
@@ -85,8 +85,8 @@ def get_consistency_proof(
     responses={200: _NOTE, **problems(503)},
     dependencies=[_PUBLIC],
 )
-def get_tlog_checkpoint(session: SessionDep) -> Response:
-    return Response(audit.head(session, DIRECTORY_LOG).checkpoint, media_type=NOTE_MEDIA_TYPE)
+async def get_tlog_checkpoint(db: Db) -> Response:
+    return Response((await db.run(inspection.head, DIRECTORY_LOG)).checkpoint, media_type=NOTE_MEDIA_TYPE)
 
 
 @router.get(
@@ -97,6 +97,6 @@ def get_tlog_checkpoint(session: SessionDep) -> Response:
     responses={200: {"content": {"application/octet-stream": {}}}, **problems(404, 503)},
     dependencies=[_PUBLIC],
 )
-def get_tile(path: str, session: SessionDep) -> Response:
-    data = audit.tile(session, f"tile/{path}", DIRECTORY_LOG)
+async def get_tile(path: str, db: Db) -> Response:
+    data = await db.run(inspection.tile, f"tile/{path}", DIRECTORY_LOG)
     return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})

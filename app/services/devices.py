@@ -79,7 +79,7 @@ def register(
     now: datetime,
     max_devices: int,
     directory: DirectoryLog,
-) -> Device:
+) -> tuple[Device, proofs.ProvedSet]:
     challenge = session.get(DeviceChallenge, request.challenge_id)
     if challenge is None or challenge.user_id != user_id:
         raise InvalidChallenge()
@@ -116,12 +116,14 @@ def register(
     session.add(device)
     flush_new(session, DeviceExists())
     directory.device_registered(session, device, Registration(challenge.challenge, request.signature))
-    return device
+    return device, prove(session, [device])
 
 
-def list_own(session: Session, user_id: uuid.UUID) -> list[Device]:
+def list_own(session: Session, user_id: uuid.UUID) -> tuple[list[Device], proofs.ProvedSet]:
+    """The user's devices, revoked ones included, and the proofs of their registration entries."""
     query = select(Device).where(Device.user_id == user_id).order_by(Device.created_at, Device.id)
-    return list(session.exec(query).all())
+    own = list(session.exec(query).all())
+    return own, prove(session, own)
 
 
 def prove(session: Session, devices: list[Device]) -> proofs.ProvedSet:

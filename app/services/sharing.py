@@ -17,8 +17,9 @@ from app.crypto.e2ee import E2EEError, Header, check_share
 from app.errors import Forbidden
 from app.models.cases import CaseObject, CaseShare, Envelope
 from app.models.devices import Device
+from app.notifications import outbox
 from app.schemas.cases import ShareOut, ShareRequest
-from app.services import events, sealed
+from app.services import sealed
 from app.services.cases import load_visible
 from app.services.e2ee_errors import SealedRefused, e2ee_checks
 
@@ -94,7 +95,7 @@ def share(
     session.flush()
     added = _add_missing(session, row, envelopes, now)
     now_shared = (visible.shared | {recipient.id}) if row.grants_access else visible.shared
-    events.case_shared(session, case, now_shared, recipient.id, principal.id, now)
+    outbox.case_shared(session, case, now_shared, recipient.id, principal.id, now)
     return ShareOut(recipient_user_id=recipient.id, envelope_count=added, already_held=len(envelopes) - added)
 
 
