@@ -1,6 +1,7 @@
 // The Confrere HTTP API over fetch, one function per operation (mirrors app/client/api.py); no crypto.
 // Failures become ApiError with the problem+json `code`.
 
+import { fromUtf8, unb64 } from "./bytes.js";
 import { ApiError } from "./errors.js";
 
 const CLIENT_NAME = "confrere-web/1";
@@ -140,7 +141,8 @@ export const userDevices = (userId) => json("GET", `/v1/users/${userId}/devices`
 /** The caller's devices and the directory checkpoint (a header) their proofs lead to. */
 export async function provedDevices() {
   const response = await call("GET", "/v1/devices");
-  const checkpoint = atob(response.headers.get("X-Confrere-Directory-Checkpoint"));
+  // The note is UTF-8 (its signature lines start with an em dash): base64 to bytes, then UTF-8.
+  const checkpoint = fromUtf8(unb64(response.headers.get("X-Confrere-Directory-Checkpoint")));
   return { checkpoint, devices: await response.json() };
 }
 

@@ -50,7 +50,11 @@ export async function approveDevice(userId, deviceId) {
 // -- signed notes and checkpoints (C2SP) ---------------------------------------------------------------
 
 async function parseVerifierKey(keyString) {
-  const [name, hexId, encoded] = keyString.split("+");
+  // name+hex key id+base64 key: the base64 part may itself hold "+" characters.
+  const first = keyString.indexOf("+");
+  const second = keyString.indexOf("+", first + 1);
+  const [name, hexId, encoded] = [keyString.slice(0, first), keyString.slice(first + 1, second),
+    keyString.slice(second + 1)];
   const raw = unb64(encoded);
   if (raw.length !== 33 || raw[0] !== 1) throw new E2EEError("directory_checkpoint_invalid", "bad log key");
   const publicKey = raw.subarray(1);
