@@ -117,7 +117,6 @@ def _add_missing(
         }
         for (object_id, device_id), wrapped_key in envelopes.items()
     ]
-    added = 0
-    for row in rows:
-        added += session.execute(insert(table).values(**row).on_conflict_do_nothing()).rowcount
-    return added
+    # Counted from RETURNING: psycopg reports no row count for an INSERT ... ON CONFLICT DO NOTHING here.
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.device_id)
+    return sum(len(session.execute(statement.values(**row)).all()) for row in rows)
