@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.crypto.merkle import CompactRange, NodeCoord, leaf_hash
 from app.crypto.signed_note import NoteError, NoteVerifier, open_checkpoint
 from app.models.audit import AuditCheckpoint, AuditLogState, AuditRecord, AuditTreeNode
+from app.models.base import table_of
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,10 @@ class LogTables:
     lock_key: int
 
 
-RECORDS = AuditRecord.__table__
-NODES = AuditTreeNode.__table__
-STATE = AuditLogState.__table__
-CHECKPOINTS = AuditCheckpoint.__table__
+RECORDS = table_of(AuditRecord)
+NODES = table_of(AuditTreeNode)
+STATE = table_of(AuditLogState)
+CHECKPOINTS = table_of(AuditCheckpoint)
 # "confrere" in ASCII, a constant every deployment of this code shares.
 AUDIT_LOG = LogTables(RECORDS, NODES, STATE, CHECKPOINTS, lock_key=0x636F6E6672657265)
 STATE_ID = 1
@@ -73,8 +74,9 @@ class DbNodeReader:
     def get_nodes(self, coords: Sequence[NodeCoord]) -> dict[NodeCoord, bytes]:
         nodes = self._nodes
         if self._postgres:
-            levels, indices = zip(*coords, strict=True) if coords else ((), ())
-            rows = self._db.execute(_pg_nodes(nodes), {"levels": list(levels), "indices": list(indices)})
+            levels = [level for level, _ in coords]
+            indices = [index for _, index in coords]
+            rows = self._db.execute(_pg_nodes(nodes), {"levels": levels, "indices": indices})
             return {(level, index): node for level, index, node in rows}
         by_level: dict[int, list[int]] = defaultdict(list)
         for level, index in coords:

@@ -21,17 +21,18 @@ from app.audit.log import LogTables
 from app.audit.sequencer import sequence_within
 from app.crypto.directory import DeviceKeysOnRecord, EntryAction, Registration, account_entry, device_entry
 from app.crypto.signed_note import NoteSigner
+from app.models.base import table_of
 from app.models.devices import Device
 from app.models.directory import DirectoryCheckpoint, DirectoryEntry, DirectoryLogState, DirectoryTreeNode
 
 DIRECTORY_LOG = LogTables(
-    records=DirectoryEntry.__table__,
-    nodes=DirectoryTreeNode.__table__,
-    state=DirectoryLogState.__table__,
-    checkpoints=DirectoryCheckpoint.__table__,
+    records=table_of(DirectoryEntry),
+    nodes=table_of(DirectoryTreeNode),
+    state=table_of(DirectoryLogState),
+    checkpoints=table_of(DirectoryCheckpoint),
     lock_key=0x636F6E6664697200,  # "confdir\0"
 )
-ENTRIES = DirectoryEntry.__table__
+ENTRIES = table_of(DirectoryEntry)
 
 
 def keys_on_record(device: Device) -> DeviceKeysOnRecord:

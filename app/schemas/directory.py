@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
 from app.schemas.common import ResponseModel
-from app.schemas.sealed import DirectoryDevice, base64_bytes
+from app.schemas.sealed import Base64, DirectoryDevice
 
 # An entry is at most one tlog-tiles entry (65,535 bytes).
-Entry = base64_bytes(65_535)
+Entry = Annotated[bytes, Base64(65_535)]
 _CHECKPOINT = (
     "The directory log's latest signed checkpoint (C2SP signed note) that every proof here leads to; "
     "verify it with the pinned directory log key."
