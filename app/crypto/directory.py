@@ -110,7 +110,7 @@ def account_entry(action: EntryAction, user_id: str, time: datetime, specialty: 
 def parse_entry(raw: bytes) -> dict[str, Any]:
     try:
         entry = canonical.loads(raw)
-        action = EntryAction(entry.get("action"))
+        action = EntryAction(str(entry.get("action")))
     except (E2EEError, ValueError) as error:
         raise DirectoryRefusal("invalid_directory_entry", f"not a directory entry: {error}") from None
     if entry.get("v") != ENTRY_VERSION:
