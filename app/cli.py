@@ -22,7 +22,7 @@ from app.config import Settings, get_settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
 MIN_PASSWORD_LENGTH = 12
-CLIENT_COMMANDS = ("login", "device", "case", "events")
+CLIENT_COMMANDS = ("login", "device", "user", "case", "events")
 
 
 def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
@@ -219,11 +219,31 @@ def _audit_key(_: argparse.Namespace) -> int:
     return 0
 
 
+def _directory_key(_: argparse.Namespace) -> int:
+    from app.platform.keyring import load_directory_log_signer
+
+    print(load_directory_log_signer(get_settings()).verifier().key_string)
+    return 0
+
+
 def _audit_check(args: argparse.Namespace) -> int:
+    from app.audit.log import AUDIT_LOG
+    from app.platform.keyring import load_audit_log_signer
+
+    return _check_log(args, load_audit_log_signer, AUDIT_LOG)
+
+
+def _directory_check(args: argparse.Namespace) -> int:
+    from app.directory.log import DIRECTORY_LOG
+    from app.platform.keyring import load_directory_log_signer
+
+    return _check_log(args, load_directory_log_signer, DIRECTORY_LOG)
+
+
+def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
     from app.audit.log import LogVerificationError, verify_log
     from app.audit.verifier import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
-    from app.platform.keyring import load_audit_log_signer
     from app.runtime.database import create_db_engine
 
     settings = get_settings()
@@ -231,14 +251,14 @@ def _audit_check(args: argparse.Namespace) -> int:
         if args.key:
             verifier = NoteVerifier.from_key_string(load_key(args.key))
         else:
-            verifier = load_audit_log_signer(settings).verifier()
+            verifier = load_signer(settings).verifier()
     except (NoteError, OSError) as exc:
         print(f"FAILED: key: {exc}", file=sys.stderr)
         return 1
     engine = create_db_engine(settings)
     try:
         with engine.connect() as connection:
-            report = verify_log(connection, verifier)
+            report = verify_log(connection, verifier, tables)
     except LogVerificationError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -360,14 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
     add_verify_arguments(verify)
     verify.set_defaults(handler=_audit_verify)
-    audit_commands.add_parser(
-        "key", help="print the log's verifier key, to publish to officers"
-    ).set_defaults(handler=_audit_key)
-    check = audit_commands.add_parser(
-        "check", help="recompute the log stored in the database and check it against its signed checkpoints"
-    )
-    check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
-    check.set_defaults(handler=_audit_check)
+    _add_key_and_check(audit_commands, "officers", _audit_key, _audit_check)
+
+    directory = commands.add_parser("directory", help="the device directory log (key transparency)")
+    directory_commands = directory.add_subparsers(dest="directory_command", required=True)
+    _add_key_and_check(directory_commands, "users and monitors", _directory_key, _directory_check)
 
     blobs = commands.add_parser("blobs", help="the attachment blob store")
     blob_commands = blobs.add_subparsers(dest="blobs_command", required=True)
@@ -391,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     client_cli.add_commands(commands)
     return parser
+
+
+def _add_key_and_check(subcommands, audience: str, key_handler, check_handler) -> None:
+    """`key` and `check` of a Merkle log (the audit log, the device directory log)."""
+    subcommands.add_parser(
+        "key", help=f"print the log's verifier key, to publish to {audience}"
+    ).set_defaults(handler=key_handler)
+    check = subcommands.add_parser(
+        "check", help="recompute the log stored in the database and check it against its signed checkpoints"
+    )
+    check.add_argument("--key", help="the verifier key string or a file (default: this server's key)")
+    check.set_defaults(handler=check_handler)
 
 
 def main(argv: list[str] | None = None) -> int:

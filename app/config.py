@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         pattern=r"^[^\s+]+$",
         description="The log's name in every checkpoint (host/path, no scheme); never change it.",
     )
+    directory_log_origin: str = Field(
+        default="confrere.local/directory",
+        pattern=r"^[^\s+]+$",
+        description="The device directory log's name in every checkpoint (host/path); never change it.",
+    )
     audit_sequencer_interval_seconds: float = Field(default=0.2, gt=0)
     audit_sequencer_in_process: bool = Field(
         default=True, description="Run the sequencer in the API process; false when it runs on its own."

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from app.audit.records import AuditTrail
 from app.authz.principal import Principal
 from app.config import Settings
+from app.directory.log import DirectoryLog
 from app.errors import AppError
 from app.platform.blobstore import BlobStore
 from app.runtime import principals
@@ -43,8 +44,14 @@ async def _blobs(runtime: RuntimeDep) -> BlobStore:
     return runtime.blobs
 
 
+async def _directory_log(runtime: RuntimeDep) -> DirectoryLog:
+    return runtime.directory_log
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 BlobStoreDep = Annotated[BlobStore, Depends(_blobs)]
+# The device directory log's writer, for the services whose changes are directory entries.
+DirectoryDep = Annotated[DirectoryLog, Depends(_directory_log)]
 
 # The request's transaction (app.runtime.unit_of_work): committed, with its audit record, before the
 # response leaves.

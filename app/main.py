@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app.audit.sequencer import BackgroundSequencer
+from app.audit.sequencer import BackgroundSequencer, sequence_pending
 from app.config import Settings, get_settings
+from app.directory.log import DIRECTORY_LOG
 from app.platform import problem_handlers
 from app.platform.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
 from app.platform.routing import include_routers
@@ -23,6 +26,7 @@ from app.routers import (
     cases,
     devices,
     directory,
+    directory_log,
     key_backup,
     me,
     ops,
@@ -50,6 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Signs the empty directory log once, so that its checkpoint exists before the first entry.
+        await anyio.to_thread.run_sync(
+            functools.partial(
+                sequence_pending, runtime.engine, runtime.directory_log.signer, tables=DIRECTORY_LOG
+            )
+        )
         sequencer = None
         if settings.audit_sequencer_in_process:
             sequencer = BackgroundSequencer(
@@ -107,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 devices,
                 specialties,
                 directory,
+                directory_log,
                 cases,
                 case_content,
                 admin,

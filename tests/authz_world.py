@@ -153,7 +153,7 @@ class World:
 
     def suspend(self, account: Account) -> None:
         with transaction(self.accounts.engine) as session:
-            admin.suspend(session, account.id, utcnow())
+            admin.suspend(session, account.id, utcnow(), self.client.app.state.runtime.directory_log)
 
     def new_user(self, **options) -> str:
         return str(self.accounts.create(Role.PHYSICIAN, **options).id)

@@ -320,6 +320,18 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
         self=(admin_on("roles", "self", ROLES_BODY), expect("admin", SELF_CHANGE)),
     ),
     ("POST", "/v1/admin/specialties"): one(_specialty(), expect("admin", CREATED)),
+    # -- the device directory log (public: public keys and ids only; the world registered devices)
+    ("GET", "/v1/directory/checkpoint"): one(get("/v1/directory/checkpoint"), expect("public", OK)),
+    ("GET", "/v1/directory/proof/inclusion"): one(
+        get("/v1/directory/proof/inclusion", index=0), expect("public", OK)
+    ),
+    ("GET", "/v1/directory/proof/consistency"): one(
+        get("/v1/directory/proof/consistency", first=1), expect("public", OK)
+    ),
+    ("GET", "/v1/directory/log/checkpoint"): one(get("/v1/directory/log/checkpoint"), expect("public", OK)),
+    ("GET", "/v1/directory/log/tile/{path:path}"): one(
+        get("/v1/directory/log/tile/0/000.p/1"), expect("public", OK)
+    ),
     # -- audit (compliance officers with TOTP; the checkpoint is public)
     ("GET", "/v1/audit/checkpoint"): one(get("/v1/audit/checkpoint"), expect("public", OK)),
     ("GET", "/v1/audit/proof/inclusion"): one(

@@ -71,6 +71,12 @@ PUBLIC_ROUTES = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),  # guarded by its own bearer token, not a user
     ("GET", "/v1/audit/checkpoint"),
+    # The device directory log: public keys and ids only, open to any monitor (docs/key-transparency.md).
+    ("GET", "/v1/directory/checkpoint"),
+    ("GET", "/v1/directory/proof/inclusion"),
+    ("GET", "/v1/directory/proof/consistency"),
+    ("GET", "/v1/directory/log/checkpoint"),
+    ("GET", "/v1/directory/log/tile/{path:path}"),
 }
 
 

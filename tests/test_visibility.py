@@ -14,12 +14,15 @@ import pytest
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, select
 
+from app.audit.sequencer import sequence_pending
 from app.authz import queries
 from app.authz.cases import Member, has_access, may_act_as_clinician
 from app.authz.notifications import may_be_notified
 from app.authz.policies import may_use_role
 from app.authz.principal import Principal
 from app.authz.visibility import Ground, grounds, in_queue, is_specialist_of, participant_ids
+from app.crypto.signed_note import NoteSigner
+from app.directory.log import DIRECTORY_LOG
 from app.models.base import utcnow
 from app.models.cases import Case, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
@@ -259,6 +262,8 @@ def test_the_recipient_directory_lists_the_devices_of_a_new_cases_viewers(
 ) -> None:
     now = utcnow()
     physician = next(m for m in world.users.values() if m.user.display_name == "User -1")
+    # The answer carries the directory log's checkpoint: sign the (empty) log as a starting server does.
+    sequence_pending(engine, NoteSigner.generate("test.example/directory"), tables=DIRECTORY_LOG)
     for specialty in (SPECIALTY, OTHER_SPECIALTY):
         new_case = Case(
             id=uuid.uuid4(),
@@ -270,7 +275,7 @@ def test_the_recipient_directory_lists_the_devices_of_a_new_cases_viewers(
             patient_consent_at=now,
         )
         with Session(engine) as session:
-            listed = {device.user_id for device in devices.specialty_recipients(session, specialty)}
+            listed = {device.user_id for device in devices.specialty_recipients(session, specialty).devices}
         expected = {
             user_id
             for user_id, member in world.users.items()

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from app.audit import log
 from app.audit.export import ExportSpec, SignedHead, write_export
-from app.audit.log import RECORDS, DbNodeReader
+from app.audit.log import AUDIT_LOG, RECORDS, DbNodeReader, LogTables
 from app.audit.query import EventFilter
 from app.crypto import merkle, tiles
 from app.crypto.signed_note import NoteSigner
@@ -39,7 +39,7 @@ class LogNotReady(ServiceUnavailable):
 
 class BeyondTree(NotFound):
     code = "beyond_tree"
-    title = "The audit log has not reached this size"
+    title = "The log has not reached this size"
 
 
 class InvalidProofRequest(InvalidInput):
@@ -98,45 +98,53 @@ class StoredRecord:
     record: bytes
 
 
-def head(session: Session) -> Head:
-    state = log.load_state(session)
+# The functions below serve any Merkle log (the audit log by default, the device directory log too).
+
+
+def head(session: Session, tables: LogTables = AUDIT_LOG) -> Head:
+    state = log.load_state(session, tables)
     if state is None:
         raise LogNotReady()
     return Head(tree_size=state.tree_size, checkpoint=state.checkpoint)
 
 
-def _size_within(session: Session, size: int | None) -> tuple[int, bytes | None]:
+def _size_within(session: Session, size: int | None, tables: LogTables) -> tuple[int, bytes | None]:
     """A size up to the current one (default: the current one), and its checkpoint if one was signed."""
-    current = head(session)
+    current = head(session, tables)
     if size is None or size == current.tree_size:
         return current.tree_size, current.checkpoint
     if size > current.tree_size:
         raise BeyondTree(f"the log holds {current.tree_size} records")
-    return size, log.checkpoint_note(session, size)
+    return size, log.checkpoint_note(session, size, tables)
 
 
-def inclusion(session: Session, index: int, tree_size: int | None) -> InclusionProof:
-    size, note = _size_within(session, tree_size)
+def inclusion(
+    session: Session, index: int, tree_size: int | None, tables: LogTables = AUDIT_LOG
+) -> InclusionProof:
+    size, note = _size_within(session, tree_size, tables)
     if index >= size:
         raise InvalidProofRequest(f"index {index} is not below the tree size {size}")
-    record = session.execute(select(RECORDS.c.record).where(RECORDS.c.position == index)).scalar_one_or_none()
+    records = tables.records
+    record = session.execute(select(records.c.record).where(records.c.position == index)).scalar_one_or_none()
     if record is None:
         raise LogInconsistent(f"no record at position {index}")
-    hashes = merkle.inclusion_proof(DbNodeReader(session), index, size)
+    hashes = merkle.inclusion_proof(DbNodeReader(session, tables), index, size)
     return InclusionProof(index=index, tree_size=size, record=record, hashes=hashes, checkpoint=note)
 
 
-def consistency(session: Session, first: int, second: int | None) -> ConsistencyProof:
-    size, note = _size_within(session, second)
+def consistency(
+    session: Session, first: int, second: int | None, tables: LogTables = AUDIT_LOG
+) -> ConsistencyProof:
+    size, note = _size_within(session, second, tables)
     if first > size:
         raise InvalidProofRequest(f"first {first} is larger than second {size}")
-    hashes = merkle.consistency_proof(DbNodeReader(session), first, size)
+    hashes = merkle.consistency_proof(DbNodeReader(session, tables), first, size)
     return ConsistencyProof(first=first, second=size, hashes=hashes, checkpoint=note)
 
 
-def tile(session: Session, path: str) -> bytes:
+def tile(session: Session, path: str, tables: LogTables = AUDIT_LOG) -> bytes:
     """A C2SP tlog-tiles hash tile or entry bundle; TileNotFound for a bad path or one beyond the tree."""
-    tree_size = head(session).tree_size
+    tree_size = head(session, tables).tree_size
     try:
         if path.startswith("tile/entries/"):
             index, width = tiles.parse_entry_bundle_path(path)
@@ -150,11 +158,11 @@ def tile(session: Session, path: str) -> bytes:
         raise TileNotFound(f"the log holds {tree_size} records")
     if path.startswith("tile/entries/"):
         first = index * tiles.TILE_WIDTH
-        records = [record for _, record in log.records_by_position(session, first, first + width)]
+        records = [record for _, record in log.records_by_position(session, first, first + width, tables)]
         if len(records) != width:
             raise LogInconsistent(f"records are missing at positions {first}..{first + width - 1}")
         return tiles.encode_entry_bundle(records)
-    return tiles.read_tile(DbNodeReader(session), level, index, width)
+    return tiles.read_tile(DbNodeReader(session, tables), level, index, width)
 
 
 def list_events(

@@ -1,4 +1,7 @@
-"""The sequencer: gives committed audit records log positions, extends the Merkle tree, signs a checkpoint.
+"""The sequencer: gives committed log records positions, extends the Merkle tree, signs a checkpoint.
+
+It serves both Merkle logs (app.audit.log.LogTables): the audit log's, run in the background, and the device
+directory log's, which app.directory runs inside the writing transaction itself (`sequence_within`).
 
 Writers only insert records (position NULL). A batch takes every record still without a position, in id order,
 at the moment it runs, so positions follow sequencing order, not id order: on PostgreSQL a record whose
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 
-from app.audit.log import CHECKPOINTS, NODES, RECORDS, STATE, STATE_ID
+from app.audit.log import AUDIT_LOG, STATE_ID, LogTables
 from app.crypto.merkle import CompactRange, leaf_hash
 from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
 from app.models.base import utcnow
@@ -25,8 +28,7 @@ from app.platform.background import BackgroundLoop
 from app.platform.positions import number_rows, unnumbered_in_order
 
 DEFAULT_BATCH_SIZE = 5000
-# pg_try_advisory_xact_lock key: "confrere" in ASCII, a constant every deployment of this code shares.
-ADVISORY_LOCK_KEY = 0x636F6E6672657265
+ADVISORY_LOCK_KEY = AUDIT_LOG.lock_key
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,12 @@ class Batch:
 
 
 def sequence_batch(
-    engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE, *, after_id: int = 0
+    engine: Engine,
+    signer: NoteSigner,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    after_id: int = 0,
+    tables: LogTables = AUDIT_LOG,
 ) -> Batch | None:
     """Sequence up to batch_size pending records with an id above `after_id`; None if another sequencer
     holds the lock. The first run also creates the state and signs the empty tree, so a checkpoint always
@@ -49,73 +56,96 @@ def sequence_batch(
     commits late with a smaller id is not lost: the next pass starts from 0."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            locked = connection.execute(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))).scalar()
+            locked = connection.execute(select(func.pg_try_advisory_xact_lock(tables.lock_key))).scalar()
             if not locked:
                 return None
-        state = connection.execute(
-            select(STATE.c.compact_range).where(STATE.c.id == STATE_ID).with_for_update()
-        ).one_or_none()
-        pending = connection.execute(
-            unnumbered_in_order(
-                select(RECORDS.c.id, RECORDS.c.record).where(RECORDS.c.id > after_id), RECORDS
-            ).limit(batch_size)
-        ).all()
-        if state is not None and not pending:
-            return Batch(0, 0)
-        compact = CompactRange.from_bytes(state.compact_range) if state is not None else CompactRange()
-        first = compact.size
-        nodes = []
-        for row in pending:
-            nodes.extend(compact.append(leaf_hash(row.record)))
-        if pending:
-            number_rows(connection, RECORDS, [row.id for row in pending], first)
-            _store_nodes(connection, nodes)
-        now = utcnow()
-        root = compact.root()
-        note = sign_checkpoint(Checkpoint(signer.name, compact.size, root), signer)
-        values = {
-            "tree_size": compact.size,
-            "compact_range": compact.to_bytes(),
-            "root_hash": root,
-            "checkpoint": note,
-            "updated_at": now,
-        }
-        if state is None:
-            connection.execute(insert(STATE).values(id=STATE_ID, **values))
-        else:
-            connection.execute(update(STATE).where(STATE.c.id == STATE_ID).values(**values))
-        connection.execute(insert(CHECKPOINTS).values(size=compact.size, note=note, created_at=now))
+        return sequence_within(connection, signer, tables, batch_size=batch_size, after_id=after_id)
+
+
+def sequence_within(
+    connection: Connection,
+    signer: NoteSigner,
+    tables: LogTables,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    after_id: int = 0,
+) -> Batch:
+    """One batch inside the caller's transaction, which must hold the log's lock (the advisory lock on
+    PostgreSQL; SQLite's write lock): numbering, nodes, state and the signed checkpoint commit with it."""
+    records, state_table = tables.records, tables.state
+    state = connection.execute(
+        select(state_table.c.compact_range).where(state_table.c.id == STATE_ID).with_for_update()
+    ).one_or_none()
+    pending = connection.execute(
+        unnumbered_in_order(
+            select(records.c.id, records.c.record).where(records.c.id > after_id), records
+        ).limit(batch_size)
+    ).all()
+    if state is not None and not pending:
+        return Batch(0, 0)
+    compact = CompactRange.from_bytes(state.compact_range) if state is not None else CompactRange()
+    first = compact.size
+    nodes = []
+    for row in pending:
+        nodes.extend(compact.append(leaf_hash(row.record)))
+    if pending:
+        number_rows(connection, records, [row.id for row in pending], first)
+        _store_nodes(connection, tables.nodes, nodes)
+    now = utcnow()
+    root = compact.root()
+    note = sign_checkpoint(Checkpoint(signer.name, compact.size, root), signer)
+    values = {
+        "tree_size": compact.size,
+        "compact_range": compact.to_bytes(),
+        "root_hash": root,
+        "checkpoint": note,
+        "updated_at": now,
+    }
+    if state is None:
+        connection.execute(insert(state_table).values(id=STATE_ID, **values))
+    else:
+        connection.execute(update(state_table).where(state_table.c.id == STATE_ID).values(**values))
+    connection.execute(insert(tables.checkpoints).values(size=compact.size, note=note, created_at=now))
     return Batch(len(pending), pending[-1].id if pending else 0)
 
 
 # The hashes (32 bytes each) travel as one bytea cut in SQL: an array of bytea is escaped element by element
 # in Python.
-_PG_NODES = text(
-    'INSERT INTO audit_tree_nodes (level, "index", hash) '
-    "SELECT v.level, v.index, substring(CAST(:hashes AS bytea) FROM CAST(v.n * 32 - 31 AS integer) FOR 32) "
-    "FROM unnest(CAST(:levels AS smallint[]), CAST(:indices AS bigint[])) "
-    "WITH ORDINALITY AS v(level, index, n)"
-)
+def _pg_store_nodes(nodes: Table):
+    return text(
+        f'INSERT INTO {nodes.name} (level, "index", hash) '  # noqa: S608 (a table of ours)
+        "SELECT v.level, v.index, "
+        "substring(CAST(:hashes AS bytea) FROM CAST(v.n * 32 - 31 AS integer) FOR 32) "
+        "FROM unnest(CAST(:levels AS smallint[]), CAST(:indices AS bigint[])) "
+        "WITH ORDINALITY AS v(level, index, n)"
+    )
 
 
-def _store_nodes(connection: Connection, nodes: list[tuple[int, int, bytes]]) -> None:
+def _store_nodes(connection: Connection, table: Table, nodes: list[tuple[int, int, bytes]]) -> None:
     # One statement, where an executemany sends one INSERT per node (as app.platform.positions).
     if connection.dialect.name == "postgresql":
         levels, indices, hashes = zip(*nodes, strict=True) if nodes else ((), (), ())
         connection.execute(
-            _PG_NODES, {"levels": list(levels), "indices": list(indices), "hashes": b"".join(hashes)}
+            _pg_store_nodes(table),
+            {"levels": list(levels), "indices": list(indices), "hashes": b"".join(hashes)},
         )
     else:
         connection.execute(
-            insert(NODES), [{"level": level, "index": index, "hash": node} for level, index, node in nodes]
+            insert(table), [{"level": level, "index": index, "hash": node} for level, index, node in nodes]
         )
 
 
-def sequence_pending(engine: Engine, signer: NoteSigner, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+def sequence_pending(
+    engine: Engine,
+    signer: NoteSigner,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    tables: LogTables = AUDIT_LOG,
+) -> int:
     """Sequence batches until none is full; the number sequenced (0 when another sequencer has the lock)."""
     total, after_id = 0, 0
     while True:
-        batch = sequence_batch(engine, signer, batch_size, after_id=after_id)
+        batch = sequence_batch(engine, signer, batch_size, after_id=after_id, tables=tables)
         if batch is None:
             return total
         total += batch.sequenced

@@ -14,6 +14,8 @@ from typing import Any, BinaryIO
 import httpx
 
 CLIENT_NAME = "confrere-python/1"
+LOG_KEY_HEADER = "X-Confrere-Log-Key"
+DIRECTORY_CHECKPOINT_HEADER = "X-Confrere-Directory-Checkpoint"
 # The server sends a heartbeat every 15 s by default: a minute of silence means a dead connection.
 EVENT_STREAM_TIMEOUT = httpx.Timeout(30, read=60)
 RECONNECT_SECONDS = 3.0
@@ -110,11 +112,32 @@ class ConfrereApi:
     def devices(self) -> list[dict]:
         return self.json("GET", "/v1/devices")
 
-    def specialty_recipients(self, code: str) -> list[dict]:
-        return self.json("GET", f"/v1/specialties/{code}/recipients")["devices"]
+    def proved_devices(self) -> tuple[list[dict], str]:
+        """The caller's devices and the directory checkpoint their proofs lead to."""
+        response = self.request("GET", "/v1/devices")
+        return response.json(), base64.b64decode(response.headers[DIRECTORY_CHECKPOINT_HEADER]).decode()
 
-    def user_devices(self, user_id: str) -> list[dict]:
-        return self.json("GET", f"/v1/users/{user_id}/devices")["devices"]
+    def specialty_recipients(self, code: str) -> dict:
+        """{specialty, checkpoint, devices}: each device with its directory proof."""
+        return self.json("GET", f"/v1/specialties/{code}/recipients")
+
+    def user_devices(self, user_id: str) -> dict:
+        """{user_id, checkpoint, devices}: each device with its directory proof."""
+        return self.json("GET", f"/v1/users/{user_id}/devices")
+
+    # -- the device directory log (public) ---------------------------------------------------------
+
+    def directory_key(self) -> str:
+        return self.request("GET", "/v1/directory/checkpoint").headers[LOG_KEY_HEADER]
+
+    def directory_checkpoint(self) -> bytes:
+        return self.request("GET", "/v1/directory/checkpoint").content
+
+    def directory_consistency(self, first: int, second: int) -> dict:
+        return self.json("GET", "/v1/directory/proof/consistency", params={"first": first, "second": second})
+
+    def directory_tile(self, path: str) -> bytes:
+        return self.request("GET", f"/v1/directory/log/{path}").content
 
     # -- cases -------------------------------------------------------------------------------------
 

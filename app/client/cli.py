@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.client.api import ApiError, ConfrereApi
 from app.client.clinician import Attachment, Clinician
+from app.client.directory import DirectoryTrust, Monitor
 from app.client.profile import Profile, profile_path
 from app.crypto.e2ee import E2EEError, Suite
 
@@ -26,6 +27,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     login.add_argument("--server", default="http://127.0.0.1:8000")
     login.add_argument("--email", required=True)
     login.add_argument("--totp", help="current TOTP code, when enrolled")
+    login.add_argument(
+        "--directory-key",
+        help="the directory log's verifier key to pin (as published by the operator); without it the key "
+        "the server announces is pinned on first use",
+    )
 
     device = commands.add_parser("device", help="this machine as an end-to-end encryption device")
     device_commands = device.add_subparsers(dest="device_command", required=True)
@@ -34,6 +40,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     register.add_argument("--suite", choices=[suite.value for suite in Suite], default=Suite.XWING.value)
     register.add_argument("--label", default="confrere CLI")
+    device_commands.add_parser(
+        "audit", help="read my entries in the directory log and warn about devices I did not approve"
+    )
+    approve = device_commands.add_parser("approve", help="approve a device of mine registered elsewhere")
+    approve.add_argument("device_id")
+    catch_up = device_commands.add_parser(
+        "catch-up", help="re-wrap the keys of my open cases for my other devices (a new one)"
+    )
+    catch_up.add_argument("--all", action="store_true", help="closed and withdrawn cases too")
+
+    user = commands.add_parser("user", help="colleagues' safety numbers")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    show_fingerprint = user_commands.add_parser(
+        "fingerprint", help="a user's safety number (mine by default): digits to read aloud, QR payload"
+    )
+    show_fingerprint.add_argument("user_id", nargs="?")
+    verify = user_commands.add_parser(
+        "verify", help="mark a colleague verified after comparing the safety number with them"
+    )
+    verify.add_argument("user_id")
 
     case = commands.add_parser("case", help="create, list, read and answer cases")
     case_commands = case.add_subparsers(dest="case_command", required=True)
@@ -66,7 +92,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     events.add_argument("--last-event-id", type=int, help="replay what came after this event id")
     events.add_argument("--once", action="store_true", help="stop when the server ends the stream")
 
-    for parser in (login, device, case, events):
+    for parser in (login, device, user, case, events):
         parser.add_argument("--profile", default=os.environ.get("CONFRERE_PROFILE", "default"))
 
 
@@ -84,9 +110,55 @@ def _session(profile_name: str) -> Iterator[tuple[Profile, ConfrereApi]]:
         api.close()
 
 
+def _trust(profile: Profile, api: ConfrereApi) -> DirectoryTrust:
+    """The profile's pinned directory key (pinned now on first use) and last accepted checkpoint."""
+    if profile.directory_key is None:
+        profile.directory_key = api.directory_key()
+        print(
+            f"pinned the directory log key {profile.directory_key}: compare it with the one your "
+            "organization publishes",
+            file=sys.stderr,
+        )
+
+    def keep(note: bytes) -> None:
+        profile.directory_checkpoint = note.decode()
+
+    last = profile.directory_checkpoint.encode() if profile.directory_checkpoint else None
+    return DirectoryTrust(api, profile.directory_key, last, on_checkpoint=keep)
+
+
 def _clinician(profile: Profile, api: ConfrereApi) -> Clinician:
     keys = profile.device_keys()
-    return Clinician(api, profile.user_id or api.me()["id"], profile.device_id or "", keys)
+    return Clinician(
+        api,
+        profile.user_id or api.me()["id"],
+        profile.device_id or "",
+        keys,
+        _trust(profile, api),
+        profile.verified_contacts,
+    )
+
+
+def _audit_devices(profile: Profile, api: ConfrereApi) -> int:
+    """Scans the directory log for this user's devices; 2 when one was neither registered here nor
+    approved (a device added behind the user's back until proven otherwise)."""
+    monitor = Monitor(_trust(profile, api), profile.user_id or api.me()["id"], profile.monitor_state())
+    checkpoint = monitor.scan()
+    profile.keep_monitor_state(monitor.state)
+    unknown = monitor.unknown_devices(profile.approved_devices)
+    for sighting in unknown:
+        state = "since revoked" if sighting.revoked else "ACTIVE"
+        print(
+            f"WARNING: device {sighting.device_id} was registered to your account at "
+            f"{sighting.registered_at} ({state}) and you never approved it: if it is not yours, revoke it "
+            "and tell your administrator",
+            file=sys.stderr,
+        )
+    print(
+        f"directory log checked up to size {checkpoint.size}: {len(monitor.state.devices)} device(s) of "
+        f"yours on record, {len(unknown)} unknown"
+    )
+    return 2 if unknown else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,20 +183,54 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile = Profile.load(path) if path.exists() else Profile(server=args.server, email=args.email)
         profile.server, profile.email, profile.user_id = args.server, args.email, api.me()["id"]
         profile.access_token, profile.refresh_token = api.access_token, api.refresh_token
-        profile.save(path)
-        print(f"logged in as {args.email} (profile {args.profile})")
-        return 0
+        if args.directory_key:
+            profile.directory_key = args.directory_key
+        try:
+            print(f"logged in as {args.email} (profile {args.profile})")
+            # Monitoring on login: a device added behind the user's back shows at once.
+            return _audit_devices(profile, api) if profile.device_id else 0
+        finally:
+            profile.save(path)
     with _session(args.profile) as (profile, api):
         if args.command == "events":
             return _follow(api, args.last_event_id, args.once)
         if args.command == "device":
-            clinician = Clinician.enrol_device(api, args.suite, args.label)
-            profile.remember_device(clinician.device_id, clinician.keys)
-            print(
-                f"device {clinician.device_id} registered ({args.suite}); private keys stay in this profile"
-            )
-            return 0
+            return _device(args, profile, api)
+        if args.command == "user":
+            return _user(args, profile, _clinician(profile, api))
         return _case(args, _clinician(profile, api))
+
+
+def _device(args: argparse.Namespace, profile: Profile, api: ConfrereApi) -> int:
+    command = args.device_command
+    if command == "register":
+        clinician = Clinician.enrol_device(api, args.suite, args.label, _trust(profile, api))
+        profile.remember_device(clinician.device_id, clinician.keys)
+        print(f"device {clinician.device_id} registered ({args.suite}); private keys stay in this profile")
+    elif command == "audit":
+        return _audit_devices(profile, api)
+    elif command == "approve":
+        profile.approve(args.device_id)
+        print(f"device {args.device_id} approved")
+    elif command == "catch-up":
+        added = _clinician(profile, api).catch_up(include_closed=args.all)
+        print(f"{sum(added.values())} envelopes added over {len(added)} case(s)")
+    return 0
+
+
+def _user(args: argparse.Namespace, profile: Profile, clinician: Clinician) -> int:
+    if args.user_command == "fingerprint":
+        user_id = args.user_id or clinician.user_id
+        number = clinician.safety_number(user_id)
+        pinned = profile.verified_contacts.get(user_id)
+        status = (
+            "verified" if pinned == number.digits else "CHANGED since verified" if pinned else "unverified"
+        )
+        print(f"safety number of {user_id} ({status}):\n  {number.digits}\nQR payload: {number.qr_payload}")
+    else:
+        digits = clinician.mark_verified(args.user_id)
+        print(f"{args.user_id} marked verified with safety number {digits}")
+    return 0
 
 
 def _follow(api: ConfrereApi, last_event_id: int | None, once: bool) -> int:
@@ -195,5 +301,5 @@ def _case(args: argparse.Namespace, clinician: Clinician) -> int:
             extra["report_message_id"] = args.report_message
         print(clinician.transition(args.case_id, args.action, **extra)["status"])
     elif command == "share":
-        print(f"{clinician.share(args.case_id, args.user)} envelopes uploaded")
+        print(f"{clinician.share(args.case_id, args.user)} envelopes added")
     return 0

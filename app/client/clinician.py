@@ -22,7 +22,9 @@ from app.client.content import (
     content_bytes,
     parse_as,
 )
+from app.client.directory import DirectoryTrust, fingerprint
 from app.crypto.canonical import Header, Manifest, ShareStatement
+from app.crypto.directory import SafetyNumber
 from app.crypto.e2ee import (
     FORMAT_V1,
     DeviceKeys,
@@ -41,6 +43,8 @@ from app.crypto.e2ee import (
     sign_share,
     verify_manifest,
 )
+
+FINAL_STATUSES = ("closed", "withdrawn")
 
 
 @dataclass(frozen=True)
@@ -85,18 +89,41 @@ def _sealed_in(sealed) -> dict[str, Any]:
     }
 
 
-class Clinician:
-    """One clinician's device talking to the API."""
+class SafetyNumberChanged(E2EEError):
+    def __init__(self, user_id: str, pinned: str, now: str) -> None:
+        super().__init__(
+            "safety_number_changed",
+            f"the devices of verified colleague {user_id} changed (safety number was {pinned}, is now "
+            f"{now}): compare the new number with them, then mark them verified again",
+        )
 
-    def __init__(self, api: ConfrereApi, user_id: str, device_id: str, keys: DeviceKeys):
+
+class Clinician:
+    """One clinician's device talking to the API. It seals only for devices the directory log proves
+    (`trust`), and refuses to seal for a verified colleague whose safety number changed."""
+
+    def __init__(
+        self,
+        api: ConfrereApi,
+        user_id: str,
+        device_id: str,
+        keys: DeviceKeys,
+        trust: DirectoryTrust | None = None,
+        verified_contacts: dict[str, str] | None = None,
+    ):
         self.api = api
         self.user_id = user_id
         self.device_id = device_id
         self.keys = keys
+        self.trust = trust or DirectoryTrust.first_use(api)
+        # user id -> the safety number digits the user compared and marked verified
+        self.verified_contacts = verified_contacts if verified_contacts is not None else {}
         api.device_id = device_id
 
     @classmethod
-    def enrol_device(cls, api: ConfrereApi, suite: Suite | str, label: str) -> Clinician:
+    def enrol_device(
+        cls, api: ConfrereApi, suite: Suite | str, label: str, trust: DirectoryTrust | None = None
+    ) -> Clinician:
         """Creates device keys here and registers their public halves, proving possession."""
         user_id = api.me()["id"]
         keys = generate_device_keys(Suite(suite))
@@ -112,7 +139,55 @@ class Clinician:
             kem_proof=b64(kem_proof),
             signature=b64(sign_device_registration(keys, nonce, user_id, kem_proof)),
         )
-        return cls(api, user_id, device["id"], keys)
+        return cls(api, user_id, device["id"], keys, trust)
+
+    # -- the directory -----------------------------------------------------------------------------
+
+    def _proved(self, answer: dict[str, Any], *, check_pins: bool = True) -> list[dict[str, Any]]:
+        """An answer's devices once the directory proves them all and no verified colleague's safety number
+        changed; E2EEError (DirectoryRefusal, SafetyNumberChanged) otherwise, before anything is sealed."""
+        devices = self.trust.verified(answer["checkpoint"], answer["devices"])
+        if not check_pins:
+            return devices
+        by_user: dict[str, list[dict[str, Any]]] = {}
+        for device in devices:
+            by_user.setdefault(device["user_id"], []).append(device)
+        for user_id, pinned in self.verified_contacts.items():
+            if user_id in by_user and (now := fingerprint(user_id, by_user[user_id]).digits) != pinned:
+                raise SafetyNumberChanged(user_id, pinned, now)
+        return devices
+
+    def own_devices(self, *, check_pins: bool = True) -> list[dict[str, Any]]:
+        """This user's active devices, proved (the user may pin their own safety number too)."""
+        listed, checkpoint = self.api.proved_devices()
+        devices = [
+            {
+                "device_id": device["id"],
+                "user_id": device["user_id"],
+                "suite": device["suite"],
+                "signing_public_key": device["signing_public_key"],
+                "kem_public_key": device["kem_public_key"],
+                "directory": device["directory"],
+            }
+            for device in listed
+            if device["revoked_at"] is None
+        ]
+        return self._proved({"checkpoint": checkpoint, "devices": devices}, check_pins=check_pins)
+
+    def colleague_devices(self, user_id: str, *, check_pins: bool = True) -> list[dict[str, Any]]:
+        if user_id == self.user_id:
+            return self.own_devices(check_pins=check_pins)
+        return self._proved(self.api.user_devices(user_id), check_pins=check_pins)
+
+    def safety_number(self, user_id: str) -> SafetyNumber:
+        """The colleague's (or one's own) safety number, from devices the directory proves."""
+        return fingerprint(user_id, self.colleague_devices(user_id, check_pins=False))
+
+    def mark_verified(self, user_id: str) -> str:
+        """Pins the colleague's current safety number: a later change is refused before sealing."""
+        digits = self.safety_number(user_id).digits
+        self.verified_contacts[user_id] = digits
+        return digits
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -125,11 +200,7 @@ class Clinician:
         }
 
     def _own_devices(self) -> list[dict[str, Any]]:
-        return [
-            {"device_id": device["id"], "suite": device["suite"], "kem_public_key": device["kem_public_key"]}
-            for device in self.api.devices()
-            if device["revoked_at"] is None
-        ]
+        return self.own_devices()
 
     def _seal(
         self, case_id: str, kind: str, object_id: str, plaintext: bytes, recipients: dict[str, Recipient]
@@ -153,7 +224,7 @@ class Clinician:
         named_specialist_id: str | None = None,
     ) -> str:
         case_id = str(uuid.uuid4())
-        audience = (
+        audience = self._proved(
             self.api.user_devices(named_specialist_id)
             if named_specialist_id
             else self.api.specialty_recipients(specialty)
@@ -187,11 +258,17 @@ class Clinician:
         self.api.upload_attachment(case_id, {"id": item.id, **meta}, io.BytesIO(sealed.ciphertext))
 
     def _participant_recipients(self, case: dict[str, Any]) -> dict[str, Recipient]:
-        devices = self._own_devices()
-        for user_id in {case["requester_id"], case["assignee_id"], case["named_specialist_id"]} - {None}:
-            devices += self.api.user_devices(user_id)
+        """Everyone who takes part (the case's participants, shared colleagues included), and the specialty
+        while the case waits in its queue."""
+        participants = case["participants"]
+        devices = self._own_devices() + self._proved(
+            {
+                "checkpoint": participants["checkpoint"],
+                "devices": [device for user in participants["users"] for device in user["devices"]],
+            }
+        )
         if case["status"] == "open" and case["named_specialist_id"] is None:
-            devices += self.api.specialty_recipients(case["specialty"])
+            devices += self._proved(self.api.specialty_recipients(case["specialty"]))
         return self._recipients(devices)
 
     def post(self, case_id: str, kind: str, text: str) -> str:
@@ -272,7 +349,24 @@ class Clinician:
     # -- re-sharing --------------------------------------------------------------------------------
 
     def share(self, case_id: str, recipient_user_id: str) -> int:
-        """Gives a colleague's devices access: re-wraps each object's key, signed by this device."""
+        """Gives a colleague's devices access: re-wraps each object's key, signed by this device. Idempotent:
+        the server keeps envelopes a device already holds. Returns how many envelopes were added."""
+        targets = self._recipients(self.colleague_devices(recipient_user_id))
+        return self._rewrap(case_id, recipient_user_id, targets)
+
+    def catch_up(self, *, include_closed: bool = False) -> dict[str, int]:
+        """Re-wraps, for this user's other active devices (a new one), the keys of the user's cases that
+        this device holds: {case id: envelopes added}. Closed and withdrawn cases only when asked."""
+        targets = self._recipients(
+            [device for device in self.own_devices() if device["device_id"] != self.device_id]
+        )
+        added = {}
+        for case in list(self.api.cases()):
+            if targets and (include_closed or case["status"] not in FINAL_STATUSES):
+                added[case["id"]] = self._rewrap(case["id"], self.user_id, targets)
+        return added
+
+    def _rewrap(self, case_id: str, recipient_user_id: str, targets: dict[str, Recipient]) -> int:
         case = self.api.case(case_id)
         objects = [(case["sealed"], ObjectContext(case_id, "case", case_id))]
         objects += [
@@ -282,9 +376,11 @@ class Clinician:
             (message["sealed"], ObjectContext(case_id, message["kind"], message["id"]))
             for message in self.api.messages(case_id)
         ]
-        targets = self._recipients(self.api.user_devices(recipient_user_id))
         envelopes, entries = [], []
         for sealed, served in objects:
+            mine = next((e for e in sealed["envelopes"] if e["device_id"] == self.device_id), None)
+            if mine is None:  # sealed before this device existed and never re-shared to it
+                continue
             header, manifest = verify_manifest(
                 unb64(sealed["header"]),
                 unb64(sealed["manifest"]),
@@ -292,7 +388,6 @@ class Clinician:
                 unb64(sealed["author_device"]["signing_public_key"]),
             )
             check_context(header, served)
-            mine = next(e for e in sealed["envelopes"] if e["device_id"] == self.device_id)
             for device_id, recipient in targets.items():
                 if header.v == FORMAT_V1 and recipient.suite is not header.suite:
                     continue  # a version 1 object can only be re-shared within its suite
@@ -309,11 +404,13 @@ class Clinician:
                     {"object_id": header.object_id, "device_id": device_id, "wrapped_key": b64(wrapped)}
                 )
                 entries.append(share_entry(header, device_id, wrapped))
+        if not envelopes:
+            return 0
         statement, signature = sign_share(
             ShareStatement(case_id=case_id, sharer_device_id=self.device_id, entries=tuple(entries)),
             self.keys,
         )
-        self.api.share(
+        shared = self.api.share(
             case_id,
             recipient_user_id=recipient_user_id,
             sharer_device_id=self.device_id,
@@ -321,4 +418,4 @@ class Clinician:
             signature=b64(signature),
             envelopes=envelopes,
         )
-        return len(envelopes)
+        return shared["envelope_count"]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from app.client.api import b64, unb64
+from app.client.directory import MonitorState, Sighting
 from app.crypto.e2ee import DeviceKeys, Suite
 
 
@@ -30,6 +31,17 @@ class Profile:
     suite: str | None = None
     signing_private: str | None = None
     kem_private: str | None = None
+    # The device directory log: its pinned verifier key, the last checkpoint accepted, the monitor's progress
+    # (tree size, compact range) and what it saw of this user's devices.
+    directory_key: str | None = None
+    directory_checkpoint: str | None = None
+    monitor_size: int = 0
+    monitor_range: str = ""
+    monitor_devices: dict[str, dict] = field(default_factory=dict)
+    # Devices of this user registered here or approved with `confrere device approve`.
+    approved_devices: list[str] = field(default_factory=list)
+    # Colleagues marked verified: user id -> the safety number compared with them.
+    verified_contacts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Profile:
@@ -53,3 +65,19 @@ class Profile:
     def remember_device(self, device_id: str, keys: DeviceKeys) -> None:
         self.device_id, self.suite = device_id, str(keys.suite)
         self.signing_private, self.kem_private = b64(keys.signing_private), b64(keys.kem_private)
+        self.approve(device_id)
+
+    def approve(self, device_id: str) -> None:
+        if device_id not in self.approved_devices:
+            self.approved_devices.append(device_id)
+
+    def monitor_state(self) -> MonitorState:
+        return MonitorState(
+            size=self.monitor_size,
+            compact_range=unb64(self.monitor_range) if self.monitor_range else b"",
+            devices={key: Sighting(**value) for key, value in self.monitor_devices.items()},
+        )
+
+    def keep_monitor_state(self, state: MonitorState) -> None:
+        self.monitor_size, self.monitor_range = state.size, b64(state.compact_range)
+        self.monitor_devices = {key: asdict(value) for key, value in state.devices.items()}

@@ -253,6 +253,17 @@ def inclusion_proof(reader: NodeReader, index: int, size: int) -> list[bytes]:
     return _subtree_roots(reader, _inclusion_ranges(index, size))
 
 
+def inclusion_proofs(reader: NodeReader, indices: Iterable[int], size: int) -> dict[int, list[bytes]]:
+    """Inclusion proofs of several leaves in one tree, read with one batched lookup."""
+    ranges_by_index = {}
+    for index in dict.fromkeys(indices):
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} is outside a tree of size {size}")
+        ranges_by_index[index] = _inclusion_ranges(index, size)
+    roots = iter(_subtree_roots(reader, [r for ranges in ranges_by_index.values() for r in ranges]))
+    return {index: [next(roots) for _ in ranges] for index, ranges in ranges_by_index.items()}
+
+
 def inclusion_proof_coords(index: int, size: int) -> list[NodeCoord]:
     """The stored nodes that inclusion_proof(reader, index, size) reads: lets a caller that needs many
     proofs (a filtered export) fetch the nodes of a whole batch in one lookup."""

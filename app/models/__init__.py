@@ -4,6 +4,12 @@ from app.models.audit import AuditCheckpoint, AuditExport, AuditLogState, AuditR
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.cases import Case, CaseObject, CaseShare, Envelope
 from app.models.devices import Device, DeviceChallenge, KeyBackup
+from app.models.directory import (
+    DirectoryCheckpoint,
+    DirectoryEntry,
+    DirectoryLogState,
+    DirectoryTreeNode,
+)
 from app.models.limits import RateLimitBucket
 from app.models.notifications import Event, EventRecipient, Webhook, WebhookDelivery
 from app.models.specialties import Specialty
@@ -21,6 +27,10 @@ __all__ = [
     "CaseShare",
     "Device",
     "DeviceChallenge",
+    "DirectoryCheckpoint",
+    "DirectoryEntry",
+    "DirectoryLogState",
+    "DirectoryTreeNode",
     "Envelope",
     "Event",
     "EventRecipient",

@@ -46,42 +46,48 @@ class AuditRecord(SQLModel, table=True):
     outcome: str = Field(sa_type=String(20))
 
 
-class AuditTreeNode(SQLModel, table=True):
-    """A complete aligned subtree of the log's Merkle tree: immutable once its leaves exist.
+class MerkleTreeNode(SQLModel):
+    """A complete aligned subtree of a log's Merkle tree: immutable once its leaves exist.
 
     Every node the compact range completes is stored, so proofs for any tree size and tlog tiles are
-    read back in O(log n) lookups instead of rehashing records.
+    read back in O(log n) lookups instead of rehashing records. (The columns of both logs' node tables.)
     """
 
-    __tablename__ = "audit_tree_nodes"
-
-    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
-    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    level: int = Field(sa_type=SmallInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    index: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_type=LargeBinary, nullable=False)
 
 
-class AuditLogState(SQLModel, table=True):
-    """The sequencer's single row: where the log stands and what it last signed."""
+class MerkleLogState(SQLModel):
+    """A sequencer's single row: where the log stands and what it last signed."""
 
-    __tablename__ = "audit_log_state"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
-
-    id: int = Field(default=1, sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False))
-    compact_range: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    checkpoint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    tree_size: int = Field(sa_type=BigInteger, nullable=False)
+    compact_range: bytes = Field(sa_type=LargeBinary, nullable=False)
+    root_hash: bytes = Field(sa_type=LargeBinary, nullable=False)
+    checkpoint: bytes = Field(sa_type=LargeBinary, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class AuditCheckpoint(SQLModel, table=True):
-    """Every checkpoint the sequencer signed, so any published size can be proven against later ones."""
+class MerkleCheckpoint(SQLModel):
+    """Every checkpoint a sequencer signed, so any published size can be proven against later ones."""
 
-    __tablename__ = "audit_checkpoints"
-
-    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    note: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    note: bytes = Field(sa_type=LargeBinary, nullable=False)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditTreeNode(MerkleTreeNode, table=True):
+    __tablename__ = "audit_tree_nodes"
+
+
+class AuditLogState(MerkleLogState, table=True):
+    __tablename__ = "audit_log_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class AuditCheckpoint(MerkleCheckpoint, table=True):
+    __tablename__ = "audit_checkpoints"
 
 
 class AuditExport(SQLModel, table=True):

@@ -5,6 +5,8 @@ keys_dir/secret.key                 seals server-side secrets, unless CONFRERE_S
 keys_dir/audit-log.key              signs the audit log's checkpoints (a C2SP note signer key string, named
                                     after settings.audit_log_origin); outside the database, so whoever can
                                     rewrite the database still cannot sign a rewritten log
+keys_dir/directory-log.key          signs the device directory log's checkpoints, the same way (named after
+                                    settings.directory_log_origin); clients pin its verifier key
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from app.crypto.tokens import TokenKeySet, TokenSigningKey
 TOKEN_KEY_GLOB = "token-*.pem"  # noqa: S105 (file names)
 SECRET_FILE = "secret.key"  # noqa: S105
 AUDIT_LOG_KEY_FILE = "audit-log.key"
+DIRECTORY_LOG_KEY_FILE = "directory-log.key"
 
 
 class KeyringError(RuntimeError):
@@ -34,6 +37,7 @@ class ServerKeys:
     tokens: TokenKeySet
     sealer: SecretSealer
     audit_log: NoteSigner
+    directory_log: NoteSigner
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -93,19 +97,26 @@ def _create_once(path: Path, data: bytes) -> None:
         temporary.unlink()
 
 
-def load_audit_log_signer(settings: Settings) -> NoteSigner:
-    path = settings.resolved_keys_dir / AUDIT_LOG_KEY_FILE
+def _log_signer(settings: Settings, file_name: str, origin: str, setting: str) -> NoteSigner:
+    path = settings.resolved_keys_dir / file_name
     if not path.exists():
         _may_generate(settings, path)
-        _create_once(path, NoteSigner.generate(settings.audit_log_origin).key_string.encode() + b"\n")
+        _create_once(path, NoteSigner.generate(origin).key_string.encode() + b"\n")
     signer = NoteSigner.from_key_string(path.read_text().strip())
-    if signer.name != settings.audit_log_origin:
+    if signer.name != origin:
         # The origin is the log's identity in every checkpoint: a silent change would fork the log.
-        raise KeyringError(
-            f"{path} signs for origin {signer.name!r}, but CONFRERE_AUDIT_LOG_ORIGIN is "
-            f"{settings.audit_log_origin!r}"
-        )
+        raise KeyringError(f"{path} signs for origin {signer.name!r}, but {setting} is {origin!r}")
     return signer
+
+
+def load_audit_log_signer(settings: Settings) -> NoteSigner:
+    return _log_signer(settings, AUDIT_LOG_KEY_FILE, settings.audit_log_origin, "CONFRERE_AUDIT_LOG_ORIGIN")
+
+
+def load_directory_log_signer(settings: Settings) -> NoteSigner:
+    return _log_signer(
+        settings, DIRECTORY_LOG_KEY_FILE, settings.directory_log_origin, "CONFRERE_DIRECTORY_LOG_ORIGIN"
+    )
 
 
 def load_server_keys(settings: Settings) -> ServerKeys:
@@ -113,4 +124,5 @@ def load_server_keys(settings: Settings) -> ServerKeys:
         tokens=_token_keys(settings),
         sealer=SecretSealer(_server_secret(settings)),
         audit_log=load_audit_log_signer(settings),
+        directory_log=load_directory_log_signer(settings),
     )

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from app.audit.records import Purpose, Resource
 from app.authz import policies
-from app.deps import Admin, Db, TrailDep
+from app.deps import Admin, Db, DirectoryDep, TrailDep
 from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
 from app.runtime.context import audited
@@ -71,8 +71,8 @@ def _user_page(session: Session, **filters: Any) -> UserPage:
     responses=problems(401, 403, 404, 409, 422, 429),
     dependencies=[_user_action("admin.user.verify")],
 )
-async def verify_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserOut:
-    return await db.run(_changed, admin.verify, user_id, principal.id, utcnow())
+async def verify_user(user_id: uuid.UUID, principal: Admin, db: Db, directory: DirectoryDep) -> UserOut:
+    return await db.run(_changed, admin.verify, user_id, principal.id, utcnow(), directory)
 
 
 @router.post(
@@ -83,9 +83,11 @@ async def verify_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserOut:
     responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.suspend")],
 )
-async def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, db: Db) -> UserOut:
+async def suspend_user(
+    user_id: uuid.UUID, body: SuspendRequest, principal: Admin, db: Db, directory: DirectoryDep
+) -> UserOut:
     policies.enforce(policies.may_change_roles_of(principal, user_id))
-    return await db.run(_changed, admin.suspend, user_id, utcnow())
+    return await db.run(_changed, admin.suspend, user_id, utcnow(), directory)
 
 
 @router.post(
@@ -96,8 +98,8 @@ async def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admi
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[_user_action("admin.user.reactivate")],
 )
-async def reactivate_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserOut:
-    return await db.run(_changed, admin.reactivate, user_id, utcnow())
+async def reactivate_user(user_id: uuid.UUID, principal: Admin, db: Db, directory: DirectoryDep) -> UserOut:
+    return await db.run(_changed, admin.reactivate, user_id, utcnow(), directory)
 
 
 @router.put(
@@ -108,9 +110,11 @@ async def reactivate_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserO
     responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.roles")],
 )
-async def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, db: Db) -> UserOut:
+async def set_roles(
+    user_id: uuid.UUID, body: RolesUpdate, principal: Admin, db: Db, directory: DirectoryDep
+) -> UserOut:
     policies.enforce(policies.may_change_roles_of(principal, user_id))
-    return await db.run(_changed, admin.set_roles, user_id, body, utcnow())
+    return await db.run(_changed, admin.set_roles, user_id, body, utcnow(), directory)
 
 
 @router.post(

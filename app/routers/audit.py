@@ -3,7 +3,6 @@ export bundles. Every officer route is itself audited, with the compliance purpo
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Annotated, Any
 
@@ -83,14 +82,7 @@ async def get_inclusion_proof(
     index: Annotated[int, Query(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1, description="Default: the latest checkpoint.")] = None,
 ) -> InclusionProofOut:
-    proof = await db.run(inspection.inclusion, index, tree_size)
-    return InclusionProofOut(
-        index=proof.index,
-        tree_size=proof.tree_size,
-        record=base64.b64encode(proof.record).decode(),
-        hashes=[node.hex() for node in proof.hashes],
-        checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
-    )
+    return InclusionProofOut.of(await db.run(inspection.inclusion, index, tree_size))
 
 
 @router.get(
@@ -107,13 +99,7 @@ async def get_consistency_proof(
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint.")] = None,
 ) -> ConsistencyProofOut:
-    proof = await db.run(inspection.consistency, first, second)
-    return ConsistencyProofOut(
-        first=proof.first,
-        second=proof.second,
-        hashes=[node.hex() for node in proof.hashes],
-        checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
-    )
+    return ConsistencyProofOut.of(await db.run(inspection.consistency, first, second))
 
 
 @router.get(

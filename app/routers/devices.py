@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, Db, RuntimeDep, TrailDep
+from app.deps import ActivePrincipal, Db, DirectoryDep, RuntimeDep, TrailDep
+from app.directory.proofs import ProvedSet
 from app.models.base import utcnow
+from app.models.devices import Device
 from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.devices import ChallengeIn, ChallengeOut, DeviceCreate, DeviceOut
 from app.services import devices
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
+# A checkpoint is several lines: the header carries it base64-encoded.
+CHECKPOINT_HEADER = "X-Confrere-Directory-Checkpoint"
+_CHECKPOINT_HEADER_DOC = {
+    CHECKPOINT_HEADER: {
+        "description": "Base64 of the directory log checkpoint that the devices' proofs lead to",
+        "schema": {"type": "string"},
+    }
+}
 
 
 @router.post(
@@ -45,7 +56,7 @@ async def create_challenge(
     summary="Register a device's public keys, proving possession of its signing and KEM keys",
     status_code=status.HTTP_201_CREATED,
     response_model=DeviceOut,
-    responses=problems(400, 401, 403, 409, 413, 422, 429),
+    responses={201: {"headers": _CHECKPOINT_HEADER_DOC}, **problems(400, 401, 403, 409, 413, 422, 429)},
     dependencies=[audited("device.register")],
 )
 async def register_device(
@@ -54,23 +65,36 @@ async def register_device(
     db: Db,
     runtime: RuntimeDep,
     trail: TrailDep,
+    directory: DirectoryDep,
+    response: Response,
 ) -> DeviceOut:
     sealer, max_devices = runtime.authenticator.sealer, runtime.settings.max_devices_per_user
-    device = await db.run(devices.register, principal.id, body, sealer, utcnow(), max_devices)
+    device, proved = await db.run(
+        devices.register, principal.id, body, sealer, utcnow(), max_devices, directory
+    )
     trail.resource = Resource(type="device", id=str(device.id))
-    return DeviceOut.model_validate(device)
+    return _with_proofs([device], proved, response)[0]
 
 
 @router.get(
     "",
     operation_id="listDevices",
-    summary="The caller's devices, revoked ones included",
+    summary="The caller's devices, revoked ones included, each with the proof of its directory entry",
     response_model=list[DeviceOut],
-    responses=problems(401, 403),
+    responses={200: {"headers": _CHECKPOINT_HEADER_DOC}, **problems(401, 403)},
     dependencies=[audited("device.list")],
 )
-async def list_devices(principal: ActivePrincipal, db: Db) -> list[DeviceOut]:
-    return [DeviceOut.model_validate(device) for device in await db.run(devices.list_own, principal.id)]
+async def list_devices(principal: ActivePrincipal, db: Db, response: Response) -> list[DeviceOut]:
+    own, proved = await db.run(devices.list_own, principal.id)
+    return _with_proofs(own, proved, response)
+
+
+def _with_proofs(own: list[Device], proved: ProvedSet, response: Response) -> list[DeviceOut]:
+    response.headers[CHECKPOINT_HEADER] = base64.b64encode(proved.checkpoint.encode()).decode()
+    return [
+        DeviceOut.model_validate(device).model_copy(update={"directory": proved.proofs.get(device.id)})
+        for device in own
+    ]
 
 
 @router.delete(
@@ -81,5 +105,7 @@ async def list_devices(principal: ActivePrincipal, db: Db) -> list[DeviceOut]:
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
 )
-async def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, db: Db) -> None:
-    await db.run(devices.revoke, principal.id, device_id, utcnow())
+async def revoke_device(
+    device_id: uuid.UUID, principal: ActivePrincipal, db: Db, directory: DirectoryDep
+) -> None:
+    await db.run(devices.revoke, principal.id, device_id, utcnow(), directory)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from app.deps import Clinician, Db
 from app.runtime.context import audited
 from app.schemas.common import problems
-from app.schemas.devices import SpecialtyRecipients, UserDevices
+from app.schemas.directory import SpecialtyRecipients, UserDevices
 from app.services import devices
 
 router = APIRouter(prefix="/v1", tags=["directory"])
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/v1", tags=["directory"])
 @router.get(
     "/specialties/{code}/recipients",
     operation_id="listSpecialtyRecipients",
-    summary="Active devices of the verified, active specialists of a specialty: a new case's audience",
+    summary="Active devices of the verified, active specialists of a specialty (a new case's audience), "
+    "each with the proof of its directory entry",
     response_model=SpecialtyRecipients,
     responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.specialty_recipients", resource="specialty", id_param="code")],
@@ -27,16 +28,18 @@ router = APIRouter(prefix="/v1", tags=["directory"])
 async def specialty_recipients(
     code: Annotated[str, Path(max_length=40)], _: Clinician, db: Db
 ) -> SpecialtyRecipients:
-    return SpecialtyRecipients(specialty=code, devices=await db.run(devices.specialty_recipients, code))
+    proved = await db.run(devices.specialty_recipients, code)
+    return SpecialtyRecipients(specialty=code, checkpoint=proved.checkpoint, devices=proved.devices)
 
 
 @router.get(
     "/users/{user_id}/devices",
     operation_id="listUserDevices",
-    summary="Active devices of a verified, active clinician (404 for anyone else)",
+    summary="Active devices of a verified, active clinician, with directory proofs (404 for anyone else)",
     response_model=UserDevices,
     responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.user_devices", resource="user", id_param="user_id")],
 )
 async def user_devices(user_id: uuid.UUID, _: Clinician, db: Db) -> UserDevices:
-    return UserDevices(user_id=user_id, devices=await db.run(devices.user_devices, user_id))
+    proved = await db.run(devices.user_devices, user_id)
+    return UserDevices(user_id=user_id, checkpoint=proved.checkpoint, devices=proved.devices)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app.config import Settings
 from app.crypto.passwords import PasswordHasher
 from app.crypto.signed_note import NoteSigner
+from app.directory.log import DirectoryLog
 from app.models.audit import AuditRecord
 from app.models.base import table_of
 from app.notifications.stream import EventStreams
@@ -37,6 +38,8 @@ class Runtime:
     write_gate: WriteGate
     authenticator: Authenticator
     audit_log_signer: NoteSigner
+    # Writes the device directory log's entries with the changes they record (app.directory.log).
+    directory_log: DirectoryLog
     blobs: BlobStore
     rate_limits: RateLimits
     notifications: Notifications
@@ -81,6 +84,7 @@ def build_runtime(settings: Settings) -> Runtime:
             PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
         ),
         audit_log_signer=keys.audit_log,
+        directory_log=DirectoryLog(keys.directory_log),
         blobs=open_blob_store(settings),
         rate_limits=RateLimits.from_settings(settings),
         notifications=Notifications(engine, read_engine, keys.sealer, settings),

@@ -3,6 +3,7 @@ standard base64, since a leaf is exactly those bytes."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -67,12 +68,33 @@ class InclusionProofOut(ResponseModel):
         description="The signed checkpoint of tree_size, when the sequencer published one at that size."
     )
 
+    @classmethod
+    def of(cls, proof: Any) -> InclusionProofOut:
+        """From a services.audit.InclusionProof (of either log)."""
+        return cls(
+            index=proof.index,
+            tree_size=proof.tree_size,
+            record=base64.b64encode(proof.record).decode(),
+            hashes=[node.hex() for node in proof.hashes],
+            checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
+        )
+
 
 class ConsistencyProofOut(ResponseModel):
     first: int
     second: int
     hashes: list[str] = Field(description="RFC 9162 consistency proof, lowercase hex.")
     checkpoint: str | None = Field(description="The signed checkpoint of `second`, when one was published.")
+
+    @classmethod
+    def of(cls, proof: Any) -> ConsistencyProofOut:
+        """From a services.audit.ConsistencyProof (of either log)."""
+        return cls(
+            first=proof.first,
+            second=proof.second,
+            hashes=[node.hex() for node in proof.hashes],
+            checkpoint=proof.checkpoint.decode() if proof.checkpoint else None,
+        )
 
 
 class ExportCreate(RequestModel):

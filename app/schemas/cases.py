@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from app.models.cases import CaseStatus, DeclineReason, ObjectKind, Priority, Transition
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
+from app.schemas.directory import Participants
 from app.schemas.sealed import Base64, MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey
 
 # The values of app/models/cases.py MESSAGE_KINDS, spelled out for the contract (a test keeps them equal).
@@ -74,6 +75,10 @@ class CaseDetail(CaseOut):
         "requests for information, responses and the report, by their part in the case and its status.",
         examples=[["message", "attachment", "info_request", "report"]],
     )
+    participants: Participants = Field(
+        description="Who takes part, with their devices and directory proofs: seal every message for all of "
+        "them (and, while the case waits in the specialty queue, for the specialty's recipients)."
+    )
 
 
 class CasePage(ResponseModel):
@@ -133,7 +138,10 @@ class ShareRequest(RequestModel):
 
 class ShareOut(ResponseModel):
     recipient_user_id: uuid.UUID
-    envelope_count: int
+    envelope_count: int = Field(description="Envelopes added by this share.")
+    already_held: int = Field(
+        description="Envelopes of the request left as they were: the device already held one for the object."
+    )
 
 
 class AttachmentMeta(SealedParts):

@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import Field
 
 from app.schemas.common import RequestModel, ResponseModel
-from app.schemas.sealed import Base64, DirectoryDevice, PublicKey, Signature
+from app.schemas.directory import DeviceProof
+from app.schemas.sealed import Base64, PublicKey, Signature
 
 Challenge = Annotated[bytes, Base64(64)]
 KemChallenge = Annotated[bytes, Base64(2048)]
@@ -60,16 +61,11 @@ class DeviceOut(ResponseModel):
     label: str
     created_at: datetime
     revoked_at: datetime | None
-
-
-class SpecialtyRecipients(ResponseModel):
-    specialty: str = Field(examples=["dermatology"])
-    devices: list[DirectoryDevice]
-
-
-class UserDevices(ResponseModel):
-    user_id: uuid.UUID
-    devices: list[DirectoryDevice]
+    directory: DeviceProof | None = Field(
+        default=None,
+        description="The proof of the device's registration entry, to the checkpoint in the "
+        "X-Confrere-Directory-Checkpoint header (listing only).",
+    )
 
 
 class KeyBackupIn(RequestModel):

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from app.crypto.directory import EntryAction
+from app.directory.log import DirectoryLog
 from app.errors import Conflict, NotFound
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
 from app.platform.pagination import Page
@@ -64,33 +66,63 @@ def list_users(
     return OLDEST_FIRST.page(rows, limit)
 
 
-def verify(session: Session, user_id: uuid.UUID, admin_id: uuid.UUID, now: datetime) -> User:
+# Every change below that alters who may receive a specialty's keys is also an entry of the device directory
+# log, written in the same transaction (docs/key-transparency.md).
+
+
+def verify(
+    session: Session, user_id: uuid.UUID, admin_id: uuid.UUID, now: datetime, directory: DirectoryLog
+) -> User:
     user = get_user(session, user_id)
     if user.is_verified:
         raise AlreadyVerified()
     user.verified_at, user.verified_by, user.updated_at = now, admin_id, now
     if user.status == UserStatus.PENDING:
         user.status = UserStatus.ACTIVE
+    directory.account_changed(session, user.id, EntryAction.ACCOUNT_VERIFY, now)
     return user
 
 
-def suspend(session: Session, user_id: uuid.UUID, now: datetime) -> User:
+def suspend(session: Session, user_id: uuid.UUID, now: datetime, directory: DirectoryLog) -> User:
     user = get_user(session, user_id)
+    if user.status != UserStatus.SUSPENDED:
+        directory.account_changed(session, user.id, EntryAction.ACCOUNT_SUSPEND, now)
     user.status, user.updated_at = UserStatus.SUSPENDED, now
     revoke_all_sessions(session, user.id, "suspended")
     return user
 
 
-def reactivate(session: Session, user_id: uuid.UUID, now: datetime) -> User:
+def reactivate(session: Session, user_id: uuid.UUID, now: datetime, directory: DirectoryLog) -> User:
     user = get_user(session, user_id)
+    if user.status == UserStatus.SUSPENDED:
+        directory.account_changed(session, user.id, EntryAction.ACCOUNT_REACTIVATE, now)
     user.status = UserStatus.ACTIVE if user.is_verified else UserStatus.PENDING
     user.updated_at = now
     return user
 
 
-def set_roles(session: Session, user_id: uuid.UUID, update: RolesUpdate, now: datetime) -> User:
+def _receivable_specialties(session: Session, user_id: uuid.UUID) -> set[str]:
+    """The specialties whose keys the user may receive as a specialist (none without the role)."""
+    is_specialist = session.exec(
+        select(UserRole).where(UserRole.user_id == user_id, UserRole.role == Role.SPECIALIST.value)
+    ).first()
+    if is_specialist is None:
+        return set()
+    rows = session.exec(select(UserSpecialty.specialty_code).where(UserSpecialty.user_id == user_id))
+    return set(rows.all())
+
+
+def set_roles(
+    session: Session, user_id: uuid.UUID, update: RolesUpdate, now: datetime, directory: DirectoryLog
+) -> User:
     user = get_user(session, user_id)
     specialties = accounts.require_active_specialties(session, update.specialties)
+    before = _receivable_specialties(session, user.id)
     accounts.replace_roles(session, user.id, set(update.roles), specialties)
+    after = specialties if Role.SPECIALIST in update.roles else set()
+    for code in sorted(before - after):
+        directory.account_changed(session, user.id, EntryAction.SPECIALTY_REMOVE, now, code)
+    for code in sorted(after - before):
+        directory.account_changed(session, user.id, EntryAction.SPECIALTY_ADD, now, code)
     user.updated_at = now
     return user

@@ -23,7 +23,7 @@ from app.models.devices import Device
 from app.notifications import outbox
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
 from app.schemas.sealed import SealedIn
-from app.services import accounts, sealed
+from app.services import accounts, participants, sealed
 from app.services.inserts import flush_new
 
 
@@ -190,4 +190,5 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
         attachments=attachments,
         allowed_transitions=allowed_transitions(principal, case),
         allowed_writes=allowed_writes(principal, case, visible.shared),
+        participants=participants.of_case(session, case, visible.shared),
     )

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.visibility import is_clinician
+from app.crypto.directory import Registration
 from app.crypto.e2ee import (
     KEM_PROOF_LENGTH,
     E2EEError,
@@ -22,11 +23,14 @@ from app.crypto.e2ee import (
     verify_device_registration,
 )
 from app.crypto.sealing import SecretSealer
+from app.directory import proofs
+from app.directory.log import DirectoryLog
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
 from app.models.users import User
 from app.schemas.devices import ChallengeIn, DeviceCreate
+from app.schemas.directory import ProvedDevices
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
 from app.services.e2ee_errors import e2ee_checks
@@ -125,7 +129,8 @@ def register(
     sealer: SecretSealer,
     now: datetime,
     max_devices: int,
-) -> Device:
+    directory: DirectoryLog,
+) -> tuple[Device, proofs.ProvedSet]:
     challenge = session.get(DeviceChallenge, request.challenge_id)
     if challenge is None or challenge.user_id != user_id:
         raise InvalidChallenge()
@@ -169,17 +174,29 @@ def register(
     )
     session.add(device)
     flush_new(session, DeviceExists())
-    return device
+    directory.device_registered(
+        session, device, Registration(challenge.challenge, request.kem_proof, request.signature)
+    )
+    return device, prove(session, [device])
 
 
-def list_own(session: Session, user_id: uuid.UUID) -> list[Device]:
+def list_own(session: Session, user_id: uuid.UUID) -> tuple[list[Device], proofs.ProvedSet]:
+    """The user's devices, revoked ones included, and the proofs of their registration entries."""
     query = (
         select(Device).where(col(Device.user_id) == user_id).order_by(col(Device.created_at), col(Device.id))
     )
-    return list(session.exec(query).all())
+    own = list(session.exec(query).all())
+    return own, prove(session, own)
 
 
-def revoke(session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: datetime) -> None:
+def prove(session: Session, devices: list[Device]) -> proofs.ProvedSet:
+    """The proofs of the devices' registration entries to the directory log's latest checkpoint."""
+    return proofs.prove(session, devices)
+
+
+def revoke(
+    session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: datetime, directory: DirectoryLog
+) -> None:
     """Idempotent. The device keeps its keys on record (its past signatures stay verifiable) but is never
     offered as a recipient again, cannot author, and its envelopes are no longer served."""
     device = session.get(Device, device_id)
@@ -187,6 +204,7 @@ def revoke(session: Session, user_id: uuid.UUID, device_id: uuid.UUID, now: date
         raise DeviceNotFound()
     if device.revoked_at is None:
         device.revoked_at = now
+        directory.device_revoked(session, device, now)
 
 
 def directory_entry(device: Device) -> DirectoryDevice:
@@ -199,7 +217,7 @@ def directory_entry(device: Device) -> DirectoryDevice:
     )
 
 
-def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
+def specialty_recipients(session: Session, code: str) -> ProvedDevices:
     """Active devices of verified, active specialists of the specialty: the audience of a new case."""
     if (
         session.exec(select(Specialty.code).where(col(Specialty.code) == code, Specialty.active)).first()
@@ -212,17 +230,26 @@ def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
         .where(col(Device.revoked_at).is_(None))
         .order_by(col(Device.user_id), col(Device.created_at), col(Device.id))
     )
-    return [directory_entry(device) for device in session.exec(query).all()]
+    return proved(session, list(session.exec(query).all()))
 
 
-def user_devices(session: Session, user_id: uuid.UUID) -> list[DirectoryDevice]:
+def proved(session: Session, devices: list[Device]) -> ProvedDevices:
+    proved_set = prove(session, devices)
+    return ProvedDevices(checkpoint=proved_set.checkpoint, devices=[proved_set.device(d) for d in devices])
+
+
+def active_devices(session: Session, user_ids: list[uuid.UUID]) -> list[Device]:
+    query = (
+        select(Device)
+        .where(col(Device.user_id).in_(user_ids), col(Device.revoked_at).is_(None))
+        .order_by(col(Device.user_id), col(Device.created_at), col(Device.id))
+    )
+    return list(session.exec(query).all())
+
+
+def user_devices(session: Session, user_id: uuid.UUID) -> ProvedDevices:
     """A colleague's active devices; only verified, active clinicians are listed (404 for anyone else)."""
     member = queries.load_members(session, [user_id]).get(user_id)
     if member is None or not is_clinician(member):
         raise UserNotFound()
-    query = (
-        select(Device)
-        .where(col(Device.user_id) == user_id, col(Device.revoked_at).is_(None))
-        .order_by(col(Device.created_at), col(Device.id))
-    )
-    return [directory_entry(device) for device in session.exec(query).all()]
+    return proved(session, active_devices(session, [user_id]))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.authz import queries
@@ -13,7 +15,8 @@ from app.authz.cases import has_access, may_be_shared_with, may_share
 from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.crypto.e2ee import Header, Suite, check_share
-from app.errors import Conflict, RecipientNotEligible
+from app.errors import RecipientNotEligible
+from app.models.base import table_of
 from app.models.cases import CaseObject, CaseShare, Envelope
 from app.models.devices import Device
 from app.notifications import outbox
@@ -21,12 +24,6 @@ from app.schemas.cases import ShareOut, ShareRequest
 from app.services import sealed
 from app.services.cases import load_visible
 from app.services.e2ee_errors import e2ee_checks
-from app.services.inserts import flush_new
-
-
-class EnvelopeExists(Conflict):
-    code = "envelope_exists"
-    title = "A device already holds an envelope for one of these objects"
 
 
 def share(
@@ -87,17 +84,31 @@ def share(
         created_at=now,
     )
     session.add(row)
-    session.add_all(
-        Envelope(
-            object_id=uuid.UUID(object_id),
-            device_id=uuid.UUID(device_id),
-            wrapped_key=wrapped_key,
-            share_id=row.id,
-            created_at=now,
-        )
-        for (object_id, device_id), wrapped_key in envelopes.items()
-    )
-    flush_new(session, EnvelopeExists())
+    session.flush()
+    added = _add_missing(session, row, envelopes, now)
     now_shared = (visible.shared | {recipient.id}) if row.grants_access else visible.shared
     outbox.case_shared(session, case, now_shared, recipient.id, principal.id, now)
-    return ShareOut(recipient_user_id=recipient.id, envelope_count=len(envelopes))
+    return ShareOut(recipient_user_id=recipient.id, envelope_count=added, already_held=len(envelopes) - added)
+
+
+def _add_missing(
+    session: Session, share: CaseShare, envelopes: dict[tuple[str, str], bytes], now: datetime
+) -> int:
+    """Idempotent: an envelope a device already holds for an object stays as it is (a partly covered
+    colleague, a second participant sharing at the same time, a catch-up run twice); the rest are added.
+    Returns how many were added."""
+    table = table_of(Envelope)
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "object_id": uuid.UUID(object_id),
+            "device_id": uuid.UUID(device_id),
+            "wrapped_key": wrapped_key,
+            "share_id": share.id,
+            "created_at": now,
+        }
+        for (object_id, device_id), wrapped_key in envelopes.items()
+    ]
+    # Counted from RETURNING: psycopg reports no row count for an INSERT ... ON CONFLICT DO NOTHING here.
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.device_id)
+    return sum(len(session.execute(statement.values(**row)).all()) for row in rows)

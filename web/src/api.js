@@ -1,6 +1,7 @@
 // The Confrere HTTP API over fetch, one function per operation (mirrors app/client/api.py); no crypto.
 // Failures become ApiError with the problem+json `code`.
 
+import { fromUtf8, unb64 } from "./bytes.js";
 import { ApiError } from "./errors.js";
 
 const CLIENT_NAME = "confrere-web/1";
@@ -132,9 +133,36 @@ export const deviceChallenge = (body) => json("POST", "/v1/devices/challenge", b
 export const registerDevice = (body) => json("POST", "/v1/devices", body);
 export const devices = () => json("GET", "/v1/devices");
 export const specialties = () => json("GET", "/v1/specialties");
-export const specialtyRecipients = async (code) =>
-  (await json("GET", `/v1/specialties/${encodeURIComponent(code)}/recipients`)).devices;
-export const userDevices = async (userId) => (await json("GET", `/v1/users/${userId}/devices`)).devices;
+// Answers that name devices: `{checkpoint, devices}`, each device with its directory proof.
+export const specialtyRecipients = (code) =>
+  json("GET", `/v1/specialties/${encodeURIComponent(code)}/recipients`);
+export const userDevices = (userId) => json("GET", `/v1/users/${userId}/devices`);
+
+/** The caller's devices and the directory checkpoint (a header) their proofs lead to. */
+export async function provedDevices() {
+  const response = await call("GET", "/v1/devices");
+  // The note is UTF-8 (its signature lines start with an em dash): base64 to bytes, then UTF-8.
+  const checkpoint = fromUtf8(unb64(response.headers.get("X-Confrere-Directory-Checkpoint")));
+  return { checkpoint, devices: await response.json() };
+}
+
+// -- the device directory log (public) -------------------------------------------------------------------
+
+export const directoryKey = async () =>
+  (await call("GET", "/v1/directory/checkpoint")).headers.get("X-Confrere-Log-Key");
+export const directoryCheckpoint = async () => (await call("GET", "/v1/directory/checkpoint")).text();
+export const directoryConsistency = (first, second) =>
+  json("GET", `/v1/directory/proof/consistency?first=${first}&second=${second}`);
+
+export async function directoryEntries(bundle, width) {
+  const index = String(bundle % 1000).padStart(3, "0");
+  const prefix = [];
+  for (let rest = Math.floor(bundle / 1000); rest > 0; rest = Math.floor(rest / 1000)) {
+    prefix.unshift(`x${String(rest % 1000).padStart(3, "0")}`);
+  }
+  const path = [...prefix, index].join("/") + (width < 256 ? `.p/${width}` : "");
+  return new Uint8Array(await (await call("GET", `/v1/directory/log/tile/entries/${path}`)).arrayBuffer());
+}
 
 // -- cases -------------------------------------------------------------------------------------------------
 

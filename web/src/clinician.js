@@ -7,6 +7,7 @@ import { caseContent, messageContent, parseContent } from "./content.js";
 import { generateDeviceKeys, openKemChallenge, openSealed, registrationMessage, seal, sign } from "./e2ee.js";
 import { parseHeader, parseManifest } from "./canonical.js";
 import { E2EEError } from "./errors.js";
+import { approveDevice, verifiedDevices } from "./directory.js";
 import { saveDevice } from "./keystore.js";
 
 /**
@@ -29,6 +30,7 @@ export async function enrolDevice(user, suite, label) {
     signature: b64(await sign(keys, message)),
   });
   await saveDevice(user.id, device.id, label, keys);
+  await approveDevice(user.id, device.id);
   return { userId: user.id, deviceId: device.id, label, keys };
 }
 
@@ -50,10 +52,16 @@ function recipients(devices) {
   return new Map(devices.map((d) => [d.device_id, { suite: d.suite, kemPublic: unb64(d.kem_public_key) }]));
 }
 
-async function ownDevices() {
-  return (await api.devices())
+// Every answer that names devices is checked against the device directory log before anything is sealed
+// for them (docs/e2ee.md section 18.3): a device it does not prove stops the sealing, with the reason.
+const proved = (me, answer) => verifiedDevices(me.userId, answer.checkpoint, answer.devices);
+
+async function ownDevices(me) {
+  const { checkpoint, devices } = await api.provedDevices();
+  const active = devices
     .filter((d) => d.revoked_at === null)
-    .map((d) => ({ device_id: d.id, suite: d.suite, kem_public_key: d.kem_public_key }));
+    .map((d) => ({ ...d, device_id: d.id }));
+  return proved(me, { checkpoint, devices: active });
 }
 
 function sealFor(me, caseId, kind, objectId, plaintext, audience) {
@@ -67,9 +75,9 @@ function sealFor(me, caseId, kind, objectId, plaintext, audience) {
  */
 export async function createCase(me, { specialty, question, priority, consentAt, photos }) {
   const caseId = crypto.randomUUID();
-  const specialists = recipients(await api.specialtyRecipients(specialty));
+  const specialists = recipients(await proved(me, await api.specialtyRecipients(specialty)));
   if (specialists.size === 0) throw new E2EEError("no_recipients");
-  const audience = new Map([...specialists, ...recipients(await ownDevices())]);
+  const audience = new Map([...specialists, ...recipients(await ownDevices(me))]);
   const items = photos.map((photo) => ({ id: crypto.randomUUID(), ...photo }));
   const content = caseContent(question, items.map(({ id, name, mediaType, data }) => ({ id, name,
     media_type: mediaType, size: data.length })));
@@ -89,14 +97,15 @@ export async function createCase(me, { specialty, question, priority, consentAt,
   return caseId;
 }
 
-// Everyone who may see the case: requester, assignee, named specialist, and while the case waits in the
-// queue the specialty's specialists (docs/api.md section 7).
-async function participantDevices(kase) {
-  let devices = await ownDevices();
-  const people = new Set([kase.requester_id, kase.assignee_id, kase.named_specialist_id].filter(Boolean));
-  for (const userId of people) devices = devices.concat(await api.userDevices(userId));
+// Everyone who takes part (the case's participants: requester, assignee, named specialist, shared
+// colleagues), and while the case waits in the queue the specialty's specialists (docs/api.md section 7).
+async function participantDevices(me, kase) {
+  const { checkpoint, users } = kase.participants;
+  let devices = (await ownDevices(me)).concat(
+    await proved(me, { checkpoint, devices: users.flatMap((user) => user.devices) }),
+  );
   if (kase.status === "open" && kase.named_specialist_id === null) {
-    devices = devices.concat(await api.specialtyRecipients(kase.specialty));
+    devices = devices.concat(await proved(me, await api.specialtyRecipients(kase.specialty)));
   }
   return recipients(devices);
 }
@@ -104,7 +113,7 @@ async function participantDevices(kase) {
 export async function post(me, caseId, kind, text) {
   const kase = await api.getCase(caseId);
   const messageId = crypto.randomUUID();
-  const sealed = await sealFor(me, caseId, kind, messageId, messageContent(text), await participantDevices(kase));
+  const sealed = await sealFor(me, caseId, kind, messageId, messageContent(text), await participantDevices(me, kase));
   await api.postMessage(caseId, { id: messageId, kind, sealed: sealedIn(sealed) });
   return messageId;
 }

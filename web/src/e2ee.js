@@ -78,7 +78,7 @@ function checkSigningPublic(raw) {
   }
 }
 
-async function verifySignature(publicRaw, signature, message) {
+export async function verifySignature(publicRaw, signature, message) {
   checkSigningPublic(publicRaw);
   if (signature.length !== 64) throw new E2EEError("invalid_signature", "signature must be 64 bytes");
   const key = await crypto.subtle.importKey("raw", publicRaw, { name: "Ed25519" }, false, ["verify"]);

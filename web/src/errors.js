@@ -77,11 +77,22 @@ const MESSAGES = {
   envelope_hash_mismatch: "Refused: a key envelope differs from what the author signed.",
   decryption_failed: "Refused: the content does not decrypt with this device's key.",
   key_commitment_mismatch: "Refused: the key does not match the author's key commitment.",
+  // Device directory (docs/e2ee.md section 18): nothing was sealed
+  device_not_in_directory: "Refused to encrypt: the server named a device the directory log does not prove.",
+  device_keys_mismatch: "Refused to encrypt: a device's keys differ from its directory log entry.",
+  invalid_directory_entry: "Refused to encrypt: a directory log entry is malformed or its proof fails.",
+  directory_checkpoint_invalid: "Refused to encrypt: the directory log is not signed by the pinned key.",
+  directory_log_forked: "Refused to encrypt: the server showed two inconsistent versions of the directory log.",
+  directory_log_mismatch: "The directory log does not match its signed checkpoint.",
   // Transport
   network_error: "The server cannot be reached. Check the connection and try again.",
 };
 
+// Directory refusals name the device and the check that failed: show that too.
+const WITH_DETAIL = new Set(["device_not_in_directory", "device_keys_mismatch", "directory_log_forked"]);
+
 export function describe(error) {
+  if (error && WITH_DETAIL.has(error.code)) return `${MESSAGES[error.code]} (${error.message})`;
   if (error && MESSAGES[error.code]) return MESSAGES[error.code];
   if (error instanceof ApiError) return `The server refused the request (${error.code}).`;
   return `Unexpected error: ${error?.message ?? error}`;

@@ -1,6 +1,7 @@
 // The app shell: session state, the hash router, navigation and the error notice.
 
 import * as api from "./api.js";
+import { approveDevice, unknownDevices } from "./directory.js";
 import { h, shortId } from "./dom.js";
 import { loadDevice } from "./keystore.js";
 import { clearError, go, showError } from "./shell.js";
@@ -11,6 +12,7 @@ import { loginView } from "./views/login.js";
 import { newCaseView } from "./views/new-case.js";
 
 const main = document.getElementById("main");
+const MONITOR_MINUTES = 5;
 const nav = document.getElementById("nav");
 
 // Codes after which only a new login helps (the refresh in api.js has already been tried).
@@ -22,6 +24,9 @@ const session = { user: null, device: null };
 async function signOut() {
   await api.logout().catch(() => {});
   session.user = session.device = null;
+  clearInterval(monitoring?.timer);
+  monitoring = null;
+  banner.hidden = true;
   go("#/login");
 }
 
@@ -57,7 +62,45 @@ async function ensureSession() {
   }
   if (!session.device) return "device";
   api.setDevice(session.device.deviceId);
+  monitorDirectory(session.user.id);
   return "ready";
+}
+
+// Monitoring one's own account (docs/e2ee.md section 18.4): on login and every few minutes, the directory
+// log is read for devices registered to this user that this browser did not register nor the user approve.
+const banner = main.parentElement.insertBefore(
+  h("div", { id: "directory-banner", class: "banner", role: "alert", hidden: true }),
+  main,
+);
+let monitoring = null;
+
+async function checkOwnDevices(userId) {
+  const unknown = await unknownDevices(userId).catch((error) => [{ error }]);
+  if (unknown.length === 0) {
+    banner.hidden = true;
+    return;
+  }
+  banner.replaceChildren(
+    h("strong", {}, "Check your devices. "),
+    ...unknown.map((device) =>
+      device.error
+        ? h("p", {}, `The device directory could not be checked: ${device.error.message}`)
+        : h("p", {},
+          `A device (${shortId(device.id)}) was registered to your account on ${device.at}` +
+            `${device.revoked ? " and revoked since" : ""}, not from this browser. If it is not yours, revoke ` +
+            "it and tell your administrator. ",
+          h("button", { class: "link", onclick: () => approveDevice(userId, device.id).then(() =>
+            checkOwnDevices(userId)) }, "It is mine")),
+    ),
+  );
+  banner.hidden = false;
+}
+
+function monitorDirectory(userId) {
+  if (monitoring?.userId === userId) return;
+  clearInterval(monitoring?.timer);
+  monitoring = { userId, timer: setInterval(() => checkOwnDevices(userId), MONITOR_MINUTES * 60_000) };
+  checkOwnDevices(userId);
 }
 
 const ROUTES = [
