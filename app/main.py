@@ -51,6 +51,22 @@ routing metadata and ciphertext. Errors are RFC 9457 problem details with a stab
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
+def _with_public_security(app: FastAPI) -> Callable[[], dict]:
+    """The contract states who may call what: a route without a principal is public (`security: []`)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = generate()
+            document["components"]["securitySchemes"][ops.METRICS_SCHEME] = ops.METRICS_SECURITY_SCHEME
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    operation.setdefault("security", [])
+        return app.openapi_schema
+
+    return openapi
+
+
 def body_limits(settings: Settings) -> Callable[[str, str], int]:
     routes = [
         (re.compile(r"^/v1/cases/[^/]+/attachments$"), settings.max_attachment_bytes + 256 * 1024),
@@ -99,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Confrere API",
         version="1.0.0",
         description=API_DESCRIPTION,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        servers=[{"url": settings.public_url, "description": "This server (CONFRERE_PUBLIC_URL)"}],
         lifespan=lifespan,
         openapi_tags=[
             {"name": "auth", "description": "Registration, login, tokens, TOTP."},
@@ -148,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if (WEB_DIST / "index.html").is_file():
         app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
     problem_handlers.install(app)
+    app.openapi = _with_public_security(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,6 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail
+from app.errors import readable_size
 from app.logs import REQUEST_ID, log_access
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -131,7 +132,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope["method"], scope["path"])
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_too_large(send, limit)
+            await _send_too_large(scope, send, limit)
             return
         received = 0
         exceeded = False
@@ -151,24 +152,26 @@ class BodyLimitMiddleware:
             if not exceeded:
                 await send(message)
             elif message["type"] == "http.response.start":
-                await _send_too_large(send, limit)
+                await _send_too_large(scope, send, limit)
 
         try:
             await self.app(scope, limited_receive, replacing_send)
         except BodyTooLarge:
-            await _send_too_large(send, limit)
+            await _send_too_large(scope, send, limit)
 
 
-async def _send_too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "The request body is too large",
-            "status": 413,
-            "code": "payload_too_large",
-            "detail": f"this route accepts at most {limit} bytes",
-        }
-    )
+async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
+    trail = scope.get("state", {}).get("audit_trail")
+    problem = {
+        "type": "about:blank",
+        "title": "The request body is too large",
+        "status": 413,
+        "code": "payload_too_large",
+        "detail": f"this route accepts bodies of at most {readable_size(limit)}",
+        "instance": scope["path"],
+        "request_id": trail.request_id if trail else None,
+    }
+    body = orjson.dumps({key: value for key, value in problem.items() if value is not None})
     await send(
         {
             "type": "http.response.start",

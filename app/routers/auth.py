@@ -167,6 +167,7 @@ def confirm_totp(
     "/.well-known/jwks.json",
     operation_id="getJwks",
     summary="Public keys that verify access tokens (JWKS)",
+    responses=problems(422),
     dependencies=[unaudited("public keys")],
 )
 def jwks(request: Request) -> dict[str, Any]:

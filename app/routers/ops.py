@@ -14,12 +14,20 @@ from app.errors import NotFound, ServiceUnavailable, Unauthenticated
 from app.schemas.common import problems
 
 router = APIRouter(tags=["operations"])
+# Prometheus sends CONFRERE_METRICS_TOKEN, never a user's access token: a security scheme of its own.
+METRICS_SCHEME = "metricsToken"
+METRICS_SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "CONFRERE_METRICS_TOKEN (metrics are off while it is unset).",
+}
 
 
 @router.get(
     "/healthz",
     operation_id="getHealth",
     summary="Liveness: the process answers",
+    responses=problems(422),
     dependencies=[unaudited("health probe")],
 )
 def healthz() -> dict[str, str]:
@@ -30,7 +38,7 @@ def healthz() -> dict[str, str]:
     "/readyz",
     operation_id="getReadiness",
     summary="Readiness: the database answers",
-    responses=problems(503),
+    responses=problems(422, 503),
     dependencies=[unaudited("health probe")],
 )
 def readyz(request: Request) -> dict[str, str]:
@@ -47,6 +55,7 @@ def readyz(request: Request) -> dict[str, str]:
     operation_id="getMetrics",
     summary="Prometheus metrics (bearer CONFRERE_METRICS_TOKEN; disabled when unset)",
     responses={200: {"content": {"text/plain": {}}}, **problems(401, 404)},
+    openapi_extra={"security": [{METRICS_SCHEME: []}]},
     dependencies=[unaudited("scraped every few seconds; carries no personal data")],
 )
 def metrics(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> Response:

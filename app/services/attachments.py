@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from app.authz.principal import Principal
 from app.blobstore import BlobStore, BlobTooLarge
 from app.config import Settings
-from app.errors import NotFound, PayloadTooLarge
+from app.errors import NotFound, PayloadTooLarge, readable_size
 from app.models.cases import CaseObject
 from app.schemas.cases import AttachmentMeta, AttachmentOut
 from app.services import sealed
@@ -46,7 +46,9 @@ def upload(
             )
             blob.commit()
     except BlobTooLarge:
-        raise PayloadTooLarge(f"an attachment holds at most {settings.max_attachment_bytes} bytes") from None
+        raise PayloadTooLarge(
+            f"an attachment holds at most {readable_size(settings.max_attachment_bytes)}"
+        ) from None
     row = sealed.store(
         session,
         principal,
