@@ -8,16 +8,19 @@ import getpass
 import json
 import os
 import secrets
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 from sqlmodel import select
 
 from app.client import cli as client_cli
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, settings_problems
+from app.keyring import KeyringError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
@@ -36,6 +39,24 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
+def ensure_server_keys(settings: Settings) -> None:
+    """Creates the server's keys for a database that holds no data yet; beside one that does, a missing key
+    is an error (app.keyring), never a new key."""
+    from app.db import create_db_engine, holds_data
+    from app.keyring import load_server_keys
+
+    engine = create_db_engine(settings)
+    try:
+        load_server_keys(settings, create_missing=not holds_data(engine))
+    finally:
+        engine.dispose()
+
+
+def where(settings: Settings) -> str:
+    database = "SQLite in the data dir" if settings.database_url is None else "CONFRERE_DATABASE_URL"
+    return f"data dir {settings.data_dir} (keys in {settings.resolved_keys_dir}; database: {database})"
+
+
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
     from app.crypto.passwords import PasswordHasher
     from app.db import create_db_engine, transaction
@@ -46,6 +67,7 @@ def create_admin(settings: Settings, email: str, password: str | None, name: str
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
         return 1
+    ensure_server_keys(settings)
     engine = create_db_engine(settings)
     generated = password is None
     password = password or secrets.token_urlsafe(18)
@@ -102,6 +124,15 @@ def write_openapi(check: bool) -> int:
     return 0
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether uvicorn would fail to listen there (it binds with SO_REUSEADDR, as create_server does)."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError:
+        return True
+    return False
+
+
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -119,12 +150,27 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if port_in_use(args.host, args.port):
+        print(
+            f"error: {args.host}:{args.port} is already in use (another server?): choose another port, "
+            f"e.g. `make run PORT={args.port + 1}` or `confrere serve --port {args.port + 1}`",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"Confrere on http://{args.host}:{args.port} ({args.workers} worker(s)); {where(settings)}",
+        flush=True,
+    )
     serve(args.host, args.port, args.workers)
     return 0
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    migrate(get_settings())
+    settings = get_settings()
+    migrate(settings)
+    ensure_server_keys(settings)
+    print(f"Database at the latest schema; {where(settings)}")
     return 0
 
 
@@ -153,7 +199,32 @@ def _rotate_token_key(_: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from app.client.demo import run_demo
 
-    return run_demo(args.server, get_settings(), args.suite)
+    return run_demo(args.server, args.suite, args.accounts_command)
+
+
+def _demo_accounts(_: argparse.Namespace) -> int:
+    from app.config import Environment
+    from app.crypto.passwords import PasswordHasher
+    from app.db import create_db_engine, transaction
+    from app.keyring import load_server_keys
+    from app.models.base import utcnow
+    from app.services.demo_accounts import provision_demo_accounts
+
+    settings = get_settings()
+    if settings.environment is Environment.PRODUCTION:
+        print("error: demo accounts are for development servers, never production", file=sys.stderr)
+        return 1
+    ensure_server_keys(settings)
+    sealer = load_server_keys(settings, create_missing=False).sealer
+    hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
+    engine = create_db_engine(settings)
+    try:
+        with transaction(engine) as session:
+            described = provision_demo_accounts(session, hasher, sealer, utcnow())
+    finally:
+        engine.dispose()
+    print(json.dumps(described, indent=2))
+    return 0
 
 
 def _audit_sequencer(args: argparse.Namespace) -> int:
@@ -161,12 +232,12 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
     import signal
 
     from app.audit.sequencer import BackgroundSequencer, sequence_pending
-    from app.db import create_db_engine
+    from app.db import create_db_engine, holds_data
     from app.keyring import load_audit_log_signer
 
     settings = get_settings()
     engine = create_db_engine(settings)
-    signer = load_audit_log_signer(settings)
+    signer = load_audit_log_signer(settings, create_missing=not holds_data(engine))
     if args.once:
         count = sequence_pending(engine, signer, settings.audit_sequencer_batch_size)
         print(f"sequenced {count} records")
@@ -197,7 +268,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 def _audit_key(_: argparse.Namespace) -> int:
     from app.keyring import load_audit_log_signer
 
-    print(load_audit_log_signer(get_settings()).verifier().key_string)
+    print(load_audit_log_signer(get_settings(), create_missing=False).verifier().key_string)
     return 0
 
 
@@ -213,8 +284,8 @@ def _audit_check(args: argparse.Namespace) -> int:
         if args.key:
             verifier = NoteVerifier.from_key_string(load_key(args.key))
         else:
-            verifier = load_audit_log_signer(settings).verifier()
-    except (NoteError, OSError) as exc:
+            verifier = load_audit_log_signer(settings, create_missing=False).verifier()
+    except (NoteError, OSError, KeyringError) as exc:
         print(f"FAILED: key: {exc}", file=sys.stderr)
         return 1
     engine = create_db_engine(settings)
@@ -320,7 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--server", default="http://127.0.0.1:8000")
     demo.add_argument("--suite", choices=["x25519", "xwing"], default="xwing")
+    demo.add_argument(
+        "--accounts-command",
+        help="command that prints the demo accounts as JSON, run on the server's machine (default: this "
+        "installation's `confrere demo-accounts`; e.g. `docker compose exec -T api confrere demo-accounts`)",
+    )
     demo.set_defaults(handler=_demo)
+
+    commands.add_parser(
+        "demo-accounts",
+        help="create (or find) the demo accounts in this server's database; print how to log in as each",
+    ).set_defaults(handler=_demo_accounts)
 
     audit = commands.add_parser("audit", help="the audit log: sequencer, verifier key, verification")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -369,4 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in CLIENT_COMMANDS:
         return client_cli.run(args)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # Settings come from the environment: say which variable is wrong, in one line each, no traceback.
+        for line in settings_problems(error):
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyringError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -26,7 +26,18 @@ AUDIT_LOG_KEY_FILE = "audit-log.key"
 
 
 class KeyringError(RuntimeError):
-    """A key file exists but cannot serve this configuration; the server refuses to start."""
+    """A key file exists but cannot serve this configuration, or is missing where it must exist; the server
+    refuses to start."""
+
+
+def _refuse_missing(path: Path, create_missing: bool) -> None:
+    """Keys are made only for a new database. Beside one that holds data, a missing key means the wrong
+    folder (or a lost volume): a new key would lock out TOTP seeds or fork the audit log's signatures."""
+    if not create_missing and not path.exists():
+        raise KeyringError(
+            f"{path} does not exist, and this command creates no key beside an existing database: point "
+            "CONFRERE_DATA_DIR (or CONFRERE_KEYS_DIR) at the folder that holds the server's keys"
+        )
 
 
 @dataclass(frozen=True)
@@ -51,18 +62,20 @@ def rotate_token_key(settings: Settings) -> str:
     return key.kid
 
 
-def _token_keys(settings: Settings) -> TokenKeySet:
+def _token_keys(settings: Settings, create_missing: bool) -> TokenKeySet:
     paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
     if not paths:
+        _refuse_missing(settings.resolved_keys_dir / TOKEN_KEY_GLOB, create_missing)
         rotate_token_key(settings)
         paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
     return TokenKeySet([TokenSigningKey.from_pem(path.read_bytes()) for path in paths])
 
 
-def _server_secret(settings: Settings) -> bytes:
+def _server_secret(settings: Settings, create_missing: bool) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     path = settings.resolved_keys_dir / SECRET_FILE
+    _refuse_missing(path, create_missing)
     if not path.exists():
         _write_private(path, secrets.token_bytes(32))
     return path.read_bytes()
@@ -81,8 +94,10 @@ def _create_once(path: Path, data: bytes) -> None:
         temporary.unlink()
 
 
-def load_audit_log_signer(settings: Settings) -> NoteSigner:
+def load_audit_log_signer(settings: Settings, *, create_missing: bool) -> NoteSigner:
+    """`create_missing`: only for a database that holds no data yet (see `_refuse_missing`)."""
     path = settings.resolved_keys_dir / AUDIT_LOG_KEY_FILE
+    _refuse_missing(path, create_missing)
     if not path.exists():
         _create_once(path, NoteSigner.generate(settings.audit_log_origin).key_string.encode() + b"\n")
     signer = NoteSigner.from_key_string(path.read_text().strip())
@@ -95,9 +110,10 @@ def load_audit_log_signer(settings: Settings) -> NoteSigner:
     return signer
 
 
-def load_server_keys(settings: Settings) -> ServerKeys:
+def load_server_keys(settings: Settings, *, create_missing: bool) -> ServerKeys:
+    """`create_missing`: only for a database that holds no data yet (see `_refuse_missing`)."""
     return ServerKeys(
-        tokens=_token_keys(settings),
-        sealer=SecretSealer(_server_secret(settings)),
-        audit_log=load_audit_log_signer(settings),
+        tokens=_token_keys(settings, create_missing),
+        sealer=SecretSealer(_server_secret(settings, create_missing)),
+        audit_log=load_audit_log_signer(settings, create_missing=create_missing),
     )

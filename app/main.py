@@ -16,7 +16,7 @@ from app.audit.sequencer import BackgroundSequencer
 from app.blobstore import FilesystemBlobStore
 from app.config import Settings, get_settings
 from app.crypto.passwords import PasswordHasher
-from app.db import WriteGate, create_db_engine, create_read_engine
+from app.db import WriteGate, create_db_engine, create_read_engine, holds_data
 from app.deps import storable_url
 from app.keyring import load_server_keys
 from app.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings)
     read_engine = create_read_engine(settings, engine)
-    keys = load_server_keys(settings)
+    keys = load_server_keys(settings, create_missing=not holds_data(engine))
     notifications = Notifications(engine, read_engine, keys.sealer, settings)
 
     @asynccontextmanager
