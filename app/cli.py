@@ -25,7 +25,6 @@ from app.keyring import KeyringError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
 MIN_PASSWORD_LENGTH = 12
-CLIENT_COMMANDS = ("login", "device", "case", "events")
 
 
 def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
@@ -443,12 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_jobs_run_once)
 
     client_cli.add_commands(commands)
+    client_cli.add_profile_option(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in CLIENT_COMMANDS:
+    if args.command in client_cli.CLIENT_COMMANDS:
         return client_cli.run(args)
     try:
         return args.handler(args)

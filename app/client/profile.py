@@ -44,6 +44,7 @@ class Profile:
     suite: str | None = None
     signing_private: str | None = None
     kem_private: str | None = None
+    last_event_id: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> Profile:
