@@ -264,6 +264,12 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return run_verify(args)
 
 
+def _audit_export(args: argparse.Namespace) -> int:
+    from app.audit.export_command import run_export
+
+    return run_export(args)
+
+
 def _audit_key(_: argparse.Namespace) -> int:
     from app.keyring import load_audit_log_signer
 
@@ -355,6 +361,7 @@ def _jobs_run_once(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.audit.export_command import add_export_arguments
     from app.audit.verifier import add_verify_arguments
 
     parser = argparse.ArgumentParser(prog="confrere", description=__doc__)
@@ -409,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sequencer.add_argument("--once", action="store_true", help="sequence what is pending, then exit")
     sequencer.set_defaults(handler=_audit_sequencer)
+    export = audit_commands.add_parser(
+        "export", help="as a compliance officer's profile: export a bundle, download it and verify it"
+    )
+    add_export_arguments(export)
+    export.set_defaults(handler=_audit_export)
     verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
     add_verify_arguments(verify)
     verify.set_defaults(handler=_audit_verify)

@@ -407,10 +407,22 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     )
 
 
+def load_checkpoint_file(path: Path) -> bytes:
+    """A checkpoint saved by a person: blank lines an editor or `echo` added at the end are dropped (a note
+    ends with exactly one newline); Windows line endings are named, since they change the signed text."""
+    data = path.read_bytes()
+    if b"\r" in data:
+        raise NoteError(f"{path}: the file has Windows (CRLF) line endings; save the checkpoint with LF only")
+    note = data.rstrip(b"\n") + b"\n"
+    if b"\n\n" not in note:
+        raise NoteError(f"{path}: not a signed checkpoint (no blank line between its text and signatures)")
+    return note
+
+
 def run_verify(args: argparse.Namespace) -> int:
     try:
         key = load_key(args.key)
-        previous = [path.read_bytes() for path in args.previous]
+        previous = [load_checkpoint_file(path) for path in args.previous]
         report = verify_bundle(args.bundle, key, previous)
     except (BundleError, NoteError, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)

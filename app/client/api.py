@@ -189,6 +189,18 @@ class ConfrereApi:
         headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
         return self.json("GET", "/v1/events", params={"limit": limit}, headers=headers)
 
+    def create_audit_export(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/audit/exports", json=body)
+
+    def download(self, path: str, target: BinaryIO) -> None:
+        """Streams a download (an export bundle) into `target`."""
+        with self._http.stream("GET", path, headers=self._headers()) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            for chunk in response.iter_bytes():
+                target.write(chunk)
+
     def audit_events(self, **params: Any) -> Iterator[dict]:
         yield from self._pages("/v1/audit/events", params)
 

@@ -135,7 +135,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 @contextmanager
-def _session(profile_name: str) -> Iterator[tuple[Profile, ConfrereApi]]:
+def profile_session(profile_name: str) -> Iterator[tuple[Profile, ConfrereApi]]:
     path = profile_path(profile_name)
     profile = Profile.load(path)
     api = ConfrereApi(profile.server)
@@ -214,7 +214,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         profile.save(path)
         print(f"logged in as {args.email} (profile {args.profile})")
         return 0
-    with _session(args.profile) as (profile, api):
+    with profile_session(args.profile) as (profile, api):
         if args.command == "events":
             return _events(profile, api, args.last_event_id, args.once)
         if args.command == "device":
