@@ -35,8 +35,8 @@ def _refuse_missing(path: Path, create_missing: bool) -> None:
     folder (or a lost volume): a new key would lock out TOTP seeds or fork the audit log's signatures."""
     if not create_missing and not path.exists():
         raise KeyringError(
-            f"{path} does not exist, and this command creates no key beside an existing database: point "
-            "CONFRERE_DATA_DIR (or CONFRERE_KEYS_DIR) at the folder that holds the server's keys"
+            f"{path} does not exist. Keys are created only for a new database (by `confrere migrate` or the "
+            "first start): point CONFRERE_DATA_DIR (or CONFRERE_KEYS_DIR) at this server's keys folder"
         )
 
 
