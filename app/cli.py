@@ -157,11 +157,11 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        f"Confrere on http://{args.host}:{args.port} ({args.workers} worker(s)); {where(settings)}",
-        flush=True,
-    )
-    serve(args.host, args.port, args.workers)
+    workers = args.workers or settings.resolved_workers
+    if workers > 1 and settings.is_sqlite:
+        print("warning: SQLite has one writer: several workers queue on its lock (PostgreSQL scales)")
+    print(f"Confrere on http://{args.host}:{args.port} ({workers} worker(s)); {where(settings)}", flush=True)
+    serve(args.host, args.port, workers)
     return 0
 
 
@@ -370,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("serve", help="serve the API")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--workers", type=int, help="processes (CONFRERE_WORKERS; default 1 on SQLite, 2 on PostgreSQL)"
+    )
     run.set_defaults(handler=_serve)
 
     commands.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(

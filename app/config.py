@@ -126,10 +126,20 @@ class Settings(BaseSettings):
     )
     audit_sequencer_batch_size: int = Field(default=5000, ge=1, le=50_000)
 
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="`confrere serve` processes: 1 on SQLite (one writer at a time), else 2 by default.",
+    )
+    web_dir: Path | None = Field(
+        default=None,
+        description="The built web client served at /app; defaults to web/dist of the source tree.",
+    )
+
     cors_origins: list[str] = Field(default_factory=list)
     metrics_token: SecretStr | None = Field(default=None, description="Bearer token for GET /metrics.")
 
-    @field_validator("data_dir", "keys_dir", "blobs_dir", mode="after")
+    @field_validator("data_dir", "keys_dir", "blobs_dir", "web_dir", mode="after")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         # Resolved once, here: a command run from another folder must not find (or create) another data dir.
@@ -170,6 +180,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or (1 if self.is_sqlite else 2)
 
 
 @lru_cache

@@ -163,8 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(auth.jwks_router)
     app.include_router(ops.router)
-    if (WEB_DIST / "index.html").is_file():
-        app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
+    web_dir = settings.web_dir or WEB_DIST
+    if (web_dir / "index.html").is_file():
+        app.mount(WEB_PATH, StaticFiles(directory=web_dir, html=True), name="web")
     problem_handlers.install(app)
     app.openapi = _with_public_security(app)
     if settings.cors_origins:

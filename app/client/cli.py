@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import httpx
+
 from app.client.api import ApiError, ConfrereApi
 from app.client.clinician import Attachment, AttachmentRefused, Clinician
 from app.client.profile import Profile, profile_path
@@ -197,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except E2EEError as error:
         print(f"refused by this device: {error.code}: {error}", file=sys.stderr)
+    except httpx.TransportError as error:
+        print(
+            f"error: the server does not answer ({error}): is it running, at this address?", file=sys.stderr
+        )
     return 1
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from app.client.api import ApiError, ConfrereApi, unb64
 from app.client.clinician import Attachment, Clinician
 from app.client.profile import client_home, write_private
@@ -151,8 +153,12 @@ def run_demo(
     command = shlex.split(accounts_command) if accounts_command else default_accounts_command()
     try:
         accounts = fetch_accounts(command)
+        httpx.get(f"{server}/healthz", timeout=5).raise_for_status()
     except DemoError as error:
         say(f"error: {error}")
+        return 1
+    except httpx.HTTPError as error:
+        say(f"error: no Confrere server answers at {server} ({error}): start one with `make run`")
         return 1
     physician_account, specialist_account, officer_account = (
         accounts["physician"],
