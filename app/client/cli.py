@@ -206,11 +206,18 @@ def run(args: argparse.Namespace) -> int:
     return 1
 
 
+def _ask_password() -> str:
+    try:
+        return getpass.getpass("Password: ")
+    except EOFError:
+        raise SystemExit("error: no password: set CONFRERE_PASSWORD, or run `login` in a terminal") from None
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "totp":
         return _totp(args)
     if args.command == "login":
-        password = os.environ.get("CONFRERE_PASSWORD") or getpass.getpass("Password: ")
+        password = os.environ.get("CONFRERE_PASSWORD") or _ask_password()
         api = ConfrereApi(args.server)
         api.login(args.email, password, args.totp)
         path = profile_path(args.profile)
