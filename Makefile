@@ -39,9 +39,7 @@ run: $(STAMP) $(if $(NODE),web)
 	$(BIN)/confrere create-admin --email $(ADMIN_EMAIL) --if-missing
 	$(BIN)/confrere serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(if $(NODE),web lint-openapi)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint $(if $(NODE),web lint-openapi)
 	@test -n "$(NODE)" || echo "*** WARNING: Node.js is missing: the OpenAPI lint, the web client build and its tests are SKIPPED ***"
 	@test -x $(CHROMIUM) || echo "*** WARNING: $(CHROMIUM) is missing: the browser end-to-end tests will be SKIPPED (apt-get install chromium) ***"
 	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
@@ -73,9 +71,11 @@ bench-scale: $(STAMP) wrk
 bench-scale-pg: $(STAMP) wrk
 	$(BIN)/python -m bench.run --scale full --database-url $(BENCH_PG_URL) $(BENCH_ARGS)
 
+# Style, then the layers of DESIGN.md as import-linter contracts (pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

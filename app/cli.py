@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from app.client import cli as client_cli
 from app.config import Settings, get_settings, settings_problems
-from app.keyring import KeyringError
+from app.platform.keyring import KeyringError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
@@ -40,9 +40,9 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 def ensure_server_keys(settings: Settings) -> None:
     """Creates the server's keys for a database that holds no data yet; beside one that does, a missing key
-    is an error (app.keyring), never a new key."""
-    from app.db import create_db_engine, holds_data
-    from app.keyring import load_server_keys
+    is an error (app.platform.keyring), never a new key."""
+    from app.platform.keyring import load_server_keys
+    from app.runtime.database import create_db_engine, holds_data
 
     engine = create_db_engine(settings)
     try:
@@ -58,9 +58,9 @@ def where(settings: Settings) -> str:
 
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
     from app.crypto.passwords import PasswordHasher
-    from app.db import create_db_engine, transaction
     from app.models.base import utcnow
     from app.models.users import Role, UserRole
+    from app.runtime.database import create_db_engine, transaction
     from app.services.accounts import EmailTaken, provision
 
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
@@ -135,7 +135,7 @@ def port_in_use(host: str, port: int) -> bool:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from app.logs import LOG_CONFIG
+    from app.platform.logs import LOG_CONFIG
 
     uvicorn.run(
         "app.main:create_app",
@@ -189,7 +189,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _rotate_token_key(_: argparse.Namespace) -> int:
-    from app.keyring import rotate_token_key
+    from app.platform.keyring import rotate_token_key
 
     print(f"new token signing key: {rotate_token_key(get_settings())}")
     return 0
@@ -204,9 +204,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_accounts(_: argparse.Namespace) -> int:
     from app.config import Environment
     from app.crypto.passwords import PasswordHasher
-    from app.db import create_db_engine, transaction
-    from app.keyring import load_server_keys
     from app.models.base import utcnow
+    from app.platform.keyring import load_server_keys
+    from app.runtime.database import create_db_engine, transaction
     from app.services.demo_accounts import provision_demo_accounts
 
     settings = get_settings()
@@ -231,8 +231,8 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
     import signal
 
     from app.audit.sequencer import BackgroundSequencer, sequence_pending
-    from app.db import create_db_engine, holds_data
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
+    from app.runtime.database import create_db_engine, holds_data
 
     settings = get_settings()
     engine = create_db_engine(settings)
@@ -271,7 +271,7 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 
 def _audit_key(_: argparse.Namespace) -> int:
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
 
     print(load_audit_log_signer(get_settings(), create_missing=False).verifier().key_string)
     return 0
@@ -281,8 +281,8 @@ def _audit_check(args: argparse.Namespace) -> int:
     from app.audit.log import LogVerificationError, verify_log
     from app.audit.verifier import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
-    from app.db import create_db_engine
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     try:
@@ -312,8 +312,8 @@ def _audit_check(args: argparse.Namespace) -> int:
 def _blobs_sweep(args: argparse.Namespace) -> int:
     import time
 
-    from app.blobstore import FilesystemBlobStore
-    from app.db import create_db_engine, new_session
+    from app.platform.blobstore import FilesystemBlobStore
+    from app.runtime.database import create_db_engine, new_session
     from app.services.attachments import referenced_blobs
 
     settings = get_settings()
@@ -337,9 +337,9 @@ def _blobs_sweep(args: argparse.Namespace) -> int:
 
 
 def _jobs_run_once(_: argparse.Namespace) -> int:
-    from app.db import create_db_engine
     from app.notifications.jobs import run_once
     from app.notifications.sequencer import sequence_pending
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     engine = create_db_engine(settings)

@@ -14,9 +14,9 @@ import pytest
 
 from app.config import Settings
 from app.crypto import totp
-from app.keyring import KeyringError
 from app.main import create_app
 from app.models.users import Role
+from app.platform.keyring import KeyringError
 from tests.conftest import PASSWORD
 from tests.live_server import live_server, settings_env
 
