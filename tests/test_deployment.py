@@ -57,5 +57,4 @@ def test_a_configured_web_dir_is_served_at_app(settings, seed_rows, tmp_path):
             response = client.get("/app/")
         assert response.status_code == 200 and "<title>Confrere</title>" in response.text
     finally:
-        app.state.engine.dispose()
-        app.state.read_engine.dispose()
+        app.state.runtime.dispose()

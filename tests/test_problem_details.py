@@ -42,9 +42,9 @@ def test_a_body_too_large_names_the_request_and_its_limit_in_words(client):
 
 def test_an_expired_access_token_says_it_expired(client, app, accounts):
     account = accounts.create(Role.PHYSICIAN)
-    settings = app.state.settings
+    settings = app.state.runtime.settings
     now = int(time.time())
-    token = app.state.authenticator.tokens.issue(
+    token = app.state.runtime.authenticator.tokens.issue(
         {
             "sub": str(account.id),
             "sid": str(uuid.uuid4()),
