@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 
 from app.audit.records import Outcome
-from app.audit.verifier import BundleError, load_checkpoint_file, load_key, verify_bundle
+from app.audit.verifier import (
+    BundleError,
+    add_previous_argument,
+    load_checkpoint_file,
+    load_key,
+    verify_bundle,
+)
 from app.client.api import ApiError
 from app.client.cli import profile_session
 from app.crypto.signed_note import Checkpoint, NoteError
@@ -30,14 +36,8 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
         help="the log's verifier key (string or file, from `confrere audit key`); without it the bundle is "
         "checked against the key the server announces, which proves less",
     )
-    export.add_argument(
-        "--previous",
-        nargs="+",
-        action="extend",
-        default=[],
-        type=Path,
-        metavar="CHECKPOINT",
-        help="checkpoint files of earlier exports: the bundle must prove the log grew from each",
+    add_previous_argument(
+        export, "checkpoint files of earlier exports: the bundle must prove the log grew from each"
     )
     span = export.add_argument_group("which records (a log range by default: all of it)")
     span.add_argument("--start", type=int, help="first log position")

@@ -396,14 +396,13 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     """The arguments of `verify`, shared with the `confrere audit verify` command."""
     verify.add_argument("bundle", type=Path, help="the export bundle (.zip)")
     verify.add_argument("--key", required=True, help="the log's verifier key string, or a file holding it")
-    verify.add_argument(
-        "--previous",
-        nargs="+",
-        action="extend",
-        default=[],
-        type=Path,
-        metavar="CHECKPOINT",
-        help="checkpoint files kept from earlier exports",
+    add_previous_argument(verify, "checkpoint files kept from earlier exports")
+
+
+def add_previous_argument(parser: argparse.ArgumentParser, meaning: str) -> None:
+    """`--previous CHECKPOINT ...`, of `verify` and `export`."""
+    parser.add_argument(
+        "--previous", nargs="+", action="extend", default=[], type=Path, metavar="CHECKPOINT", help=meaning
     )
 
 

@@ -160,26 +160,11 @@ def run_demo(
     except httpx.HTTPError as error:
         say(f"error: no Confrere server answers at {server} ({error}): start one with `make run`")
         return 1
-    physician_account, specialist_account, officer_account = (
-        accounts["physician"],
-        accounts["specialist"],
-        accounts["officer"],
-    )
     state = DemoState(server)
     say(f"1. Demo accounts ready: {', '.join(account['email'] for account in accounts.values())}")
-    physician = _fresh_device(
-        _login(server, physician_account, state, say),
-        state,
-        physician_account["email"],
-        suite,
-        "demo physician laptop",
-    )
-    specialist = _fresh_device(
-        _login(server, specialist_account, state, say),
-        state,
-        specialist_account["email"],
-        suite,
-        "demo dermatologist phone",
+    physician, specialist = (
+        _fresh_device(_login(server, accounts[key], state, say), state, accounts[key]["email"], suite, label)
+        for key, label in (("physician", "demo physician laptop"), ("specialist", "demo dermatologist phone"))
     )
     say(f"2. Devices registered ({suite}): private keys generated here, only public keys sent")
 
@@ -222,7 +207,7 @@ def run_demo(
     physician.transition(case_id, "close")
     say("9. Physician closed the case")
 
-    officer = _login(server, officer_account, state, say)
+    officer = _login(server, accounts["officer"], state, say)
     try:
         events = list(officer.audit_events(case=case_id))
     except ApiError as error:
