@@ -157,10 +157,17 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    import logging.config
+
+    from app.platform.logs import LOG_CONFIG
+
+    # In the server's JSON log lines, like everything it says from here on.
+    logging.config.dictConfig(LOG_CONFIG)
+    log = logging.getLogger("confrere")
     workers = args.workers or settings.resolved_workers
     if workers > 1 and settings.is_sqlite:
-        print("warning: SQLite has one writer: several workers queue on its lock (PostgreSQL scales)")
-    print(f"Confrere on http://{args.host}:{args.port} ({workers} worker(s)); {where(settings)}", flush=True)
+        log.warning("SQLite has one writer: several workers queue on its lock (PostgreSQL scales)")
+    log.info("Confrere on http://%s:%s (%d worker(s)); %s", args.host, args.port, workers, where(settings))
     serve(args.host, args.port, workers)
     return 0
 

@@ -8,7 +8,7 @@ import re
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
+from tests.conftest import built_app
 from tests.live_server import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -51,10 +51,6 @@ def test_a_configured_web_dir_is_served_at_app(settings, seed_rows, tmp_path):
     web = tmp_path / "web"
     web.mkdir()
     (web / "index.html").write_text("<!doctype html><title>Confrere</title>")
-    app = create_app(settings.model_copy(update={"web_dir": web}))
-    try:
-        with TestClient(app) as client:
-            response = client.get("/app/")
-        assert response.status_code == 200 and "<title>Confrere</title>" in response.text
-    finally:
-        app.state.runtime.dispose()
+    with built_app(settings.model_copy(update={"web_dir": web}), seed_rows) as app, TestClient(app) as client:
+        response = client.get("/app/")
+    assert response.status_code == 200 and "<title>Confrere</title>" in response.text

@@ -62,7 +62,8 @@ def _wait_past_step(step: int) -> None:
         time.sleep(1)
 
 
-def test_readme_commands_work_as_written(settings, tmp_path):
+def test_readme_commands_work_as_written(app, settings, tmp_path):
+    """`app`: the suite's database is emptied afterwards of what the commands created."""
     blocks = readme_blocks()
     reader = tmp_path / "reader"
     reader.mkdir()
