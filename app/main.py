@@ -49,13 +49,14 @@ def _with_public_security(app: FastAPI) -> Callable[[], dict]:
     generate = app.openapi
 
     def openapi() -> dict:
-        if app.openapi_schema is None:
-            document = generate()
-            document["components"]["securitySchemes"][ops.METRICS_SCHEME] = ops.METRICS_SECURITY_SCHEME
-            for operations in document["paths"].values():
-                for operation in operations.values():
-                    operation.setdefault("security", [])
-        return app.openapi_schema
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        document["components"]["securitySchemes"][ops.METRICS_SCHEME] = ops.METRICS_SECURITY_SCHEME
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                operation.setdefault("security", [])
+        return document
 
     return openapi
 
@@ -137,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if (web_dir / "index.html").is_file():
         app.mount(WEB_PATH, StaticFiles(directory=web_dir, html=True), name="web")
     problem_handlers.install(app)
-    app.openapi = _with_public_security(app)
+    # FastAPI's documented way to extend the generated schema is to replace this method.
+    app.openapi = _with_public_security(app)  # type: ignore[method-assign]
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

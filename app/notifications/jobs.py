@@ -1,4 +1,4 @@
-"""The periodic job: deadlines (app/services/deadlines.py) and the purge of events past their retention.
+"""The periodic job: deadlines (app/notifications/deadlines.py) and the purge of events past their retention.
 
 It runs in a daemon thread of each API process (`jobs_in_process`), or from cron as `confrere jobs run-once`.
 Several at once are harmless: every change is conditional, so a case is marked, escalated or closed once;

@@ -39,6 +39,24 @@ def before_transaction(dependency: F) -> F:
     return dependency
 
 
+def inline_read() -> Any:
+    """Declares a light read whose queries run on the event loop on SQLite (app.runtime.unit_of_work): the
+    hottest reads, a few indexed lookups each. Anything heavier stays on a worker thread."""
+
+    async def declare() -> None:
+        return None
+
+    declare.inline_read = True  # type: ignore[attr-defined]
+    return Depends(declare)
+
+
+def declares_inline_read(route: object) -> bool:
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and any(
+        getattr(dependency.call, "inline_read", False) for dependency in dependant.dependencies
+    )
+
+
 def _path_uuid(request: Request, name: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(request.path_params[name]) if name else None

@@ -86,8 +86,8 @@ class SerializedSQLiteDialect(SQLiteDialect_pysqlite):
 
     def do_begin(self, dbapi_connection: Any) -> None:
         connection = _raw(dbapi_connection)
-        # A transaction spans threads (FastAPI runs each dependency on a worker thread of its own), so the
-        # lock has no owning thread: it is held by the connection.
+        # A transaction spans threads (each `RequestDb.run` of a request may run on another worker thread),
+        # so the lock has no owning thread: it is held by the connection.
         if not self.write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
             raise sqlite3.OperationalError("database is locked (timed out waiting for the write lock)")
         self._holder = connection
@@ -257,8 +257,8 @@ class WriteGate:
     transaction; each request returns only once its own row is committed.
 
     On SQLite, a request thread waiting for the write lock would hold a worker thread while the request
-    holding the lock needs one for its next step (FastAPI runs each dependency and the route on a worker
-    thread of its own), so under load every worker could end up waiting for a lock held by a request that
+    holding the lock needs one for its next step (each `RequestDb.run` takes a worker thread of its own),
+    so under load every worker could end up waiting for a lock held by a request that
     cannot proceed. Write requests therefore take this gate, on the event loop and in arrival order, before
     their transaction starts, and so do the groups; the dialect's FairLock then only orders them with the
     background threads. PostgreSQL lets writers run together: there only the groups take the gate.

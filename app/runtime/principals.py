@@ -14,20 +14,11 @@ from app.audit.records import AuditTrail
 from app.authz import cases as case_policies
 from app.authz import policies
 from app.authz.principal import Principal
-from app.errors import (
-    AccountNotActive,
-    AppError,
-    Forbidden,
-    InvalidToken,
-    MfaRequired,
-    RoleRequired,
-    SelfChangeRefused,
-    Unauthenticated,
-)
+from app.errors import AppError, InvalidToken, Unauthenticated
 from app.models.users import Role
 from app.runtime.context import before_transaction, trail_of
 from app.runtime.state import runtime_of
-from app.runtime.unit_of_work import RequestDb, unit_of_work
+from app.runtime.unit_of_work import DB, RequestDb
 from app.services.auth import AccessClaims, session_user
 
 bearer_scheme = HTTPBearer(
@@ -74,11 +65,11 @@ async def token_claims(
 async def current_principal(
     request: Request,
     claims: Annotated[AccessClaims | AppError, Depends(token_claims)],
-    db: Annotated[RequestDb, Depends(unit_of_work, scope="function")],
+    db: Annotated[RequestDb, DB],
 ) -> Principal:
     if isinstance(claims, AppError):
         raise claims
-    principal = await db.run_before_handler(_load_principal, trail_of(request), claims)
+    principal = await db.run_keeping_transaction(_load_principal, trail_of(request), claims)
     # Here rather than per route, so that no write route can be added without a limit.
     if request.method in WRITE_METHODS:
         runtime_of(request).rate_limits.writes.check(f"user:{principal.id}")
@@ -93,32 +84,20 @@ async def address_write_limit(request: Request) -> None:
 
 _Caller = Annotated[Principal, Depends(current_principal)]
 
-_REFUSALS: dict[str, type[Forbidden]] = {
-    "account_not_active": AccountNotActive,
-    "role_required": RoleRequired,
-    "mfa_required": MfaRequired,
-    "self_role_change": SelfChangeRefused,
-}
-
-
-def refuse(decision: policies.Decision) -> None:
-    if not decision:
-        raise _REFUSALS.get(decision.reason or "", Forbidden)()
-
 
 async def active_principal(principal: _Caller) -> Principal:
-    refuse(policies.may_act(principal))
+    policies.enforce(policies.may_act(principal))
     return principal
 
 
 async def clinician(principal: _Caller) -> Principal:
-    refuse(case_policies.may_act_as_clinician(principal))
+    policies.enforce(case_policies.may_act_as_clinician(principal))
     return principal
 
 
 def role_required(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: _Caller) -> Principal:
-        refuse(policies.may_use_role(principal, role))
+        policies.enforce(policies.may_use_role(principal, role))
         return principal
 
     dependency.__name__ = f"require_{role.value}"

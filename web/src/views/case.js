@@ -1,13 +1,21 @@
 // One case: clear metadata, the decrypted and verified content, photos and thread, and the moves the
-// user's part in the case allows (docs/api.md sections 7 and 8).
+// user's part in the case allows. The server says which (the case's `allowed_transitions` and
+// `allowed_writes`, docs/api.md section 6): the client keeps no copy of the rules.
 
 import * as api from "../api.js";
 import { busy, field, h, shortId, when } from "../dom.js";
 import { openCase, post } from "../clinician.js";
 import { describe } from "../errors.js";
-import { allowedMoves, DECLINE_REASONS, mayPost } from "../moves.js";
 import { go, showError } from "../shell.js";
 import { statusLabel } from "./cases.js";
+
+// The decline reasons of docs/api.md section 8: codes, never free text.
+const DECLINE_REASONS = {
+  outside_expertise: "Outside my expertise",
+  unavailable: "I am not available",
+  insufficient_information: "Not enough information to answer",
+  other: "Other reason",
+};
 
 const KIND = {
   message: "Message",
@@ -82,7 +90,8 @@ function reasonPicker() {
 }
 
 function actionsCard(kase, session) {
-  const moves = allowedMoves(kase, session.user);
+  const moves = new Set(kase.allowed_transitions);
+  const writes = new Set(kase.allowed_writes);
   const text = h("textarea", { name: "text", rows: "4", maxlength: "20000", "aria-label": "Your message" });
   const form = h("form", { class: "card actions", "aria-label": "Reply" }, h("h2", {}, "Your move"));
 
@@ -107,7 +116,7 @@ function actionsCard(kase, session) {
 
   const buttons = [];
   if (moves.has("claim")) buttons.push(button("Claim this case", move("claim"), "primary"));
-  if (mayPost(kase, session.user)) {
+  if (writes.has("message")) {
     form.append(text);
     buttons.push(button("Send message", postThen("message")));
   }
