@@ -11,9 +11,17 @@ BENCH_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test_bench
 # The web client (web/, docs/web-client.md) builds where Node.js is installed; its tests need it.
 NODE := $(shell command -v node 2>/dev/null)
 WEB_DEPS := web/node_modules/.package-lock.json
+# Redocly's recommended lint of the contract, pinned in tools/openapi-lint/package.json (npm).
+LINT_DEPS := tools/openapi-lint/node_modules/.package-lock.json
+REDOCLY := tools/openapi-lint/node_modules/.bin/redocly
+# The browser end-to-end tests (tests/test_web_e2e.py) drive this Chromium; without it they are skipped.
+CHROMIUM := /usr/bin/chromium
+# `make run HOST=0.0.0.0 PORT=8080`: where the development server listens.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: venv run test test-pg test-multinode lint format openapi clean web web-screenshots fuzz bench bench-pg bench-scale \
-	bench-scale-pg wrk
+.PHONY: venv run test test-pg test-multinode lint lint-openapi format openapi clean web web-screenshots fuzz bench \
+	bench-pg bench-scale bench-scale-pg wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -24,13 +32,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The tokens' issuer follows the address, unless CONFRERE_PUBLIC_URL says otherwise.
+run: export CONFRERE_PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP) $(if $(NODE),web)
 	$(BIN)/confrere migrate
 	$(BIN)/confrere create-admin --email $(ADMIN_EMAIL) --if-missing
-	$(BIN)/confrere serve --host 127.0.0.1 --port 8000
+	$(BIN)/confrere serve --host $(HOST) --port $(PORT)
 
-test: lint $(if $(NODE),web)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+test: lint $(if $(NODE),web lint-openapi)
+	@test -n "$(NODE)" || echo "*** WARNING: Node.js is missing: the OpenAPI lint, the web client build and its tests are SKIPPED ***"
+	@test -x $(CHROMIUM) || echo "*** WARNING: $(CHROMIUM) is missing: the browser end-to-end tests will be SKIPPED (apt-get install chromium) ***"
+	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+	@test -x $(CHROMIUM) || echo "*** WARNING: the browser end-to-end tests were SKIPPED: $(CHROMIUM) is missing (apt-get install chromium) ***"
 
 # Contract fuzzing, deeper than the few examples `make test` runs (docs/reliability.md). On PostgreSQL:
 # CONFRERE_TEST_DATABASE_URL=$(PG_URL) make fuzz
@@ -81,7 +94,14 @@ openapi: $(STAMP)
 	$(BIN)/confrere openapi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache web/dist web/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache web/dist web/node_modules tools/openapi-lint/node_modules
+
+$(LINT_DEPS): tools/openapi-lint/package.json tools/openapi-lint/package-lock.json
+	cd tools/openapi-lint && npm ci --no-audit --no-fund
+	touch $(LINT_DEPS)
+
+lint-openapi: $(LINT_DEPS)
+	$(REDOCLY) lint --extends=recommended openapi/openapi.json
 
 # npm ci installs exactly package-lock.json; the bundle is built, never committed.
 $(WEB_DEPS): web/package.json web/package-lock.json

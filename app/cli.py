@@ -8,21 +8,23 @@ import getpass
 import json
 import os
 import secrets
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from app.client import cli as client_cli
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, settings_problems
+from app.platform.keyring import KeyringError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_PATH = REPO_ROOT / "openapi" / "openapi.json"
 MIN_PASSWORD_LENGTH = 12
-CLIENT_COMMANDS = ("login", "device", "user", "case", "events")
 
 
 def alembic_config(settings: Settings, database_url: str | None = None) -> Config:
@@ -39,6 +41,24 @@ def migrate(settings: Settings, revision: str = "head") -> list[str]:
     return config.attributes.get("applied", [])
 
 
+def ensure_server_keys(settings: Settings) -> None:
+    """Creates the server's keys for a database that holds no data yet; beside one that does, a missing key
+    is an error (app.platform.keyring), never a new key."""
+    from app.platform.keyring import load_server_keys
+    from app.runtime.database import create_db_engine, holds_data
+
+    engine = create_db_engine(settings)
+    try:
+        load_server_keys(settings, create_missing=not holds_data(engine))
+    finally:
+        engine.dispose()
+
+
+def where(settings: Settings) -> str:
+    database = "SQLite in the data dir" if settings.database_url is None else "CONFRERE_DATABASE_URL"
+    return f"data dir {settings.data_dir} (keys in {settings.resolved_keys_dir}; database: {database})"
+
+
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
     from app.crypto.passwords import PasswordHasher
     from app.models.base import utcnow
@@ -49,6 +69,7 @@ def create_admin(settings: Settings, email: str, password: str | None, name: str
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
         return 1
+    ensure_server_keys(settings)
     engine = create_db_engine(settings)
     generated = password is None
     password = password or secrets.token_urlsafe(18)
@@ -108,6 +129,15 @@ def write_openapi(check: bool) -> int:
     return 0
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether uvicorn would fail to listen there (it binds with SO_REUSEADDR, as create_server does)."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError:
+        return True
+    return False
+
+
 def serve(host: str, port: int, workers: int | None) -> None:
     """uvicorn with its standard extras (uvloop and httptools, picked by its "auto" loop and parser)."""
     import uvicorn
@@ -126,12 +156,34 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    serve(args.host, args.port, args.workers)
+    settings = get_settings()
+    if port_in_use(args.host, args.port):
+        print(
+            f"error: {args.host}:{args.port} is already in use (another server?): choose another port, "
+            f"e.g. `make run PORT={args.port + 1}` or `confrere serve --port {args.port + 1}`",
+            file=sys.stderr,
+        )
+        return 1
+    import logging.config
+
+    from app.platform.logs import LOG_CONFIG
+
+    # In the server's JSON log lines, like everything it says from here on.
+    logging.config.dictConfig(LOG_CONFIG)
+    log = logging.getLogger("confrere")
+    workers = args.workers or settings.serve_workers
+    if workers > 1 and settings.is_sqlite:
+        log.warning("SQLite has one writer: several workers queue on its lock (PostgreSQL scales)")
+    log.info("Confrere on http://%s:%s (%d worker(s)); %s", args.host, args.port, workers, where(settings))
+    serve(args.host, args.port, workers)
     return 0
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    applied = migrate(get_settings())
+    settings = get_settings()
+    applied = migrate(settings)
+    ensure_server_keys(settings)
+    print(where(settings))
     print(f"applied {len(applied)} migrations: {' '.join(applied)}" if applied else "nothing to migrate")
     return 0
 
@@ -155,7 +207,7 @@ def _init_keys(_: argparse.Namespace) -> int:
     from app.platform.keyring import load_server_keys
 
     settings = get_settings().model_copy(update={"generate_keys": True})
-    keys = load_server_keys(settings)
+    keys = load_server_keys(settings, create_missing=True)
     print(f"server keys in {settings.resolved_keys_dir} (back them up; never lose the audit log's)")
     print(f"audit log verifier key: {keys.audit_log.verifier().key_string}")
     return 0
@@ -171,7 +223,32 @@ def _rotate_token_key(_: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from app.client.demo import run_demo
 
-    return run_demo(args.server, get_settings(), args.suite)
+    return run_demo(args.server, args.suite, args.accounts_command)
+
+
+def _demo_accounts(_: argparse.Namespace) -> int:
+    from app.config import Environment
+    from app.crypto.passwords import PasswordHasher
+    from app.models.base import utcnow
+    from app.platform.keyring import load_server_keys
+    from app.runtime.database import create_db_engine, transaction
+    from app.services.demo_accounts import provision_demo_accounts
+
+    settings = get_settings()
+    if settings.environment is Environment.PRODUCTION:
+        print("error: demo accounts are for development servers, never production", file=sys.stderr)
+        return 1
+    ensure_server_keys(settings)
+    sealer = load_server_keys(settings, create_missing=False).sealer
+    hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
+    engine = create_db_engine(settings)
+    try:
+        with transaction(engine) as session:
+            described = provision_demo_accounts(session, hasher, sealer, utcnow())
+    finally:
+        engine.dispose()
+    print(json.dumps(described, indent=2))
+    return 0
 
 
 def _audit_sequencer(args: argparse.Namespace) -> int:
@@ -180,11 +257,11 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
 
     from app.audit.sequencer import BackgroundSequencer, sequence_pending
     from app.platform.keyring import load_audit_log_signer
-    from app.runtime.database import create_db_engine
+    from app.runtime.database import create_db_engine, holds_data
 
     settings = get_settings()
     engine = create_db_engine(settings)
-    signer = load_audit_log_signer(settings)
+    signer = load_audit_log_signer(settings, create_missing=not holds_data(engine))
     if args.once:
         count = sequence_pending(engine, signer, settings.audit_sequencer_batch_size)
         print(f"sequenced {count} records")
@@ -212,17 +289,23 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return run_verify(args)
 
 
+def _audit_export(args: argparse.Namespace) -> int:
+    from app.audit.export_command import run_export
+
+    return run_export(args)
+
+
 def _audit_key(_: argparse.Namespace) -> int:
     from app.platform.keyring import load_audit_log_signer
 
-    print(load_audit_log_signer(get_settings()).verifier().key_string)
+    print(load_audit_log_signer(get_settings(), create_missing=False).verifier().key_string)
     return 0
 
 
 def _directory_key(_: argparse.Namespace) -> int:
     from app.platform.keyring import load_directory_log_signer
 
-    print(load_directory_log_signer(get_settings()).verifier().key_string)
+    print(load_directory_log_signer(get_settings(), create_missing=False).verifier().key_string)
     return 0
 
 
@@ -251,8 +334,8 @@ def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
         if args.key:
             verifier = NoteVerifier.from_key_string(load_key(args.key))
         else:
-            verifier = load_signer(settings).verifier()
-    except (NoteError, OSError) as exc:
+            verifier = load_signer(settings, create_missing=False).verifier()
+    except (NoteError, OSError, KeyringError) as exc:
         print(f"FAILED: key: {exc}", file=sys.stderr)
         return 1
     engine = create_db_engine(settings)
@@ -328,6 +411,7 @@ def _jobs_run_once(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.audit.export_command import add_export_arguments
     from app.audit.verifier import add_verify_arguments
 
     parser = argparse.ArgumentParser(prog="confrere", description=__doc__)
@@ -337,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument(
-        "--workers", type=int, help="default: CONFRERE_WORKERS, or 1 on SQLite and 2 on PostgreSQL"
+        "--workers", type=int, help="processes (CONFRERE_WORKERS; default 1 on SQLite, 2 on PostgreSQL)"
     )
     run.set_defaults(handler=_serve)
 
@@ -368,7 +452,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--server", default="http://127.0.0.1:8000")
     demo.add_argument("--suite", choices=["x25519", "xwing"], default="xwing")
+    demo.add_argument(
+        "--accounts-command",
+        help="command that prints the demo accounts as JSON, run on the server's machine (default: this "
+        "installation's `confrere demo-accounts`; e.g. `docker compose exec -T api confrere demo-accounts`)",
+    )
     demo.set_defaults(handler=_demo)
+
+    commands.add_parser(
+        "demo-accounts",
+        help="create (or find) the demo accounts in this server's database; print how to log in as each",
+    ).set_defaults(handler=_demo_accounts)
 
     audit = commands.add_parser("audit", help="the audit log: sequencer, verifier key, verification")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -377,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sequencer.add_argument("--once", action="store_true", help="sequence what is pending, then exit")
     sequencer.set_defaults(handler=_audit_sequencer)
+    export = audit_commands.add_parser(
+        "export", help="as a compliance officer's profile: export a bundle, download it and verify it"
+    )
+    add_export_arguments(export)
+    export.set_defaults(handler=_audit_export)
     verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
     add_verify_arguments(verify)
     verify.set_defaults(handler=_audit_verify)
@@ -407,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_jobs_run_once)
 
     client_cli.add_commands(commands)
+    client_cli.add_profile_option(parser)
     return parser
 
 
@@ -424,6 +524,17 @@ def _add_key_and_check(subcommands, audience: str, key_handler, check_handler) -
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in CLIENT_COMMANDS:
+    if args.command in client_cli.CLIENT_COMMANDS:
         return client_cli.run(args)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except ValidationError as error:
+        if error.title != Settings.__name__:
+            raise
+        # Settings come from the environment: say which variable is wrong, in one line each, no traceback.
+        for line in settings_problems(error):
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyringError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

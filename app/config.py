@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,7 @@ class Environment(StrEnum):
 
 
 MIN_SECRET_BYTES = 32
+DEFAULT_AUDIT_LOG_ORIGIN = "confrere.local/audit"
 
 
 class Settings(BaseSettings):
@@ -140,7 +141,7 @@ class Settings(BaseSettings):
     )
 
     audit_log_origin: str = Field(
-        default="confrere.local/audit",
+        default=DEFAULT_AUDIT_LOG_ORIGIN,
         pattern=r"^[^\s+]+$",
         description="The log's name in every checkpoint (host/path, no scheme); never change it.",
     )
@@ -161,8 +162,19 @@ class Settings(BaseSettings):
         description="API processes of `confrere serve`; default 1 on SQLite (one writer, whose turns are "
         "queued in the process) and 2 on PostgreSQL (docs/benchmarks.md).",
     )
+    web_dir: Path | None = Field(
+        default=None,
+        description="The built web client served at /app; defaults to web/dist of the source tree.",
+    )
+
     cors_origins: list[str] = Field(default_factory=list)
     metrics_token: SecretStr | None = Field(default=None, description="Bearer token for GET /metrics.")
+
+    @field_validator("data_dir", "keys_dir", "blobs_dir", "web_dir", mode="after")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Resolved once, here: a command run from another folder must not find (or create) another data dir.
+        return path.expanduser().absolute() if path is not None else None
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:
@@ -171,12 +183,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_weak_secrets_outside_development(self) -> Settings:
+    def _refuse_development_defaults_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
             secret = self.secret_key.get_secret_value() if self.secret_key else ""
             if len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ValueError(
-                    f"CONFRERE_SECRET_KEY must hold at least {MIN_SECRET_BYTES} random bytes in production"
+                    f"CONFRERE_SECRET_KEY must hold at least {MIN_SECRET_BYTES} random bytes in production "
+                    "(e.g. `openssl rand -base64 48`)"
+                )
+            if self.audit_log_origin == DEFAULT_AUDIT_LOG_ORIGIN:
+                raise ValueError(
+                    "CONFRERE_AUDIT_LOG_ORIGIN must name this deployment in production (e.g. "
+                    "confrere.example.org/audit): it is the log's name in every checkpoint, for good"
                 )
         return self
 
@@ -208,3 +226,13 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per setting that is wrong, named as the environment variable an operator sets."""
+    lines = []
+    for item in error.errors():
+        names = [str(part) for part in item.get("loc", ())]
+        variable = f"CONFRERE_{names[0].upper()}: " if names else ""
+        lines.append(f"{variable}{item.get('msg', '').removeprefix('Value error, ')}")
+    return lines

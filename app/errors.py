@@ -106,6 +106,14 @@ class Conflict(AppError):
     title = "Conflict with the current state"
 
 
+def readable_size(size: int) -> str:
+    """1048576 -> "1 MiB": limits as a person reads them."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.4g} {unit}"
+    return f"{size} bytes"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"

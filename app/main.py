@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -48,6 +48,23 @@ routing metadata and ciphertext. Errors are RFC 9457 problem details with a stab
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
+def _with_public_security(app: FastAPI) -> Callable[[], dict]:
+    """The contract states who may call what: a route without a principal is public (`security: []`)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        document["components"]["securitySchemes"][ops.METRICS_SCHEME] = ops.METRICS_SECURITY_SCHEME
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                operation.setdefault("security", [])
+        return document
+
+    return openapi
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     runtime = build_runtime(settings)
@@ -80,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Confrere API",
         version="1.0.0",
         description=API_DESCRIPTION,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        servers=[{"url": settings.public_url, "description": "This server (CONFRERE_PUBLIC_URL)"}],
         lifespan=lifespan,
         openapi_tags=[
             {"name": "auth", "description": "Registration, login, tokens, TOTP."},
@@ -130,9 +149,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth.jwks_router,
         ops.router,
     )
-    if (WEB_DIST / "index.html").is_file():
-        app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
+    web_dir = settings.web_dir or WEB_DIST
+    if (web_dir / "index.html").is_file():
+        app.mount(WEB_PATH, StaticFiles(directory=web_dir, html=True), name="web")
     problem_handlers.install(app)
+    # FastAPI's documented way to extend the generated schema is to replace this method.
+    app.openapi = _with_public_security(app)  # type: ignore[method-assign]
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         seed.fresh_database(settings)
         engine = seed.seed_engine(settings)
-        people = seed.cast(engine, load_server_keys(settings).sealer, seed.specialty_codes(engine))
+        people = seed.cast(
+            engine, load_server_keys(settings, create_missing=True).sealer, seed.specialty_codes(engine)
+        )
         load_start = report.load_average()
         rows = []
         with _backends(work) as backends:

@@ -55,7 +55,7 @@ def _memory_mb(field: str) -> float:
 def sequencer(settings: Settings, records: int) -> BatchResult:
     """Sequence every pending record (the bulk load) in batches of the configured size."""
     engine = create_db_engine(settings)
-    signer = load_audit_log_signer(settings)
+    signer = load_audit_log_signer(settings, create_missing=True)
     started = time.perf_counter()
     sequenced = sequence_pending(engine, signer, settings.audit_sequencer_batch_size)
     seconds = time.perf_counter() - started
@@ -90,7 +90,7 @@ def verify(env: dict[str, str], bundle: Path) -> BatchResult:
 def _export_main(officer_id: str, records: int) -> dict:
     settings = Settings()
     engine = create_db_engine(settings)
-    signer = load_audit_log_signer(settings)
+    signer = load_audit_log_signer(settings, create_missing=True)
     baseline = _memory_mb("VmRSS")
     request = ExportRequest(start=0, end=records, event_filter=None, formats=(), consistency_from=())
     with Session(engine) as session:
@@ -117,7 +117,7 @@ def _export_main(officer_id: str, records: int) -> dict:
 
 def _verify_main(bundle: str) -> dict:
     settings = Settings()
-    key = load_audit_log_signer(settings).verifier().key_string
+    key = load_audit_log_signer(settings, create_missing=True).verifier().key_string
     baseline = _memory_mb("VmRSS")
     started = time.perf_counter()
     report = verify_bundle(bundle, key)

@@ -67,7 +67,7 @@ def append_devices(settings: Settings, specialty: str, count: int, password_hash
     """Registers `count` devices for specialists of `specialty`, each device in a transaction of its own
     with its directory entry, as the registration route does; the entries appended per second."""
     engine = create_db_engine(settings)
-    directory = DirectoryLog(load_directory_log_signer(settings))
+    directory = DirectoryLog(load_directory_log_signer(settings, create_missing=True))
     keys = [generate_device_keys(Suite.X25519) for _ in range(count)]
     owners = []
     with transaction(engine) as session:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         reader_id = _user(session, Role.PHYSICIAN, None, password_hash)
         reader_email = session.get(User, reader_id).email
     # The empty log's checkpoint, as the server signs it when it starts.
-    sequence_pending(engine, load_directory_log_signer(settings), tables=DIRECTORY_LOG)
+    sequence_pending(engine, load_directory_log_signer(settings, create_missing=True), tables=DIRECTORY_LOG)
     pairs = list(zip(SIZES, codes, strict=True))
     rates = {size: append_devices(settings, code, size, password_hash) for size, code in pairs}
     results: dict = {"append_rate_per_s": rates, "http": [], "client": {}}

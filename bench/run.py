@@ -208,7 +208,7 @@ class Runner:
         load_start = report.load_average()
         print(f"database: {self.settings.resolved_database_url}", flush=True)
         seed.fresh_database(self.settings)
-        keys = load_server_keys(self.settings)
+        keys = load_server_keys(self.settings, create_missing=True)
         self.people = seed.cast(self.engine, keys.sealer, seed.specialty_codes(self.engine))
         self._grow_cases(self.scale.series[0])
         self._audit_jobs()

@@ -208,7 +208,7 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
     ),
     ("POST", "/v1/devices"): one(register_own_device, expect("active", CREATED)),
     ("GET", "/v1/devices"): one(get("/v1/devices"), expect("active", OK)),
-    ("DELETE", "/v1/devices/{device_id}"): situations(
+    ("DELETE", "/v1/devices/{device_id:uuid}"): situations(
         own=(revoke_own_device, expect("active", NO_CONTENT)),
         someone_elses=(
             call("DELETE", lambda w, r: f"/v1/devices/{w.bystander.device.id}"),

@@ -17,12 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.crypto.e2ee import Suite
-from app.main import create_app
 from app.models.cases import Case
 from app.models.users import Role
 from app.platform.middleware import SECURITY_HEADERS
 from app.runtime.database import create_db_engine, new_session
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, built_app
 from tests.e2ee_helpers import attachment_upload, case_body, clinician, message_body
 from tests.live_server import live_server
 
@@ -153,9 +152,8 @@ def _boom() -> None:
 
 def test_every_kind_of_answer_carries_the_security_headers(settings, seed_rows):
     small = settings.model_copy(update={"max_body_bytes": 1024})
-    app = create_app(small)
-    app.add_api_route("/boom", _boom)
-    try:
+    with built_app(small, seed_rows) as app:
+        app.add_api_route("/boom", _boom)
         with TestClient(app, raise_server_exceptions=False) as client:
             answers = {
                 "ok": client.get("/healthz"),
@@ -164,8 +162,6 @@ def test_every_kind_of_answer_carries_the_security_headers(settings, seed_rows):
                 "too large": client.post("/v1/auth/token", content=b"x" * 2048),
                 "server error": client.get("/boom"),
             }
-    finally:
-        app.state.runtime.engine.dispose()
     for name, response in answers.items():
         for header, value in SECURITY_HEADERS:
             assert response.headers.get(header.decode()) == value.decode(), (name, header)
@@ -176,16 +172,13 @@ def test_every_kind_of_answer_carries_the_security_headers(settings, seed_rows):
 
 
 def test_cors_answers_only_the_origins_in_settings(settings, seed_rows):
-    app = create_app(settings.model_copy(update={"cors_origins": ["https://app.example.org"]}))
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
-    try:
-        with TestClient(app) as client:
-            allowed = client.options("/v1/cases", headers={"Origin": "https://app.example.org", **preflight})
-            other = client.options("/v1/cases", headers={"Origin": "https://evil.example.com", **preflight})
-            simple = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
-            read = client.get("/healthz", headers={"Origin": "https://app.example.org"})
-    finally:
-        app.state.runtime.engine.dispose()
+    allowed_origins = settings.model_copy(update={"cors_origins": ["https://app.example.org"]})
+    with built_app(allowed_origins, seed_rows) as app, TestClient(app) as client:
+        allowed = client.options("/v1/cases", headers={"Origin": "https://app.example.org", **preflight})
+        other = client.options("/v1/cases", headers={"Origin": "https://evil.example.com", **preflight})
+        simple = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
+        read = client.get("/healthz", headers={"Origin": "https://app.example.org"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-origin" not in other.headers

@@ -64,7 +64,7 @@ def test_three_nodes_starting_at_once_migrate_once(empty_postgres, tmp_path):
 def test_nodes_that_may_not_make_keys_start_only_on_the_keys_made_once(tmp_path, monkeypatch, capsys):
     node = Settings(data_dir=tmp_path, generate_keys=False)
     with pytest.raises(KeyringError, match="confrere init-keys"):
-        load_server_keys(node)
+        load_server_keys(node, create_missing=True)
     assert not list(tmp_path.rglob("*.pem")), "a refusing node made a key of its own"
 
     monkeypatch.setenv("CONFRERE_DATA_DIR", str(tmp_path))
@@ -73,7 +73,7 @@ def test_nodes_that_may_not_make_keys_start_only_on_the_keys_made_once(tmp_path,
         assert main(["init-keys"]) == 0
     finally:
         get_settings.cache_clear()
-    one, other = load_server_keys(node), load_server_keys(node)
+    one, other = load_server_keys(node, create_missing=True), load_server_keys(node, create_missing=True)
     assert one.audit_log.verifier().key_string in capsys.readouterr().out
     assert one.audit_log.verifier().key_string == other.audit_log.verifier().key_string
     assert one.tokens.jwks == other.tokens.jwks

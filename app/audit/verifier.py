@@ -397,21 +397,32 @@ def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
     """The arguments of `verify`, shared with the `confrere audit verify` command."""
     verify.add_argument("bundle", type=Path, help="the export bundle (.zip)")
     verify.add_argument("--key", required=True, help="the log's verifier key string, or a file holding it")
-    verify.add_argument(
-        "--previous",
-        nargs="+",
-        action="extend",
-        default=[],
-        type=Path,
-        metavar="CHECKPOINT",
-        help="checkpoint files kept from earlier exports",
+    add_previous_argument(verify, "checkpoint files kept from earlier exports")
+
+
+def add_previous_argument(parser: argparse.ArgumentParser, meaning: str) -> None:
+    """`--previous CHECKPOINT ...`, of `verify` and `export`."""
+    parser.add_argument(
+        "--previous", nargs="+", action="extend", default=[], type=Path, metavar="CHECKPOINT", help=meaning
     )
+
+
+def load_checkpoint_file(path: Path) -> bytes:
+    """A checkpoint saved by a person: blank lines an editor or `echo` added at the end are dropped (a note
+    ends with exactly one newline); Windows line endings are named, since they change the signed text."""
+    data = path.read_bytes()
+    if b"\r" in data:
+        raise NoteError(f"{path}: the file has Windows (CRLF) line endings; save the checkpoint with LF only")
+    note = data.rstrip(b"\n") + b"\n"
+    if b"\n\n" not in note:
+        raise NoteError(f"{path}: not a signed checkpoint (no blank line between its text and signatures)")
+    return note
 
 
 def run_verify(args: argparse.Namespace) -> int:
     try:
         key = load_key(args.key)
-        previous = [path.read_bytes() for path in args.previous]
+        previous = [load_checkpoint_file(path) for path in args.previous]
         report = verify_bundle(args.bundle, key, previous)
     except (BundleError, NoteError, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)

@@ -62,11 +62,13 @@ class ConfrereApi:
             headers["X-Confrere-Device"] = self.device_id
         return headers
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, path, headers=self._headers(), **kwargs)
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        response = self._http.request(method, path, headers=self._headers() | (headers or {}), **kwargs)
         if response.status_code == 401 and self.refresh_token and not path.startswith("/v1/auth/"):
             self.refresh()
-            response = self._http.request(method, path, headers=self._headers(), **kwargs)
+            response = self._http.request(method, path, headers=self._headers() | (headers or {}), **kwargs)
         if response.status_code >= 400:
             raise _error(response)
         return response
@@ -204,6 +206,23 @@ class ConfrereApi:
                 time.sleep(RECONNECT_SECONDS)
             if not reconnect:
                 return
+
+    def event_page(self, last_event_id: int | None, limit: int = 100) -> dict:
+        """One JSON page of the events after `last_event_id` (None: from now), without streaming."""
+        headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
+        return self.json("GET", "/v1/events", params={"limit": limit}, headers=headers)
+
+    def create_audit_export(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/audit/exports", json=body)
+
+    def download(self, path: str, target: BinaryIO) -> None:
+        """Streams a download (an export bundle) into `target`."""
+        with self._http.stream("GET", path, headers=self._headers()) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            for chunk in response.iter_bytes():
+                target.write(chunk)
 
     def audit_events(self, **params: Any) -> Iterator[dict]:
         yield from self._pages("/v1/audit/events", params)

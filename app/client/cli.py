@@ -1,25 +1,64 @@
-"""`confrere login | device | case ...`: the whole clinical flow from a terminal, encrypting locally."""
+"""`confrere login | device | case | events | totp ...`: the whole clinical flow from a terminal, encrypting
+locally. `--profile NAME` (or CONFRERE_PROFILE) picks the identity anywhere on the line; CONFRERE_PASSWORD
+answers `login`'s password prompt; CONFRERE_CLIENT_HOME moves the profiles (default ~/.config/confrere)."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import mimetypes
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
 
 from app.client.api import ApiError, ConfrereApi
-from app.client.clinician import Attachment, Clinician
+from app.client.clinician import Attachment, AttachmentRefused, Clinician
 from app.client.directory import DirectoryTrust, Monitor
 from app.client.profile import Profile, profile_path
+from app.crypto import totp
 from app.crypto.e2ee import E2EEError, Suite
 
 TRANSITIONS = ("claim", "decline", "request_info", "provide_info", "answer", "close", "withdraw")
 DECLINE_REASONS = ("outside_expertise", "unavailable", "insufficient_information", "other")
 MESSAGE_KINDS = ("message", "info_request", "info_response", "report")
+CLIENT_COMMANDS = ("login", "device", "user", "case", "events", "totp")
+# The server's default CONFRERE_MAX_ATTACHMENT_BYTES: checked here before anything is sent.
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+
+
+def consent_time(text: str) -> datetime:
+    """`now`, or an ISO 8601 date/time; without a time zone it is this machine's local time."""
+    if text == "now":
+        return datetime.now().astimezone()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not `now` nor a date/time such as 2026-03-01T09:30 or 2026-03-01"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def add_profile_option(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
+    """`--profile` on the top-level parser and on every subcommand, so it is accepted anywhere on the line;
+    below the top its default is SUPPRESS, so that a subcommand does not reset what was given before it."""
+    parser.add_argument(
+        "--profile",
+        default=os.environ.get("CONFRERE_PROFILE") or "default" if top else argparse.SUPPRESS,
+        help="client profile: server, session and device keys (env CONFRERE_PROFILE; default: default)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subcommand in dict.fromkeys(action.choices.values()):
+                add_profile_option(subcommand, top=False)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -66,7 +105,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     create = case_commands.add_parser("create", help="encrypt and submit a case")
     create.add_argument("--specialty", required=True)
     create.add_argument("--question", required=True)
+    create.add_argument(
+        "--consent",
+        required=True,
+        type=consent_time,
+        help="when the patient consented to the tele-expertise: `now` or a date/time (2026-03-01T09:30)",
+    )
     create.add_argument("--photo", action="append", default=[], type=Path, help="file to attach (repeatable)")
+    create.add_argument(
+        "--max-attachment-bytes",
+        type=int,
+        default=MAX_ATTACHMENT_BYTES,
+        help="the server's CONFRERE_MAX_ATTACHMENT_BYTES (default 25 MiB); larger files are refused here",
+    )
     create.add_argument("--priority", choices=["routine", "urgent"], default="routine")
     create.add_argument("--named-specialist", help="user id of a specialist to address the case to")
     listing = case_commands.add_parser("list", help="cases I take part in")
@@ -88,16 +139,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     share.add_argument("case_id")
     share.add_argument("--user", required=True)
 
-    events = commands.add_parser("events", help="follow my notifications: ids, types and times, no content")
-    events.add_argument("--last-event-id", type=int, help="replay what came after this event id")
-    events.add_argument("--once", action="store_true", help="stop when the server ends the stream")
+    events = commands.add_parser(
+        "events",
+        help="my notifications (ids, types and times, no content): those since the last run, then live",
+    )
+    events.add_argument(
+        "--last-event-id",
+        type=int,
+        help="print what came after this event id (default: after the last printed)",
+    )
+    events.add_argument(
+        "--once", action="store_true", help="print what is waiting, then exit (no live stream)"
+    )
 
-    for parser in (login, device, user, case, events):
-        parser.add_argument("--profile", default=os.environ.get("CONFRERE_PROFILE", "default"))
+    totp_command = commands.add_parser("totp", help="TOTP codes without a phone (development and tests)")
+    totp_commands = totp_command.add_subparsers(dest="totp_command", required=True)
+    code = totp_commands.add_parser("code", help="print the current code of a TOTP secret (single use)")
+    code.add_argument(
+        "--secret",
+        default=os.environ.get("CONFRERE_TOTP_SECRET"),
+        help="the base32 secret or the otpauth:// URI from enrolment (env CONFRERE_TOTP_SECRET)",
+    )
 
 
 @contextmanager
-def _session(profile_name: str) -> Iterator[tuple[Profile, ConfrereApi]]:
+def profile_session(profile_name: str) -> Iterator[tuple[Profile, ConfrereApi]]:
     path = profile_path(profile_name)
     profile = Profile.load(path)
     api = ConfrereApi(profile.server)
@@ -161,9 +227,43 @@ def _audit_devices(profile: Profile, api: ConfrereApi) -> int:
     return 2 if unknown else 0
 
 
+def totp_code(secret_or_uri: str, now: float) -> str:
+    secret = secret_or_uri
+    if secret_or_uri.startswith("otpauth://"):
+        secret = parse_qs(urlparse(secret_or_uri).query).get("secret", [""])[0]
+    secret = secret.replace(" ", "").upper()
+    return totp.code_at(base64.b32decode(secret + "=" * (-len(secret) % 8)), now)
+
+
+def _totp(args: argparse.Namespace) -> int:
+    if not args.secret:
+        print("error: give --secret (or CONFRERE_TOTP_SECRET)", file=sys.stderr)
+        return 2
+    now = time.time()
+    try:
+        code = totp_code(args.secret, now)
+    except ValueError:
+        print("error: the secret is not base32 (nor an otpauth:// URI)", file=sys.stderr)
+        return 2
+    left = totp.STEP_SECONDS - int(now) % totp.STEP_SECONDS
+    print(code)
+    print(f"valid {left} s more; the server accepts each code once", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
+    except AttachmentRefused as refused:
+        outcome = (
+            f"case {refused.case_id} was withdrawn (it stays in `confrere case list` as withdrawn)"
+            if refused.withdrawn
+            else f"case {refused.case_id} could not be withdrawn: run "
+            f"`confrere case transition {refused.case_id} withdraw`"
+        )
+        print(
+            f"error: the attachment {refused.name} was refused ({refused.error}); {outcome}", file=sys.stderr
+        )
     except ApiError as error:
         print(
             f"error: {error.code} ({error.status}){': ' + error.detail if error.detail else ''}",
@@ -171,12 +271,25 @@ def run(args: argparse.Namespace) -> int:
         )
     except E2EEError as error:
         print(f"refused by this device: {error.code}: {error}", file=sys.stderr)
+    except httpx.TransportError as error:
+        print(
+            f"error: the server does not answer ({error}): is it running, at this address?", file=sys.stderr
+        )
     return 1
 
 
+def _ask_password() -> str:
+    try:
+        return getpass.getpass("Password: ")
+    except EOFError:
+        raise SystemExit("error: no password: set CONFRERE_PASSWORD, or run `login` in a terminal") from None
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "totp":
+        return _totp(args)
     if args.command == "login":
-        password = os.environ.get("CONFRERE_PASSWORD") or getpass.getpass("Password: ")
+        password = os.environ.get("CONFRERE_PASSWORD") or _ask_password()
         api = ConfrereApi(args.server)
         api.login(args.email, password, args.totp)
         path = profile_path(args.profile)
@@ -191,9 +304,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _audit_devices(profile, api) if profile.device_id else 0
         finally:
             profile.save(path)
-    with _session(args.profile) as (profile, api):
+    with profile_session(args.profile) as (profile, api):
         if args.command == "events":
-            return _follow(api, args.last_event_id, args.once)
+            return _events(profile, api, args.last_event_id, args.once)
         if args.command == "device":
             return _device(args, profile, api)
         if args.command == "user":
@@ -233,38 +346,79 @@ def _user(args: argparse.Namespace, profile: Profile, clinician: Clinician) -> i
     return 0
 
 
-def _follow(api: ConfrereApi, last_event_id: int | None, once: bool) -> int:
+def _print_event(event: dict) -> None:
+    message = f" message {event['object_id']}" if event.get("object_id") else ""
+    print(
+        f"{event['id']}  {event['created_at']}  {event['type']:<22} case {event['case_id']}{message}",
+        flush=True,
+    )
+
+
+GAP_NOTE = "some events were purged or missed: reload your case lists"
+
+
+def _events(profile: Profile, api: ConfrereApi, last_event_id: int | None, once: bool) -> int:
+    """What is waiting (since the last run of this profile, or everything kept the first time), page by
+    page; then, unless `once`, the live stream. The profile remembers the last event printed."""
+    resume = last_event_id if last_event_id is not None else profile.last_event_id or 0
+    while True:
+        page = api.event_page(resume)
+        if page["gap"]:
+            print(GAP_NOTE, flush=True)
+        for event in page["items"]:
+            _print_event(event)
+        profile.last_event_id = resume = page["last_event_id"]
+        if not page["items"]:
+            break
+    if once:
+        return 0
+    print("-- following live (Ctrl-C stops)", file=sys.stderr, flush=True)
     try:
-        for event in api.events(last_event_id, reconnect=not once):
+        for event in api.events(resume):
             if event["type"] == "stream.gap":
-                print("some events were purged or missed: reload your case lists", flush=True)
+                print(GAP_NOTE, flush=True)
                 continue
-            message = f" message {event['object_id']}" if event.get("object_id") else ""
-            print(
-                f"{event['id']}  {event['created_at']}  {event['type']:<22} case {event['case_id']}{message}",
-                flush=True,
-            )
+            _print_event(event)
+            profile.last_event_id = event["id"]
     except KeyboardInterrupt:
         pass
     return 0
 
 
+def _read_attachments(paths: list[Path], max_bytes: int) -> list[Attachment] | None:
+    """Every file, read and within the limit, before anything is sent: None (and why) otherwise."""
+    attachments, problems = [], []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            problems.append(f"cannot read {path}: {error.strerror or error}")
+            continue
+        if len(data) > max_bytes:
+            problems.append(f"{path} holds {len(data)} bytes; the server accepts at most {max_bytes}")
+            continue
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        attachments.append(Attachment(name=path.name, media_type=media_type, data=data))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print("nothing was sent: no case was created", file=sys.stderr)
+        return None
+    return attachments
+
+
 def _case(args: argparse.Namespace, clinician: Clinician) -> int:
     command = args.case_command
     if command == "create":
-        attachments = [
-            Attachment(
-                name=path.name,
-                media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                data=path.read_bytes(),
-            )
-            for path in args.photo
-        ]
+        attachments = _read_attachments(args.photo, args.max_attachment_bytes)
+        if attachments is None:
+            return 1
         case_id = clinician.create_case(
             specialty=args.specialty,
             question=args.question,
             attachments=attachments,
             priority=args.priority,
+            consent_at=args.consent,
             named_specialist_id=args.named_specialist,
         )
         print(case_id)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from app.client.api import ConfrereApi, b64, unb64
+import httpx
+
+from app.client.api import ApiError, ConfrereApi, b64, unb64
 from app.client.content import (
     CONTENT_VERSION,
     AttachmentRef,
@@ -53,6 +55,14 @@ class Attachment:
     media_type: str
     data: bytes
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+class AttachmentRefused(Exception):
+    """An attachment upload failed after its case was created; the case was withdrawn if it could be."""
+
+    def __init__(self, case_id: str, name: str, error: Exception, withdrawn: bool):
+        super().__init__(f"{name}: {error}")
+        self.case_id, self.name, self.error, self.withdrawn = case_id, name, error, withdrawn
 
 
 @dataclass(frozen=True)
@@ -248,8 +258,19 @@ class Clinician:
             sealed=_sealed_in(sealed),
         )
         for item in attachments:
-            self._upload(case_id, item, recipients)
+            try:
+                self._upload(case_id, item, recipients)
+            except (ApiError, httpx.HTTPError) as error:
+                raise AttachmentRefused(case_id, item.name, error, self._withdraw(case_id)) from error
         return case_id
+
+    def _withdraw(self, case_id: str) -> bool:
+        """A case missing an attachment must not wait in a queue as if complete."""
+        try:
+            self.api.transition(case_id, "withdraw")
+        except ApiError:
+            return False
+        return True
 
     def _upload(self, case_id: str, item: Attachment, recipients: dict[str, Recipient]) -> None:
         sealed = self._seal(case_id, "attachment", item.id, item.data, recipients)

@@ -15,9 +15,23 @@ from app.client.directory import MonitorState, Sighting
 from app.crypto.e2ee import DeviceKeys, Suite
 
 
+def client_home() -> Path:
+    """Where the CLI keeps its profiles: CONFRERE_CLIENT_HOME, else ~/.config/confrere."""
+    return Path(os.environ.get("CONFRERE_CLIENT_HOME") or Path.home() / ".config" / "confrere").absolute()
+
+
 def profile_path(name: str) -> Path:
-    home = Path(os.environ.get("CONFRERE_CLIENT_HOME", Path.home() / ".config" / "confrere"))
-    return home / f"{name}.json"
+    return client_home() / f"{name}.json"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replaces the file atomically, readable by this user only (it holds tokens or private keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    temporary.replace(path)
 
 
 @dataclass
@@ -42,6 +56,7 @@ class Profile:
     approved_devices: list[str] = field(default_factory=list)
     # Colleagues marked verified: user id -> the safety number compared with them.
     verified_contacts: dict[str, str] = field(default_factory=dict)
+    last_event_id: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> Profile:
@@ -50,12 +65,7 @@ class Profile:
         return cls(**json.loads(path.read_text()))
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2)
-        temporary.replace(path)
+        write_private(path, json.dumps(asdict(self), indent=2))
 
     def device_keys(self) -> DeviceKeys:
         if not (self.device_id and self.suite and self.signing_private and self.kem_private):

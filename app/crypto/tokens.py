@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jose import jwk, jwt
-from jose.exceptions import JOSEError
+from jose.exceptions import ExpiredSignatureError, JOSEError
 
 ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 media type)
@@ -26,6 +26,10 @@ REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss")
 
 class TokenError(ValueError):
     pass
+
+
+class TokenExpired(TokenError):
+    """Signed by us and otherwise valid, but past its `exp`: the client should refresh."""
 
 
 def _b64url(data: bytes) -> str:
@@ -122,5 +126,7 @@ class TokenKeySet:
                 issuer=issuer,
                 options={f"require_{name}": True for name in REQUIRED_CLAIMS} | {"leeway": LEEWAY_SECONDS},
             )
+        except ExpiredSignatureError as error:
+            raise TokenExpired("the token has expired") from error
         except JOSEError as error:
             raise TokenError(str(error)) from error

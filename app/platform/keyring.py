@@ -29,7 +29,18 @@ DIRECTORY_LOG_KEY_FILE = "directory-log.key"
 
 
 class KeyringError(RuntimeError):
-    """A key file exists but cannot serve this configuration; the server refuses to start."""
+    """A key file exists but cannot serve this configuration, or is missing where it must exist; the server
+    refuses to start."""
+
+
+def _refuse_missing(path: Path, create_missing: bool) -> None:
+    """Keys are made only for a new database. Beside one that holds data, a missing key means the wrong
+    folder (or a lost volume): a new key would lock out TOTP seeds or fork the audit log's signatures."""
+    if not create_missing and not path.exists():
+        raise KeyringError(
+            f"{path} does not exist. Keys are created only for a new database (by `confrere migrate` or the "
+            "first start): point CONFRERE_DATA_DIR (or CONFRERE_KEYS_DIR) at this server's keys folder"
+        )
 
 
 @dataclass(frozen=True)
@@ -65,19 +76,21 @@ def _may_generate(settings: Settings, what: Path | str) -> None:
         )
 
 
-def _token_keys(settings: Settings) -> TokenKeySet:
+def _token_keys(settings: Settings, create_missing: bool) -> TokenKeySet:
     paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
     if not paths:
+        _refuse_missing(settings.resolved_keys_dir / TOKEN_KEY_GLOB, create_missing)
         _may_generate(settings, settings.resolved_keys_dir / TOKEN_KEY_GLOB)
         rotate_token_key(settings)
         paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
     return TokenKeySet([TokenSigningKey.from_pem(path.read_bytes()) for path in paths])
 
 
-def _server_secret(settings: Settings) -> bytes:
+def _server_secret(settings: Settings, create_missing: bool) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     path = settings.resolved_keys_dir / SECRET_FILE
+    _refuse_missing(path, create_missing)
     if not path.exists():
         _may_generate(settings, path)
         _write_private(path, secrets.token_bytes(32))
@@ -97,8 +110,12 @@ def _create_once(path: Path, data: bytes) -> None:
         temporary.unlink()
 
 
-def _log_signer(settings: Settings, file_name: str, origin: str, setting: str) -> NoteSigner:
+def _log_signer(
+    settings: Settings, file_name: str, origin: str, setting: str, create_missing: bool
+) -> NoteSigner:
+    """`create_missing`: only for a database that holds no data yet (see `_refuse_missing`)."""
     path = settings.resolved_keys_dir / file_name
+    _refuse_missing(path, create_missing)
     if not path.exists():
         _may_generate(settings, path)
         _create_once(path, NoteSigner.generate(origin).key_string.encode() + b"\n")
@@ -109,20 +126,27 @@ def _log_signer(settings: Settings, file_name: str, origin: str, setting: str) -
     return signer
 
 
-def load_audit_log_signer(settings: Settings) -> NoteSigner:
-    return _log_signer(settings, AUDIT_LOG_KEY_FILE, settings.audit_log_origin, "CONFRERE_AUDIT_LOG_ORIGIN")
-
-
-def load_directory_log_signer(settings: Settings) -> NoteSigner:
+def load_audit_log_signer(settings: Settings, *, create_missing: bool) -> NoteSigner:
     return _log_signer(
-        settings, DIRECTORY_LOG_KEY_FILE, settings.directory_log_origin, "CONFRERE_DIRECTORY_LOG_ORIGIN"
+        settings, AUDIT_LOG_KEY_FILE, settings.audit_log_origin, "CONFRERE_AUDIT_LOG_ORIGIN", create_missing
     )
 
 
-def load_server_keys(settings: Settings) -> ServerKeys:
+def load_directory_log_signer(settings: Settings, *, create_missing: bool) -> NoteSigner:
+    return _log_signer(
+        settings,
+        DIRECTORY_LOG_KEY_FILE,
+        settings.directory_log_origin,
+        "CONFRERE_DIRECTORY_LOG_ORIGIN",
+        create_missing,
+    )
+
+
+def load_server_keys(settings: Settings, *, create_missing: bool) -> ServerKeys:
+    """`create_missing`: only for a database that holds no data yet (see `_refuse_missing`)."""
     return ServerKeys(
-        tokens=_token_keys(settings),
-        sealer=SecretSealer(_server_secret(settings)),
-        audit_log=load_audit_log_signer(settings),
-        directory_log=load_directory_log_signer(settings),
+        tokens=_token_keys(settings, create_missing),
+        sealer=SecretSealer(_server_secret(settings, create_missing)),
+        audit_log=load_audit_log_signer(settings, create_missing=create_missing),
+        directory_log=load_directory_log_signer(settings, create_missing=create_missing),
     )

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail
-from app.errors import AppError, InvalidInput, PayloadTooLarge
+from app.errors import AppError, InvalidInput, PayloadTooLarge, readable_size
 from app.platform.logs import REQUEST_ID, log_access
 from app.schemas.common import storable_text
 
@@ -163,7 +163,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope["method"], scope["path"])
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_too_large(send, limit)
+            await _send_too_large(scope, send, limit)
             return
         received = 0
         exceeded = False
@@ -183,16 +183,18 @@ class BodyLimitMiddleware:
             if not exceeded:
                 await send(message)
             elif message["type"] == "http.response.start":
-                await _send_too_large(send, limit)
+                await _send_too_large(scope, send, limit)
 
         try:
             await self.app(scope, limited_receive, replacing_send)
         except BodyTooLarge:
-            await _send_too_large(send, limit)
+            await _send_too_large(scope, send, limit)
 
 
-async def _send_too_large(send: Send, limit: int) -> None:
-    await _send_problem(send, PayloadTooLarge(f"this route accepts at most {limit} bytes"))
+async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
+    trail = scope.get("state", {}).get("audit_trail")
+    error = PayloadTooLarge(f"this route accepts bodies of at most {readable_size(limit)}")
+    await _send_problem(send, error, scope["path"], trail.request_id if trail else None)
 
 
 async def _send_problem(
@@ -205,10 +207,10 @@ async def _send_problem(
         "status": error.status,
         "code": error.code,
         "detail": error.detail,
+        "instance": instance,
+        "request_id": request_id,
     }
-    if instance is not None:
-        problem |= {"instance": instance, "request_id": request_id}
-    body = orjson.dumps(problem)
+    body = orjson.dumps({key: value for key, value in problem.items() if value is not None})
     await send(
         {
             "type": "http.response.start",

@@ -53,15 +53,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        # Pydantic echoes the offending input; it may be a password or a token, so it is dropped.
-        errors = [
-            {
-                "loc": [str(part) for part in item.get("loc", ())],
-                "msg": item.get("msg", ""),
-                "type": item.get("type", ""),
-            }
+        # Pydantic echoes the offending input; it may be a password or a token, so it is dropped. A body
+        # read by a dependency and by the handler is validated twice: each problem is listed once.
+        unique = {
+            (
+                tuple(str(part) for part in item.get("loc", ())),
+                item.get("msg", ""),
+                item.get("type", ""),
+            ): None
             for item in error.errors()
-        ]
+        }
+        errors = [{"loc": list(loc), "msg": msg, "type": kind} for loc, msg, kind in unique]
         return _problem(request, 422, "invalid_input", "The request is not valid", None, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

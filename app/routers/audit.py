@@ -58,7 +58,7 @@ def _declare(action: str, resource: str = "audit_log", id_param: str | None = No
                 }
             },
         },
-        **problems(503),
+        **problems(422, 503),
     },
     dependencies=[unaudited("public signed tree head: a size and a hash, no personal data")],
 )

@@ -157,6 +157,7 @@ async def confirm_totp(
     "/.well-known/jwks.json",
     operation_id="getJwks",
     summary="Public keys that verify access tokens (JWKS)",
+    responses=problems(422),
     dependencies=[unaudited("public keys")],
 )
 async def jwks(runtime: RuntimeDep) -> dict[str, Any]:

@@ -98,7 +98,8 @@ def _with_proofs(own: list[Device], proved: ProvedSet, response: Response) -> li
 
 
 @router.delete(
-    "/{device_id}",
+    # Only a UUID matches, so that DELETE /v1/devices/challenge is the 405 it is, not a malformed id.
+    "/{device_id:uuid}",
     operation_id="revokeDevice",
     summary="Revoke a device: it receives no new envelopes, cannot author, and is served no envelope",
     status_code=status.HTTP_204_NO_CONTENT,

@@ -15,12 +15,20 @@ from app.runtime.context import unaudited
 from app.schemas.common import problems
 
 router = APIRouter(tags=["operations"])
+# Prometheus sends CONFRERE_METRICS_TOKEN, never a user's access token: a security scheme of its own.
+METRICS_SCHEME = "metricsToken"
+METRICS_SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "CONFRERE_METRICS_TOKEN (metrics are off while it is unset).",
+}
 
 
 @router.get(
     "/healthz",
     operation_id="getHealth",
     summary="Liveness: the process answers",
+    responses=problems(422),
     dependencies=[unaudited("health probe")],
 )
 async def healthz() -> dict[str, str]:
@@ -31,7 +39,7 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     operation_id="getReadiness",
     summary="Readiness: the database answers",
-    responses=problems(503),
+    responses=problems(422, 503),
     dependencies=[unaudited("health probe")],
 )
 async def readyz(runtime: RuntimeDep) -> dict[str, str]:
@@ -45,6 +53,7 @@ async def readyz(runtime: RuntimeDep) -> dict[str, str]:
     operation_id="getMetrics",
     summary="Prometheus metrics (bearer CONFRERE_METRICS_TOKEN; disabled when unset)",
     responses={200: {"content": {"text/plain": {}}}, **problems(401, 404)},
+    openapi_extra={"security": [{METRICS_SCHEME: []}]},
     dependencies=[unaudited("scraped every few seconds; carries no personal data")],
 )
 async def metrics(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> Response:

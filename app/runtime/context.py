@@ -69,7 +69,7 @@ def audited(
         if resource is not None:
             trail.resource = Resource(
                 type=resource,
-                id=request.path_params.get(id_param) if id_param else None,
+                id=str(request.path_params[id_param]) if id_param in request.path_params else None,
                 case_id=_path_uuid(request, case_param),
             )
 

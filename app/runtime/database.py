@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, Table, create_engine, event, insert
+from sqlalchemy import Engine, Table, create_engine, event, insert, inspect, literal, select, table
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
@@ -337,6 +337,17 @@ class WriteGate:
     def _commit_group(self, rows: list[dict[str, Any]]) -> None:
         with self._engine.begin() as connection:
             connection.execute(self._insert, rows)
+
+
+def holds_data(engine: Engine) -> bool:
+    """Whether the database has accounts or audit records: then its server keys exist somewhere already."""
+    tables = set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        return any(
+            connection.execute(select(literal(1)).select_from(table(name)).limit(1)).first() is not None
+            for name in ("users", "audit_records")
+            if name in tables
+        )
 
 
 def new_session(engine: Engine) -> Session:

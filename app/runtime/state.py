@@ -23,7 +23,7 @@ from app.notifications.workers import Notifications
 from app.platform.blobstore import BlobStore, open_blob_store
 from app.platform.keyring import load_server_keys
 from app.platform.ratelimit import RateLimits
-from app.runtime.database import WriteGate, create_db_engine, create_read_engine, new_session
+from app.runtime.database import WriteGate, create_db_engine, create_read_engine, holds_data, new_session
 from app.services.auth import Authenticator
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_db_engine(settings)
     read_engine = create_read_engine(settings, engine)
-    keys = load_server_keys(settings)
+    keys = load_server_keys(settings, create_missing=not holds_data(engine))
     return Runtime(
         settings=settings,
         engine=engine,

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from app.audit.query import EventFilter
 from app.audit.records import Outcome
-from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
+from app.schemas.common import JsonInt, RequestModel, ResponseModel, UtcDateTime
 
 HexHash = Field(pattern=r"^[0-9a-f]{64}$")
 SIZE_EXAMPLE = 1042
@@ -98,15 +98,17 @@ class ConsistencyProofOut(ResponseModel):
 
 
 class ExportCreate(RequestModel):
-    start: int | None = Field(default=None, ge=0, description="First log position (default 0).")
-    end: int | None = Field(default=None, ge=0, description="Position after the last (default: tree size).")
+    start: JsonInt | None = Field(default=None, ge=0, description="First log position (default 0).")
+    end: JsonInt | None = Field(
+        default=None, ge=0, description="Position after the last (default: tree size)."
+    )
     filters: EventFilters | None = Field(
         default=None, description="Without filters the export is a complete range, proven by a range proof."
     )
     formats: list[Literal["fhir", "csv"]] = Field(
         default_factory=list, max_length=2, description="Extra views: FHIR R4 AuditEvent NDJSON, CSV."
     )
-    consistency_from: list[int] = Field(
+    consistency_from: list[JsonInt] = Field(
         default_factory=list,
         max_length=32,
         description="Tree sizes of checkpoints kept from earlier exports: the bundle proves them prefixes.",

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+)
 
 
 def storable_text(value: str) -> str:
@@ -52,8 +62,21 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("the time is out of range once converted to UTC") from None
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601(value: object) -> object:
+    # Pydantic also reads numbers (and numeric strings, as a query sends them) as Unix times: `until=0.5`
+    # would be 1970. The contract says date-time, so only an ISO 8601 string (or a datetime) is one.
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("expected an ISO 8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z")
+
+
 # An instant with a time zone, normalised to UTC: year 1 at +14:00 is refused here, not by the database.
-UtcDateTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_in_utc)]
+# An integer in a JSON body: true, 1.0 and "1" are refused (query parameters, always strings, use int).
+JsonInt = Annotated[int, Strict()]
 
 
 class ResponseModel(BaseModel):

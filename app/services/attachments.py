@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
 from app.config import Settings
-from app.errors import NotFound, PayloadTooLarge
+from app.errors import NotFound, PayloadTooLarge, readable_size
 from app.models.cases import CaseObject, ObjectKind
 from app.platform.blobstore import BlobStore, BlobTooLarge
 from app.schemas.cases import AttachmentMeta, AttachmentOut
@@ -51,7 +51,9 @@ def upload(
             hold_publications(session, exclusive=False)
             blob.commit()
     except BlobTooLarge:
-        raise PayloadTooLarge(f"an attachment holds at most {settings.max_attachment_bytes} bytes") from None
+        raise PayloadTooLarge(
+            f"an attachment holds at most {readable_size(settings.max_attachment_bytes)}"
+        ) from None
     row = sealed.store(
         session,
         principal,

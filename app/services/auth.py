@@ -18,7 +18,7 @@ from app.config import Settings
 from app.crypto import totp
 from app.crypto.passwords import PasswordHasher
 from app.crypto.sealing import SecretSealer
-from app.crypto.tokens import TokenError, TokenKeySet
+from app.crypto.tokens import TokenError, TokenExpired, TokenKeySet
 from app.errors import (
     AccountLocked,
     AccountNotActive,
@@ -249,6 +249,8 @@ class Authenticator:
                 session_id=uuid.UUID(claims["sid"]),
                 amr=frozenset(claims.get("amr", ())),
             )
+        except TokenExpired as error:
+            raise InvalidToken("the access token has expired: refresh it or log in again") from error
         except (TokenError, KeyError, ValueError, TypeError) as error:
             raise InvalidToken() from error
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.errors import Conflict, NotFound, PayloadTooLarge
+from app.errors import Conflict, NotFound, PayloadTooLarge, readable_size
 from app.models.devices import KeyBackup
 from app.services.inserts import flush_new
 
@@ -24,7 +24,7 @@ class KeyBackupNotFound(NotFound):
 
 def put(session: Session, user_id: uuid.UUID, blob: bytes, now: datetime, max_bytes: int) -> None:
     if len(blob) > max_bytes:
-        raise PayloadTooLarge(f"a key backup holds at most {max_bytes} bytes")
+        raise PayloadTooLarge(f"a key backup holds at most {readable_size(max_bytes)}")
     backup = session.get(KeyBackup, user_id)
     if backup is None:
         session.add(KeyBackup(user_id=user_id, blob=blob, updated_at=now))

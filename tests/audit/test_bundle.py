@@ -410,6 +410,20 @@ def test_cli_ok_and_failure(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "missing.zip"), "--key", KEY]) == 1
 
 
+def test_cli_reads_a_checkpoint_saved_with_extra_newlines_and_names_crlf(tmp_path, capsys):
+    path = write_range(tmp_path / "b.zip", 0, 100)
+    saved = tmp_path / "checkpoint-60"
+    saved.write_bytes(LOG.checkpoint(60) + b"\n\n")
+    assert main(["verify", str(path), "--key", KEY, "--previous", str(saved)]) == 0
+    assert "consistent with previous checkpoints of size 60" in capsys.readouterr().out
+    saved.write_bytes(LOG.checkpoint(60).replace(b"\n", b"\r\n"))
+    assert main(["verify", str(path), "--key", KEY, "--previous", str(saved)]) == 1
+    assert "Windows (CRLF) line endings" in capsys.readouterr().err
+    saved.write_bytes(b"confrere.example/audit\n60\n")
+    assert main(["verify", str(path), "--key", KEY, "--previous", str(saved)]) == 1
+    assert "not a signed checkpoint" in capsys.readouterr().err
+
+
 def test_deleted_position_line_in_a_filtered_export(tmp_path):
     path = write_filtered(tmp_path / "b.zip", [3, 17, 64])
     rewrite(path, edit_lines("positions.ndjson", lambda lines: lines.pop()))

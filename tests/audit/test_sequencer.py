@@ -245,9 +245,11 @@ def test_the_sequencer_command_runs_once_or_until_sigterm(settings, engine, sign
 def test_the_signing_key_is_created_once_and_pinned_to_its_origin(tmp_path):
     settings = Settings(data_dir=tmp_path, audit_log_origin="hospital.example/audit")
     key_file = settings.resolved_keys_dir / AUDIT_LOG_KEY_FILE
-    first = load_audit_log_signer(settings)
+    first = load_audit_log_signer(settings, create_missing=True)
     assert first.name == "hospital.example/audit"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    assert load_audit_log_signer(settings).key_string == first.key_string
+    assert load_audit_log_signer(settings, create_missing=True).key_string == first.key_string
     with pytest.raises(KeyringError, match=r"signs for origin 'hospital\.example/audit'"):
-        load_audit_log_signer(settings.model_copy(update={"audit_log_origin": "elsewhere.example/audit"}))
+        load_audit_log_signer(
+            settings.model_copy(update={"audit_log_origin": "elsewhere.example/audit"}), create_missing=True
+        )
