@@ -101,7 +101,7 @@ def test_a_device_added_without_a_log_entry_makes_the_client_refuse_to_seal(pers
     derm = person(Role.SPECIALIST, specialties=DERM)
     planted = _slip_in_device(engine, derm.user_id, logged=False)
     with pytest.raises(DirectoryRefusal) as refused:
-        physician.create_case(specialty="dermatology", content={"question": "?"})
+        physician.create_case(specialty="dermatology", question="?")
     assert refused.value.code == "device_not_in_directory"
     assert planted in str(refused.value)
     assert _stored_cases(engine) == 0
@@ -110,7 +110,7 @@ def test_a_device_added_without_a_log_entry_makes_the_client_refuse_to_seal(pers
 def test_an_entry_outside_the_checkpoint_the_client_holds_makes_it_refuse(person, transport, engine, app):
     physician = person(Role.PHYSICIAN)
     derm = person(Role.SPECIALIST, specialties=DERM)
-    physician.create_case(specialty="dermatology", content={"question": "first"})
+    physician.create_case(specialty="dermatology", question="first")
     held = physician.trust.last_checkpoint
     stale = physician.api.directory_checkpoint()
     # A new device with a proper entry, but the server keeps serving the checkpoint the client already
@@ -136,7 +136,7 @@ def test_an_entry_outside_the_checkpoint_the_client_holds_makes_it_refuse(person
 
     transport.rewrite = serve_stale_checkpoint
     with pytest.raises(DirectoryRefusal) as refused:
-        physician.create_case(specialty="dermatology", content={"question": "second"})
+        physician.create_case(specialty="dermatology", question="second")
     assert refused.value.code == "device_not_in_directory"
     assert planted in str(refused.value) and f"size {held.size}" in str(refused.value)
     assert _stored_cases(engine) == 1
@@ -145,7 +145,7 @@ def test_an_entry_outside_the_checkpoint_the_client_holds_makes_it_refuse(person
 def test_a_forked_checkpoint_makes_the_client_refuse(person, transport, app):
     physician = person(Role.PHYSICIAN)
     person(Role.SPECIALIST, specialties=DERM)
-    physician.create_case(specialty="dermatology", content={"question": "first"})
+    physician.create_case(specialty="dermatology", question="first")
     held = physician.trust.last_checkpoint
     # The server's key signs a second tree of the same size (what it shows some clients, not others).
     signer = app.state.runtime.directory_log.signer
@@ -158,7 +158,7 @@ def test_a_forked_checkpoint_makes_the_client_refuse(person, transport, app):
 
     transport.rewrite = serve_fork
     with pytest.raises(DirectoryRefusal) as refused:
-        physician.create_case(specialty="dermatology", content={"question": "second"})
+        physician.create_case(specialty="dermatology", question="second")
     assert refused.value.code == "directory_log_forked"
 
     # A larger fork fails the consistency proof from the checkpoint the client holds.
@@ -170,7 +170,7 @@ def test_a_forked_checkpoint_makes_the_client_refuse(person, transport, app):
         else response
     )
     with pytest.raises(DirectoryRefusal) as refused:
-        physician.create_case(specialty="dermatology", content={"question": "third"})
+        physician.create_case(specialty="dermatology", question="third")
     assert refused.value.code == "directory_log_forked"
     assert f"does not extend the one of size {held.size}" in str(refused.value)
 
@@ -181,7 +181,7 @@ def test_a_checkpoint_signed_by_another_key_is_refused(person, transport):
     impostor = NoteSigner.generate("confrere.local/directory")
     physician.trust = DirectoryTrust(physician.api, impostor.verifier().key_string)
     with pytest.raises(DirectoryRefusal) as refused:
-        physician.create_case(specialty="dermatology", content={"question": "?"})
+        physician.create_case(specialty="dermatology", question="?")
     assert refused.value.code == "directory_checkpoint_invalid"
 
 
@@ -201,7 +201,7 @@ def test_a_revoked_device_receives_no_new_envelope(person, accounts, transport, 
     derm = person(Role.SPECIALIST, specialties=DERM)
     second = device_of(derm.test_account, transport)
     derm.api.json("DELETE", f"/v1/devices/{second.device_id}")
-    case_id = physician.create_case(specialty="dermatology", content={"question": "?"})
+    case_id = physician.create_case(specialty="dermatology", question="?")
     with transaction(engine) as session:
         holders = set(
             session.execute(
@@ -217,7 +217,7 @@ def test_reshare_to_a_partly_covered_colleague_adds_only_the_missing_envelopes(p
     physician = person(Role.PHYSICIAN)
     derm = person(Role.SPECIALIST, specialties=DERM)
     colleague = person(Role.SPECIALIST, specialties=DERM)
-    case_id = physician.create_case(specialty="dermatology", content={"question": "queued"})
+    case_id = physician.create_case(specialty="dermatology", question="queued")
     # The colleague held the keys while the case was queued; then got a second device.
     later = device_of(colleague.test_account, transport)
     derm.transition(case_id, "claim")
@@ -232,7 +232,7 @@ def test_reshare_to_a_partly_covered_colleague_adds_only_the_missing_envelopes(p
 def test_a_new_device_reads_an_older_case_after_catch_up(person, accounts, transport):
     physician = person(Role.PHYSICIAN)
     derm = person(Role.SPECIALIST, specialties=DERM)
-    case_id = physician.create_case(specialty="dermatology", content={"question": "before"})
+    case_id = physician.create_case(specialty="dermatology", question="before")
     derm.transition(case_id, "claim")
     derm.post(case_id, "message", "old message")
     phone = device_of(physician.test_account, transport)
@@ -262,19 +262,13 @@ def test_safety_numbers_are_stable_and_a_verified_colleagues_change_stops_sealin
     assert number == derm.safety_number(derm.user_id)
     assert len(number.digits.replace(" ", "")) == 30 and number.qr_payload.startswith("confrere-safety:1:")
     physician.mark_verified(derm.user_id)
-    physician.create_case(
-        specialty="dermatology", content={"question": "?"}, named_specialist_id=derm.user_id
-    )
+    physician.create_case(specialty="dermatology", question="?", named_specialist_id=derm.user_id)
 
     device_of(derm.test_account, transport)
     assert physician.safety_number(derm.user_id) != number
     with pytest.raises(E2EEError) as refused:
-        physician.create_case(
-            specialty="dermatology", content={"question": "?"}, named_specialist_id=derm.user_id
-        )
+        physician.create_case(specialty="dermatology", question="?", named_specialist_id=derm.user_id)
     assert refused.value.code == "safety_number_changed"
     assert number.digits in str(refused.value)
     physician.mark_verified(derm.user_id)
-    physician.create_case(
-        specialty="dermatology", content={"question": "?"}, named_specialist_id=derm.user_id
-    )
+    physician.create_case(specialty="dermatology", question="?", named_specialist_id=derm.user_id)

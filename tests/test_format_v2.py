@@ -12,6 +12,7 @@ import pytest
 from app.client.cli import _case
 from app.client.clinician import Clinician
 from app.crypto.e2ee import FORMAT_V1, E2EEError, ObjectContext, Suite
+from app.crypto.signed_note import NoteSigner
 from app.models.users import Role
 from tests.conftest import assert_problem
 from tests.e2ee_helpers import (
@@ -86,6 +87,10 @@ class _ServedApi:
 
     def case(self, case_id: str) -> dict:
         return self._case
+
+    def directory_key(self) -> str:
+        # A reader pins a directory key but checks no checkpoint while it only reads.
+        return NoteSigner.generate("dishonest.example/directory").verifier().key_string
 
     def messages(self, case_id: str):
         return iter(self._messages)
