@@ -40,6 +40,14 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+WithSealed = Annotated[
+    bool,
+    Query(
+        alias="sealed",
+        description="Include each case's sealed object with the caller's envelopes (list summaries "
+        "decrypted on the device, one request per page).",
+    ),
+]
 
 
 def on_case(action: str):
@@ -79,23 +87,23 @@ async def list_cases(
     overdue: bool | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    with_sealed: WithSealed = False,
 ) -> CasePage:
     now = utcnow()
-    page = await run_db(
+    page = partial(
+        case_lists.list_cases,
         session,
-        partial(
-            case_lists.list_cases,
-            session,
-            principal,
-            status=status_,
-            specialty=specialty,
-            is_overdue=overdue,
-            limit=limit,
-            cursor=cursor,
-            now=now,
-        ),
+        principal,
+        status=status_,
+        specialty=specialty,
+        is_overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+        now=now,
     )
-    return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
+    return await run_db(
+        session, lambda: cases.list_page(session, principal, page(), now, with_sealed=with_sealed)
+    )
 
 
 @router.get(
@@ -112,13 +120,13 @@ async def case_queue(
     specialty: Annotated[str | None, Query(max_length=40)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    with_sealed: WithSealed = False,
 ) -> CasePage:
+    page = partial(case_lists.queue, session, principal, specialty=specialty, limit=limit, cursor=cursor)
     now = utcnow()
-    page = await run_db(
-        session,
-        partial(case_lists.queue, session, principal, specialty=specialty, limit=limit, cursor=cursor),
+    return await run_db(
+        session, lambda: cases.list_page(session, principal, page(), now, with_sealed=with_sealed)
     )
-    return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
 
 
 @router.get(

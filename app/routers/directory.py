@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from app.deps import Clinician, SessionDep, audited
+from app.schemas.accounts import ClinicianNames
 from app.schemas.common import problems
 from app.schemas.devices import SpecialtyRecipients, UserDevices
 from app.services import devices
@@ -39,3 +40,19 @@ def specialty_recipients(
 )
 def user_devices(user_id: uuid.UUID, _: Clinician, session: SessionDep) -> UserDevices:
     return UserDevices(user_id=user_id, devices=devices.user_devices(session, user_id))
+
+
+@router.get(
+    "/clinicians",
+    operation_id="listClinicianNames",
+    summary="Display names, roles and specialties of colleagues, by id (verified, active clinicians only)",
+    response_model=ClinicianNames,
+    responses=problems(401, 403, 422),
+    dependencies=[audited("directory.clinician_names")],
+)
+def clinician_names(
+    ids: Annotated[list[uuid.UUID], Query(alias="id", min_length=1, max_length=100)],
+    _: Clinician,
+    session: SessionDep,
+) -> ClinicianNames:
+    return ClinicianNames(clinicians=devices.clinician_names(session, ids))

@@ -16,6 +16,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
 from app.models.users import Role, User, UserRole, UserSpecialty
+from app.schemas.accounts import ClinicianName
 from app.schemas.devices import DeviceCreate
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
@@ -165,3 +166,19 @@ def user_devices(session: Session, user_id: uuid.UUID) -> list[DirectoryDevice]:
         .order_by(Device.created_at, Device.id)
     )
     return [directory_entry(device) for device in session.exec(query).all()]
+
+
+def clinician_names(session: Session, user_ids: list[uuid.UUID]) -> list[ClinicianName]:
+    """Display names of the verified, active clinicians among `user_ids`, the people whose devices
+    user_devices lists: the same directory, in words."""
+    members = queries.load_members(session, user_ids)
+    return [
+        ClinicianName(
+            id=member.user.id,
+            display_name=member.user.display_name,
+            roles=sorted(member.roles),
+            specialties=sorted(member.specialties),
+        )
+        for member in sorted(members.values(), key=lambda m: str(m.user.id))
+        if is_clinician(member)
+    ]
