@@ -210,7 +210,7 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
             expect("active", Outcome(404, "device_not_found")),
         ),
     ),
-    ("GET", "/v1/specialties"): one(get("/v1/specialties"), expect("principal", OK)),
+    ("GET", "/v1/specialties"): one(get("/v1/specialties"), expect("public", OK)),
     ("GET", "/v1/specialties/{code}/recipients"): situations(
         active=(get(f"/v1/specialties/{DERM}/recipients"), expect(_CLINICIAN_DIRECTORY, OK)),
         unknown=(

@@ -83,6 +83,7 @@ PUBLIC_ROUTES = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),  # guarded by its own bearer token, not a user
     ("GET", "/v1/audit/checkpoint"),
+    ("GET", "/v1/specialties"),  # reference data the registration form lists
 }
 
 

@@ -116,6 +116,12 @@ class ConfrereApi:
     def user_devices(self, user_id: str) -> list[dict]:
         return self.json("GET", f"/v1/users/{user_id}/devices")["devices"]
 
+    def put_key_backup(self, blob: bytes) -> None:
+        self.json("PUT", "/v1/me/key-backup", json={"blob": b64(blob)})
+
+    def key_backup(self) -> bytes:
+        return unb64(self.json("GET", "/v1/me/key-backup")["blob"])
+
     # -- cases -------------------------------------------------------------------------------------
 
     def create_case(self, **body: Any) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import CurrentPrincipal, SessionDep, audited
+from app.deps import SessionDep, audited
 from app.schemas.common import problems
 from app.schemas.specialties import SpecialtyOut
 from app.services import specialties
@@ -15,10 +15,10 @@ router = APIRouter(prefix="/v1/specialties", tags=["directory"])
 @router.get(
     "",
     operation_id="listSpecialties",
-    summary="Active specialties that cases can be addressed to",
+    summary="Active specialties that cases can be addressed to (public: the registration form lists them)",
     response_model=list[SpecialtyOut],
-    responses=problems(401),
+    responses=problems(429),
     dependencies=[audited("specialty.list")],
 )
-def list_specialties(_: CurrentPrincipal, session: SessionDep) -> list[SpecialtyOut]:
+def list_specialties(session: SessionDep) -> list[SpecialtyOut]:
     return [SpecialtyOut.model_validate(row) for row in specialties.list_active(session)]
