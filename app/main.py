@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import problem_handlers
@@ -49,6 +50,27 @@ routing metadata and ciphertext. Errors are RFC 9457 problem details with a stab
 
 # The static web client, built by `make web` (docs/web-client.md); served only where it was built.
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+# The interactive API docs: Swagger UI as installed from npm and copied into web/dist by `make web`.
+API_DOCS_ASSETS = "api-docs"
+_API_DOCS_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Confrere API</title>
+<link rel="icon" href="{WEB_PATH}/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{WEB_PATH}/{API_DOCS_ASSETS}/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="{WEB_PATH}/{API_DOCS_ASSETS}/swagger-ui-bundle.js"></script>
+<script src="{WEB_PATH}/{API_DOCS_ASSETS}/init.js"></script></body></html>"""
+# Only this server's files: the page works without the public internet and loads nothing from elsewhere.
+# Swagger UI sets inline styles and shows data: images.
+_API_DOCS_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+async def api_docs(_: Request) -> HTMLResponse:
+    return HTMLResponse(_API_DOCS_PAGE, headers={"content-security-policy": _API_DOCS_POLICY})
 
 
 def body_limits(settings: Settings) -> Callable[[str, str], int]:
@@ -100,6 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the web build's own copy of Swagger UI (api_docs below), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "auth", "description": "Registration, login, tokens, TOTP."},
             {"name": "me", "description": "The caller's own account."},
@@ -147,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     if (WEB_DIST / "index.html").is_file():
         app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
+    if (WEB_DIST / API_DOCS_ASSETS / "swagger-ui-bundle.js").is_file():
+        app.add_route("/docs", api_docs, include_in_schema=False)
     problem_handlers.install(app)
     if settings.cors_origins:
         app.add_middleware(

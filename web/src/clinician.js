@@ -10,9 +10,12 @@ import { saveDevice } from "./keystore.js";
 
 const CONTENT_VERSION = 1;
 
-/** Creates keys here, registers their public halves with a signed challenge, and keeps them. */
-export async function enrolDevice(user, suite, label) {
-  const keys = await generateDeviceKeys(suite);
+/**
+ * Registers the public halves of `keys` (created here unless given, e.g. backed-up keys) with a signed
+ * challenge, and keeps the keys.
+ */
+export async function enrolDevice(user, suite, label, given = null) {
+  const keys = given ?? (await generateDeviceKeys(suite));
   const challenge = await api.deviceChallenge();
   const message = registrationMessage(unb64(challenge.challenge), user.id, suite, keys.signingPublic,
     keys.kemPublic);
@@ -64,7 +67,7 @@ function sealFor(me, caseId, kind, objectId, plaintext, audience) {
  * Seals the case for the specialty's specialists (or one named specialist) and this user's devices,
  * then each photo as its own attachment for the same audience. Returns the new case id.
  */
-export async function createCase(me, { specialty, question, priority, consentAt, photos }) {
+export async function createCase(me, { specialty, question, patient, priority, consentAt, photos }) {
   const caseId = crypto.randomUUID();
   const specialists = recipients(me, await api.specialtyRecipients(specialty));
   if (specialists.size === 0) throw new E2EEError("no_recipients");
@@ -73,6 +76,7 @@ export async function createCase(me, { specialty, question, priority, consentAt,
   const content = {
     v: CONTENT_VERSION,
     question,
+    ...(patient ? { patient } : {}),
     attachments: items.map(({ id, name, mediaType, data }) => ({ id, name, media_type: mediaType,
       size: data.length })),
   };
@@ -117,7 +121,7 @@ export async function post(me, caseId, kind, text) {
  * Verifies and decrypts an API `sealed` object for this device (docs/api.md section 6). Resolves to
  * `{ plaintext, author, reshared }`; rejects with an E2EEError whose code says what failed.
  */
-async function openObject(me, sealed, ciphertext) {
+export async function openObject(me, sealed, ciphertext) {
   const author = sealed.author_device;
   const headerRaw = unb64(sealed.header);
   const manifestRaw = unb64(sealed.manifest);
