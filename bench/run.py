@@ -118,7 +118,7 @@ class Runner:
         self.env = _server_env(self.settings)
         self.engine = seed.seed_engine(self.settings)
         self.rng = random.Random(2026)
-        self.results: dict[str, Any] = {"http": [], "series": {}, "ceilings": {}}
+        self.results: dict[str, Any] = {"http": [], "series": {}, "ceilings": {}, "page_bytes": {}}
 
     def _wanted(self, scenario: Scenario) -> bool:
         return not self.args.only or scenario.key in self.args.only
@@ -213,6 +213,9 @@ class Runner:
                 if self._wanted(scenario):
                     result = self._measure(url, scenario, token_only)
                     self.results["series"].setdefault(scenario.title, {})[str(size)] = result.as_dict()
+                    self.results["page_bytes"].setdefault(scenario.title, {})[str(size)] = _page_bytes(
+                        url, scenario.load
+                    )
                     if size == self.scale.main_size:
                         self.results["http"].append(
                             {"key": scenario.key, **result.as_dict(), "title": scenario.title}
@@ -288,3 +291,9 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _page_bytes(url: str, load: Load) -> int:
+    """The size of a read's answer (its first path): what a page with sealed objects adds to a list's."""
+    headers = {"Authorization": f"Bearer {load.token}"} if load.token else {}
+    return len(httpx.get(url + load.paths[0], headers=headers, timeout=30).content)
