@@ -22,7 +22,14 @@ from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
 from app.services.professional_ids import luhn_valid
 from tests.live_server import live_server
-from tests.test_web_e2e import _clinician, _png, _require_browser_tools, browser_run, web_bundle  # noqa: F401
+from tests.test_web_e2e import (  # noqa: F401 (web_bundle: the fixture)
+    _clinician,
+    _png,
+    _require_browser_tools,
+    _run_in_web,
+    browser_run,
+    web_bundle,
+)
 
 pytestmark = pytest.mark.slow
 # Every screen twice over (axe-core on each, Argon2id twice): longer than test_web_e2e.py's runs.
@@ -32,6 +39,25 @@ TOUR_SECONDS = 180
 def _rpps() -> str:
     stem = "1" + "".join(random.choices("0123456789", k=9))
     return next(stem + digit for digit in "0123456789" if luhn_valid(stem + digit))
+
+
+@pytest.mark.usefixtures("web_bundle")
+def test_web_catalogue_has_both_languages_and_checks_ids_like_the_server():
+    _run_in_web(_require_browser_tools(), "--test", "tests/catalogue.test.mjs")
+
+
+@pytest.mark.usefixtures("web_bundle")
+def test_api_docs_are_served_from_this_server_only(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = ["/app/api-docs/swagger-ui-bundle.js", "/app/api-docs/swagger-ui.css", "/app/api-docs/init.js"]
+    assert all(asset in page.text for asset in assets)
+    assert "http" not in page.text.replace("http://www.w3.org", "")
+    policy = page.headers["content-security-policy"]
+    assert policy.startswith("default-src 'self';")
+    assert "script-src" not in policy  # scripts from this origin only, none inline
+    assert all(client.get(asset).status_code == 200 for asset in assets)
+    assert client.get("/redoc").status_code == 404
 
 
 @pytest.mark.usefixtures("web_bundle")

@@ -5,26 +5,8 @@ import * as api from "../api.js";
 import { busy, field, h } from "../dom.js";
 import { t } from "../i18n.js";
 import { loadSpecialties, specialtyName } from "../people.js";
+import { professionalIdValid } from "../professional-ids.js";
 import { go, showError } from "../shell.js";
-
-const ID_LENGTH = { rpps: 11, npi: 10 };
-// NPI check digits are computed over the number prefixed with the issuer code 80840 (as the server does).
-const NPI_PREFIX = "80840";
-
-function luhnValid(digits) {
-  let total = 0;
-  [...digits].reverse().forEach((char, position) => {
-    let value = Number(char);
-    if (position % 2 === 1) value = value > 4 ? value * 2 - 9 : value * 2;
-    total += value;
-  });
-  return total % 10 === 0;
-}
-
-export function professionalIdValid(kind, value) {
-  if (!/^[0-9]+$/.test(value) || value.length !== ID_LENGTH[kind]) return false;
-  return luhnValid(kind === "npi" ? NPI_PREFIX + value : value);
-}
 
 // Shown on the pending screen: what was registered, without the password.
 let registered = null;
