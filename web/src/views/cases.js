@@ -10,6 +10,8 @@ import { summarize } from "../summary.js";
 
 export const statusLabel = (status) => t(`status.${status}`);
 
+// Time waiting counts while a specialist still owes an answer.
+const PENDING = ["open", "claimed", "awaiting_info"];
 const COLUMNS = ["question", "patient", "photos", "specialty", "priority", "status", "waiting", "due"];
 
 // Narrow screens show each row as a card; each cell carries its column's name for that (style.css).
@@ -26,7 +28,7 @@ function row(session, kase, summary) {
     cell("specialty", specialtyName(kase.specialty)),
     cell("priority", h("span", { class: `chip ${kase.priority}` }, t(`priority.${kase.priority}`))),
     cell("status", h("span", { class: `chip status-${kase.status}` }, statusLabel(kase.status))),
-    cell("waiting", waiting(kase.created_at)),
+    cell("waiting", PENDING.includes(kase.status) ? waiting(kase.created_at) : "–"),
     h("td", { "data-label": t("list.due"), class: kase.overdue ? "overdue" : "" }, when(kase.due_at),
       kase.overdue ? ` ${t("overdue")}` : ""));
 }
