@@ -272,6 +272,12 @@ def _probe(url: str, stop: threading.Event, seconds: float | None = None) -> lis
     return latencies
 
 
+def _page_bytes(url: str, load: Load) -> int:
+    """The size of a read's answer (its first path): what a page with sealed objects adds to a list's."""
+    headers = {"Authorization": f"Bearer {load.token}"} if load.token else {}
+    return len(httpx.get(url + load.paths[0], headers=headers, timeout=30).content)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     database = "postgresql" if args.database_url and args.database_url.startswith("postgresql") else "sqlite"
@@ -291,9 +297,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _page_bytes(url: str, load: Load) -> int:
-    """The size of a read's answer (its first path): what a page with sealed objects adds to a list's."""
-    headers = {"Authorization": f"Bearer {load.token}"} if load.token else {}
-    return len(httpx.get(url + load.paths[0], headers=headers, timeout=30).content)
