@@ -226,7 +226,7 @@ def list_page(
     session: Session, reader: Principal, page: Page[Case], now: datetime, *, with_sealed: bool
 ) -> CasePage:
     """A page of the lists; `with_sealed` adds each case's sealed object with the reader's envelopes, in
-    three queries for the whole page (objects with their authors, then the reader's envelopes)."""
+    two queries for the whole page (objects with their authors, then the reader's envelopes)."""
     views = {}
     if with_sealed and page.items:
         rows = session.exec(_LISTED_OBJECTS, params={"case_ids": [case.id for case in page.items]}).all()
