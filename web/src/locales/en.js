@@ -171,6 +171,7 @@ export default {
   "person.unknown": "A colleague",
 
   "verify.signed": "Signed by {name}'s device",
+  "verify.signed_you": "Signed by your device",
   "verify.reshared": ", shared with this device by a colleague",
   "verify.details": "Device details",
   "verify.device": "Device {id} ({suite})",

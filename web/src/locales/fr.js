@@ -170,6 +170,7 @@ export default {
   "person.unknown": "Un confrère",
 
   "verify.signed": "Signé par l’appareil de {name}",
+  "verify.signed_you": "Signé par votre appareil",
   "verify.reshared": ", partagé avec cet appareil par un confrère",
   "verify.details": "Détails de l’appareil",
   "verify.device": "Appareil {id} ({suite})",

@@ -24,9 +24,10 @@ async function verification(session, item) {
       t("verify.refused"), describe(item.error));
   }
   const { author } = item;
-  const name = author.user_id === session.user.id ? t("person.you") : displayName(author.user_id);
+  const signed = author.user_id === session.user.id
+    ? t("verify.signed_you") : t("verify.signed", { name: displayName(author.user_id) });
   return h("div", { class: "verify ok" },
-    h("span", {}, t("verify.signed", { name }), item.reshared ? t("verify.reshared") : ""),
+    h("span", {}, signed, item.reshared ? t("verify.reshared") : ""),
     h("details", { class: "device-details" },
       h("summary", {}, t("verify.details")),
       h("p", {}, t("verify.device", { id: shortId(author.device_id), suite: author.suite })),
