@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.deps import Clinician, SessionDep, audited
+from app.deps import Clinician, Db
+from app.runtime.context import audited
 from app.schemas.accounts import ClinicianNames
 from app.schemas.common import problems
 from app.schemas.devices import SpecialtyRecipients, UserDevices
@@ -24,10 +25,10 @@ router = APIRouter(prefix="/v1", tags=["directory"])
     responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.specialty_recipients", resource="specialty", id_param="code")],
 )
-def specialty_recipients(
-    code: Annotated[str, Path(max_length=40)], _: Clinician, session: SessionDep
+async def specialty_recipients(
+    code: Annotated[str, Path(max_length=40)], _: Clinician, db: Db
 ) -> SpecialtyRecipients:
-    return SpecialtyRecipients(specialty=code, devices=devices.specialty_recipients(session, code))
+    return SpecialtyRecipients(specialty=code, devices=await db.run(devices.specialty_recipients, code))
 
 
 @router.get(
@@ -38,8 +39,8 @@ def specialty_recipients(
     responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.user_devices", resource="user", id_param="user_id")],
 )
-def user_devices(user_id: uuid.UUID, _: Clinician, session: SessionDep) -> UserDevices:
-    return UserDevices(user_id=user_id, devices=devices.user_devices(session, user_id))
+async def user_devices(user_id: uuid.UUID, _: Clinician, db: Db) -> UserDevices:
+    return UserDevices(user_id=user_id, devices=await db.run(devices.user_devices, user_id))
 
 
 @router.get(
@@ -50,9 +51,7 @@ def user_devices(user_id: uuid.UUID, _: Clinician, session: SessionDep) -> UserD
     responses=problems(401, 403, 422),
     dependencies=[audited("directory.clinician_names")],
 )
-def clinician_names(
-    ids: Annotated[list[uuid.UUID], Query(alias="id", min_length=1, max_length=100)],
-    _: Clinician,
-    session: SessionDep,
+async def clinician_names(
+    ids: Annotated[list[uuid.UUID], Query(alias="id", min_length=1, max_length=100)], _: Clinician, db: Db
 ) -> ClinicianNames:
-    return ClinicianNames(clinicians=devices.clinician_names(session, ids))
+    return ClinicianNames(clinicians=await db.run(devices.clinician_names, ids))

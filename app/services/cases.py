@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +19,8 @@ from app.config import Settings
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
+from app.notifications import outbox
+from app.platform.pagination import Page
 from app.schemas.cases import (
     AttachmentOut,
     CaseAttachment,
@@ -29,9 +31,8 @@ from app.schemas.cases import (
     CasePage,
 )
 from app.schemas.sealed import SealedIn
-from app.services import accounts, events, sealed
+from app.services import accounts, sealed
 from app.services.inserts import flush_new
-from app.services.pagination import Page
 
 
 class CaseNotFound(NotFound):
@@ -178,7 +179,7 @@ def create(
     flush_new(session, CaseExists())
     visible = VisibleCase(case=case, shared=frozenset())
     accept_inline(session, principal, visible.target("case", case.id), request.sealed, settings, now)
-    events.case_created(session, case, now)
+    outbox.case_created(session, case, now)
     return detail(session, principal, visible, now)
 
 
@@ -235,3 +236,17 @@ def list_page(
         )
     items = [CaseListItem(**view(case, now).model_dump(), sealed=views.get(case.id)) for case in page.items]
     return CasePage(items=items, next_cursor=page.next_cursor)
+
+
+def listed(
+    session: Session,
+    reader: Principal,
+    page_of: Callable[..., Page[Case]],
+    at: datetime,
+    *,
+    with_sealed: bool,
+    **query: Any,
+) -> CasePage:
+    """A list as the API answers it, `page_of(session, reader, **query)` then list_page: one unit of
+    database work for the route."""
+    return list_page(session, reader, page_of(session, reader, **query), at, with_sealed=with_sealed)

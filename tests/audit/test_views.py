@@ -9,7 +9,7 @@ import uuid
 import orjson
 
 from app.audit.records import Actor, AuditTrail, Event, Outcome, Resource, encode
-from app.audit.views import AUTHENTICATION_ACTIONS, EXPORT_ACTION, REST_VERBS, audit_event, csv_lines
+from app.audit.renderings import AUTHENTICATION_ACTIONS, EXPORT_ACTION, REST_VERBS, audit_event, csv_lines
 from app.models.base import utcnow
 from tests.test_platform import api_routes
 
@@ -38,7 +38,7 @@ def test_every_declared_action_has_a_balp_mapping(app):
         and action != EXPORT_ACTION
         and action.rsplit(".", 1)[-1] not in REST_VERBS
     ]
-    assert unmapped == [], "add these actions' verbs to app.audit.views.REST_VERBS"
+    assert unmapped == [], "add these actions' verbs to app.audit.renderings.REST_VERBS"
 
 
 def test_audit_event_codes():

@@ -12,7 +12,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail
-from app.logs import REQUEST_ID, log_access
+from app.platform.logs import REQUEST_ID, log_access
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("confrere_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
