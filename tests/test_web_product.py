@@ -17,9 +17,9 @@ from sqlalchemy import update
 from app.client.api import ConfrereApi
 from app.client.clinician import Clinician
 from app.crypto import totp
-from app.db import transaction
 from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
+from app.runtime.database import transaction
 from app.services.professional_ids import luhn_valid
 from tests.live_server import live_server
 from tests.test_web_e2e import (  # noqa: F401 (web_bundle: the fixture)
