@@ -58,11 +58,12 @@ bench-scale: $(STAMP) wrk
 bench-scale-pg: $(STAMP) wrk
 	$(BIN)/python -m bench.run --scale full --database-url $(BENCH_PG_URL) $(BENCH_ARGS)
 
-# Style, then the layers of DESIGN.md as import-linter contracts (pyproject.toml).
+# Style, the layers of DESIGN.md as import-linter contracts, and types (mypy), all set in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

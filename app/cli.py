@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.client import cli as client_cli
 from app.config import Settings, get_settings
@@ -52,7 +52,10 @@ def create_admin(settings: Settings, email: str, password: str | None, name: str
     hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
     try:
         with transaction(engine) as session:
-            if if_missing and session.exec(select(UserRole).where(UserRole.role == Role.ADMIN.value)).first():
+            if (
+                if_missing
+                and session.exec(select(UserRole).where(col(UserRole.role) == Role.ADMIN.value)).first()
+            ):
                 print("An admin exists already; nothing to do.")
                 return 0
             provision(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -147,7 +148,7 @@ class Clinician:
         *,
         specialty: str,
         content: dict[str, Any],
-        attachments: list[Attachment] = (),
+        attachments: Sequence[Attachment] = (),
         priority: str = "routine",
         consent_at: datetime | None = None,
         named_specialist_id: str | None = None,

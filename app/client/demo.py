@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.client.api import ApiError, ConfrereApi, unb64
 from app.client.clinician import Attachment, Clinician
@@ -57,7 +57,7 @@ def provision_accounts(settings: Settings) -> dict[str, bytes]:
     try:
         with transaction(engine) as session:
             for account in (PHYSICIAN, SPECIALIST, OFFICER):
-                if session.exec(select(User).where(User.email == account.email)).first():
+                if session.exec(select(User).where(col(User.email) == account.email)).first():
                     continue
                 user = accounts.provision(
                     session,

@@ -173,7 +173,9 @@ class DeviceKeys:
     @property
     def kem_public(self) -> bytes:
         if self.suite is Suite.X25519:
-            return self.kem_private_key().public_key().public_bytes_raw()
+            return (
+                x25519.X25519PrivateKey.from_private_bytes(self.kem_private).public_key().public_bytes_raw()
+            )
         # The HPKE X-Wing key object exposes no bytes, so serialize its two components.
         mlkem_private, x_private = _xwing_expand(self.kem_private)
         return mlkem_private.public_key().public_bytes_raw() + x_private.public_key().public_bytes_raw()

@@ -14,16 +14,7 @@ from app.audit.records import AuditTrail
 from app.authz import cases as case_policies
 from app.authz import policies
 from app.authz.principal import Principal
-from app.errors import (
-    AccountNotActive,
-    AppError,
-    Forbidden,
-    InvalidToken,
-    MfaRequired,
-    RoleRequired,
-    SelfChangeRefused,
-    Unauthenticated,
-)
+from app.errors import AppError, InvalidToken, Unauthenticated
 from app.models.users import Role
 from app.runtime.context import before_transaction, trail_of
 from app.runtime.state import runtime_of
@@ -93,32 +84,20 @@ async def address_write_limit(request: Request) -> None:
 
 _Caller = Annotated[Principal, Depends(current_principal)]
 
-_REFUSALS: dict[str, type[Forbidden]] = {
-    "account_not_active": AccountNotActive,
-    "role_required": RoleRequired,
-    "mfa_required": MfaRequired,
-    "self_role_change": SelfChangeRefused,
-}
-
-
-def refuse(decision: policies.Decision) -> None:
-    if not decision:
-        raise _REFUSALS.get(decision.reason or "", Forbidden)()
-
 
 async def active_principal(principal: _Caller) -> Principal:
-    refuse(policies.may_act(principal))
+    policies.enforce(policies.may_act(principal))
     return principal
 
 
 async def clinician(principal: _Caller) -> Principal:
-    refuse(case_policies.may_act_as_clinician(principal))
+    policies.enforce(case_policies.may_act_as_clinician(principal))
     return principal
 
 
 def role_required(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: _Caller) -> Principal:
-        refuse(policies.may_use_role(principal, role))
+        policies.enforce(policies.may_use_role(principal, role))
         return principal
 
     dependency.__name__ = f"require_{role.value}"

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.crypto.passwords import PasswordHasher
 from app.crypto.signed_note import NoteSigner
 from app.models.audit import AuditRecord
+from app.models.base import table_of
 from app.notifications.stream import EventStreams
 from app.notifications.workers import Notifications
 from app.platform.blobstore import BlobStore, FilesystemBlobStore
@@ -71,7 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         read_engine=read_engine,
         # SQLite has one writer, PostgreSQL many (see WriteGate).
-        write_gate=WriteGate(engine, AuditRecord.__table__, exclusive=settings.is_sqlite),
+        write_gate=WriteGate(engine, table_of(AuditRecord), exclusive=settings.is_sqlite),
         authenticator=Authenticator(
             settings,
             keys.tokens,

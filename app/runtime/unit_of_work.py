@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Concatenate, ParamSpec, TypeVar
 
 from fastapi import Request
@@ -59,7 +60,7 @@ class RequestDb:
         if self.inline:
             return work(self.session, *args, **kwargs)
         if self.reading:
-            return await run_in_threadpool(self._then_end, work, *args, **kwargs)
+            return await run_in_threadpool(partial(self._then_end, work, *args, **kwargs))
         return await run_in_threadpool(work, self.session, *args, **kwargs)
 
     async def run_before_handler(

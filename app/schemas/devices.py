@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
 from app.schemas.common import RequestModel, ResponseModel
-from app.schemas.sealed import DirectoryDevice, PublicKey, Signature, base64_bytes
+from app.schemas.sealed import Base64, DirectoryDevice, PublicKey, Signature
 
-Challenge = base64_bytes(64)
+Challenge = Annotated[bytes, Base64(64)]
 # Bounded by settings.max_key_backup_bytes (checked by the service) and the route's body limit.
-BackupBlob = base64_bytes()
+BackupBlob = Annotated[bytes, Base64()]
 
 
 class ChallengeOut(ResponseModel):

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge
-from app.models.cases import CaseObject
+from app.models.cases import CaseObject, ObjectKind
 from app.platform.blobstore import BlobStore, BlobTooLarge
 from app.schemas.cases import AttachmentMeta, AttachmentOut
 from app.services import sealed
@@ -36,8 +36,8 @@ def upload(
     now: datetime,
 ) -> AttachmentOut:
     visible = load_visible(session, principal, case_id)
-    require_writer(principal, visible, "attachment")
-    target = visible.target("attachment", meta.id)
+    require_writer(principal, visible, ObjectKind.ATTACHMENT)
+    target = visible.target(ObjectKind.ATTACHMENT, meta.id)
     try:
         with blobs.put(ciphertext, max_bytes=settings.max_attachment_bytes) as blob:
             digest = bytes.fromhex(blob.sha256)
@@ -63,12 +63,12 @@ def upload(
 
 def referenced_blobs(session: Session, hashes: Iterable[str]) -> set[str]:
     """Those of these blob hashes that an attachment row names (in batches: an IN list has limits)."""
-    wanted, found = sorted(hashes), set()
+    wanted, found = sorted(hashes), set[str]()
     for start in range(0, len(wanted), 500):
         batch = wanted[start : start + 500]
         rows = session.exec(
             select(CaseObject.ciphertext_sha256).where(
-                CaseObject.kind == "attachment", CaseObject.ciphertext_sha256.in_(batch)
+                col(CaseObject.kind) == ObjectKind.ATTACHMENT, col(CaseObject.ciphertext_sha256).in_(batch)
             )
         )
         found.update(rows.all())
@@ -79,7 +79,9 @@ def find(session: Session, principal: Principal, case_id: uuid.UUID, attachment_
     case = load_visible(session, principal, case_id).case
     row = session.exec(
         select(CaseObject).where(
-            CaseObject.id == attachment_id, CaseObject.case_id == case.id, CaseObject.kind == "attachment"
+            col(CaseObject.id) == attachment_id,
+            col(CaseObject.case_id) == case.id,
+            col(CaseObject.kind) == ObjectKind.ATTACHMENT,
         )
     ).first()
     if row is None:

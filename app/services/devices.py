@@ -7,15 +7,15 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
-from app.authz.cases import is_clinician
+from app.authz.visibility import is_clinician
 from app.crypto.e2ee import Suite, verify_device_registration
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
-from app.models.users import Role, User, UserRole, UserSpecialty
+from app.models.users import User
 from app.schemas.accounts import ClinicianName
 from app.schemas.devices import DeviceCreate
 from app.schemas.sealed import DirectoryDevice
@@ -60,7 +60,9 @@ class SpecialtyNotFound(NotFound):
 def issue_challenge(session: Session, user_id: uuid.UUID, now: datetime) -> DeviceChallenge:
     # The user's expired challenges go now, so the table only ever holds live ones.
     session.execute(
-        delete(DeviceChallenge).where(DeviceChallenge.user_id == user_id, DeviceChallenge.expires_at <= now)
+        delete(DeviceChallenge).where(
+            col(DeviceChallenge.user_id) == user_id, col(DeviceChallenge.expires_at) <= now
+        )
     )
     challenge = DeviceChallenge(
         user_id=user_id, challenge=os.urandom(CHALLENGE_BYTES), expires_at=now + CHALLENGE_TTL
@@ -89,12 +91,14 @@ def register(
         )
     # Two registrations racing on PostgreSQL may both pass and end one over: a bound, not an exact count.
     active = session.exec(
-        select(func.count()).select_from(Device).where(Device.user_id == user_id, Device.revoked_at.is_(None))
+        select(func.count())
+        .select_from(Device)
+        .where(col(Device.user_id) == user_id, col(Device.revoked_at).is_(None))
     ).one()
     if active >= max_devices:
         raise TooManyDevices(f"at most {max_devices} active devices: revoke one first")
     # Single use even under concurrency: of two registrations racing with one challenge, one deletes it.
-    consumed = session.execute(delete(DeviceChallenge).where(DeviceChallenge.id == challenge.id))
+    consumed = session.exec(delete(DeviceChallenge).where(col(DeviceChallenge.id) == challenge.id))
     if consumed.rowcount != 1:
         raise InvalidChallenge()
     device = Device(
@@ -111,7 +115,9 @@ def register(
 
 
 def list_own(session: Session, user_id: uuid.UUID) -> list[Device]:
-    query = select(Device).where(Device.user_id == user_id).order_by(Device.created_at, Device.id)
+    query = (
+        select(Device).where(col(Device.user_id) == user_id).order_by(col(Device.created_at), col(Device.id))
+    )
     return list(session.exec(query).all())
 
 
@@ -137,20 +143,16 @@ def directory_entry(device: Device) -> DirectoryDevice:
 
 def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
     """Active devices of verified, active specialists of the specialty: the audience of a new case."""
-    if session.exec(select(Specialty.code).where(Specialty.code == code, Specialty.active)).first() is None:
+    if (
+        session.exec(select(Specialty.code).where(col(Specialty.code) == code, Specialty.active)).first()
+        is None
+    ):
         raise SpecialtyNotFound()
+    devices = select(Device).join(User, col(User.id) == Device.user_id)
     query = (
-        select(Device)
-        .join(User, User.id == Device.user_id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .join(UserSpecialty, UserSpecialty.user_id == User.id)
-        .where(
-            Device.revoked_at.is_(None),
-            queries.acting_users(),
-            UserRole.role == Role.SPECIALIST.value,
-            UserSpecialty.specialty_code == code,
-        )
-        .order_by(Device.user_id, Device.created_at, Device.id)
+        queries.specialists_of(devices, code)
+        .where(col(Device.revoked_at).is_(None))
+        .order_by(col(Device.user_id), col(Device.created_at), col(Device.id))
     )
     return [directory_entry(device) for device in session.exec(query).all()]
 
@@ -162,8 +164,8 @@ def user_devices(session: Session, user_id: uuid.UUID) -> list[DirectoryDevice]:
         raise UserNotFound()
     query = (
         select(Device)
-        .where(Device.user_id == user_id, Device.revoked_at.is_(None))
-        .order_by(Device.created_at, Device.id)
+        .where(col(Device.user_id) == user_id, col(Device.revoked_at).is_(None))
+        .order_by(col(Device.created_at), col(Device.id))
     )
     return [directory_entry(device) for device in session.exec(query).all()]
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import has_access
 from app.authz.principal import Principal
 from app.crypto.e2ee import E2EEError, Header, Suite, check_sealed_upload
-from app.errors import Conflict, InvalidInput
-from app.models.cases import Case, CaseObject, Envelope
+from app.errors import Conflict, InvalidInput, RecipientNotEligible
+from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
 from app.schemas.sealed import EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
 from app.services.devices import directory_entry
@@ -32,11 +32,6 @@ from app.services.inserts import flush_new
 class InvalidSigningDevice(InvalidInput):
     code = "invalid_signing_device"
     title = "The signing device is not an active device of the caller"
-
-
-class RecipientNotEligible(InvalidInput):
-    code = "recipient_not_eligible"
-    title = "An envelope targets a device that may not receive this case's keys"
 
 
 class ObjectMismatch(InvalidInput):
@@ -60,7 +55,7 @@ class Target:
 
     case: Case
     shared: frozenset[uuid.UUID]
-    kind: str
+    kind: ObjectKind
     object_id: uuid.UUID
 
 
@@ -100,7 +95,7 @@ def signing_device(
 
 
 # Built once: every upload and every case read runs it.
-_DEVICES = select(Device).where(Device.id.in_(bindparam("ids", expanding=True)))
+_DEVICES = select(Device).where(col(Device.id).in_(bindparam("ids", expanding=True)))
 
 
 def check_recipients(session: Session, target: Target, suite: Suite, device_ids: Iterable[str]) -> None:
@@ -199,13 +194,13 @@ def store(
 # Built once: every case read and thread page runs it.
 _READER_ENVELOPES = (
     select(Envelope)
-    .join(Device, Device.id == Envelope.device_id)
+    .join(Device, col(Device.id) == Envelope.device_id)
     .where(
-        Envelope.object_id.in_(bindparam("object_ids", expanding=True)),
-        Device.user_id == bindparam("reader_id"),
-        Device.revoked_at.is_(None),
+        col(Envelope.object_id).in_(bindparam("object_ids", expanding=True)),
+        col(Device.user_id) == bindparam("reader_id"),
+        col(Device.revoked_at).is_(None),
     )
-    .order_by(Envelope.device_id)
+    .order_by(col(Envelope.device_id))
 )
 
 

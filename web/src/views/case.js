@@ -1,5 +1,6 @@
 // One case: clear metadata with names, the decrypted and verified content, photos and thread, the moves
-// the user's part in the case allows (docs/api.md sections 7 and 8), and the report ready to print.
+// the user's part in the case allows, and the report ready to print. The server says which moves (the
+// case's `allowed_transitions` and `allowed_writes`, docs/api.md section 6): the client keeps no rules.
 
 import * as api from "../api.js";
 import { busy, field, h, shortId } from "../dom.js";
@@ -7,12 +8,14 @@ import { openCase, post } from "../clinician.js";
 import { bind, discard, draft } from "../drafts.js";
 import { describe } from "../errors.js";
 import { date, t, when } from "../i18n.js";
-import { allowedMoves, DECLINE_REASONS, mayPost } from "../moves.js";
 import { displayName, learnNames, loadSpecialties, personName, specialtyName } from "../people.js";
 import { safetyNumber } from "../safety.js";
 import { go, showError } from "../shell.js";
 import { firstLine, patientText } from "../summary.js";
 import { statusLabel } from "./cases.js";
+
+// The decline reasons of docs/api.md section 8: codes, never free text (labels in the catalogue).
+const DECLINE_REASONS = ["outside_expertise", "unavailable", "insufficient_information", "other"];
 
 // Decrypted photos are shown through blob: URLs, released when the next case view replaces this one.
 let objectUrls = [];
@@ -80,11 +83,12 @@ async function reloadAfter(error) {
 function reasonPicker() {
   return h("select", { name: "reason" },
     h("option", { value: "" }, t("move.choose_reason")),
-    Object.keys(DECLINE_REASONS).map((code) => h("option", { value: code }, t(`reason.${code}`))));
+    DECLINE_REASONS.map((code) => h("option", { value: code }, t(`reason.${code}`))));
 }
 
 function actionsCard(kase, session) {
-  const moves = allowedMoves(kase, session.user);
+  const moves = new Set(kase.allowed_transitions);
+  const writes = new Set(kase.allowed_writes);
   const draftKey = `message:${kase.id}`;
   const text = bind(draft(draftKey), "text", h("textarea", { name: "text", rows: "4", maxlength: "20000",
     "aria-label": t("move.message") }));
@@ -113,7 +117,7 @@ function actionsCard(kase, session) {
 
   const buttons = [];
   if (moves.has("claim")) buttons.push(button("move.claim", move("claim"), "primary"));
-  if (mayPost(kase, session.user)) {
+  if (writes.has("message")) {
     form.append(text);
     buttons.push(button("move.send", postThen("message")));
   }
