@@ -20,7 +20,7 @@ from app.crypto import totp
 from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
 from app.runtime.database import transaction
-from app.services.professional_ids import luhn_valid
+from app.schemas.professional_ids import luhn_valid
 from tests.live_server import live_server
 from tests.test_web_e2e import (  # noqa: F401 (web_bundle: the fixture)
     _clinician,

@@ -1,4 +1,4 @@
-// Format checks of professional ids as the server makes them (app/services/professional_ids.py): French
+// Format checks of professional ids as the server makes them (app/schemas/professional_ids.py): French
 // RPPS (11 digits) and US NPI (10 digits), both Luhn-checked, NPI over the issuer prefix 80840.
 
 const LENGTH = { rpps: 11, npi: 10 };
