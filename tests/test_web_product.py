@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from app.client.api import ConfrereApi
 from app.client.clinician import Clinician
+from app.client.content import Patient
 from app.crypto import totp
 from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
@@ -101,8 +102,9 @@ def test_a_physician_goes_from_registration_to_a_printed_report(settings, accoun
 
             case_id = run.expect("created")["case_id"]
             opened = expert.open_case(case_id)
-            assert opened.content["question"] == question
-            assert opened.content["patient"] == {"age_years": 58, "sex": "male"}
+            assert opened.content is not None
+            assert opened.content.question == question
+            assert opened.content.patient == Patient(age_years=58, sex="male")
             assert [a.name for a in opened.attachments] == ["lesion.png"]
             expert.transition(case_id, "claim")
             expert.transition(case_id, "answer", report_message_id=expert.post(case_id, "report", report))
@@ -118,7 +120,8 @@ def test_a_physician_goes_from_registration_to_a_printed_report(settings, accoun
         api = ConfrereApi(server.url)
         api.login(physician["email"], physician["password"], totp.code_at(secret, time.time() + 30))
         restored = Clinician.restore(api, physician["passphrase"])
-        assert restored.open_case(case_id).content["question"] == question
+        restored_case = restored.open_case(case_id).content
+        assert restored_case is not None and restored_case.question == question
 
 
 def _screenshots() -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.authz.principal import Principal
-from app.errors import Refusal, refused
+from app.errors import Forbidden, Refusal, refused
 from app.models.users import MFA_ROLES, Role
 
 
@@ -16,6 +16,10 @@ from app.models.users import MFA_ROLES, Role
 class Decision:
     allowed: bool
     reason: Refusal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.allowed and self.reason is None:
+            raise ValueError("a refusal names its reason")
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -30,8 +34,8 @@ def deny(reason: Refusal) -> Decision:
 
 def enforce(decision: Decision) -> None:
     """Raises the typed error of a refusal (the one mapping: app/errors.py REFUSALS)."""
-    if decision.reason is not None:
-        raise refused(decision.reason)
+    if not decision:
+        raise refused(decision.reason) if decision.reason is not None else Forbidden()
 
 
 def may_act(principal: Principal) -> Decision:

@@ -120,10 +120,7 @@ def run_demo(server: str, settings: Settings, suite: str, say: Callable[[str], N
     photo = b"\x89PNG demo lesion photo " + hashlib.sha256(str(time.time()).encode()).digest()
     case_id = physician.create_case(
         specialty=SPECIALTY,
-        content={
-            "question": "Pigmented lesion on the left forearm, changed in 3 months. Excision?",
-            "patient": {"age": 54, "sex": "F"},
-        },
+        question="Woman, 54: pigmented lesion on the left forearm, changed in 3 months. Excision?",
         attachments=[Attachment(name="lesion.png", media_type="image/png", data=photo)],
     )
     stored = physician.api.case(case_id)
@@ -136,8 +133,9 @@ def run_demo(server: str, settings: Settings, suite: str, say: Callable[[str], N
     say(f"4. Dermatologist's queue holds the case: {case_id in queued}")
     specialist.transition(case_id, "claim")
     opened = specialist.open_case(case_id)
+    question = opened.content.question if opened.content else opened.raw_text
     say(
-        f"5. Dermatologist claimed and decrypted it: {opened.content['question']!r}, "
+        f"5. Dermatologist claimed and decrypted it: {question!r}, "
         f"photo {len(opened.attachments[0].data)} bytes, signature and key commitment verified"
     )
     specialist.post(case_id, "info_request", "Dermoscopy image available? Any family history of melanoma?")

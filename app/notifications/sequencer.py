@@ -27,7 +27,7 @@ from app.models.base import table_of
 from app.models.notifications import Event
 from app.notifications.outbox import EVENTS_WRITTEN
 from app.platform.background import BackgroundLoop
-from app.platform.positions import number_rows
+from app.platform.positions import number_rows, unnumbered_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,9 @@ def sequence_batch(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> rang
         if postgres and not connection.execute(locked).scalar():
             return None
         pending = list(
-            connection.execute(
-                select(EVENTS.c.id).where(EVENTS.c.position.is_(None)).order_by(EVENTS.c.id).limit(batch_size)
-            ).scalars()
+            connection.execute(unnumbered_in_order(select(EVENTS.c.id), EVENTS).limit(batch_size)).scalars()
         )
-        # The newest event is never purged (app/services/event_feed.py), so positions never restart.
+        # The newest event is never purged (app/notifications/feed.py), so positions never restart.
         last = connection.execute(select(func.max(EVENTS.c.position))).scalar() or 0
         if not pending:
             return range(last + 1, last + 1)

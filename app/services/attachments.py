@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import BinaryIO
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
@@ -18,6 +19,9 @@ from app.platform.blobstore import BlobStore, BlobTooLarge
 from app.schemas.cases import AttachmentMeta, AttachmentOut
 from app.services import sealed
 from app.services.cases import load_visible, require_writer
+
+# pg_advisory_xact_lock key: "cfblobs" in ASCII (the sequencers and jobs hold others).
+PUBLICATION_LOCK_KEY = 0x63_66_62_6C_6F_62_73
 
 
 class AttachmentNotFound(NotFound):
@@ -44,6 +48,7 @@ def upload(
             verified = sealed.verify(
                 session, principal, target, meta, digest, blob.size, settings.max_envelopes_per_request
             )
+            hold_publications(session, exclusive=False)
             blob.commit()
     except BlobTooLarge:
         raise PayloadTooLarge(f"an attachment holds at most {settings.max_attachment_bytes} bytes") from None
@@ -59,6 +64,18 @@ def upload(
         now=now,
     )
     return AttachmentOut.model_validate(row)
+
+
+def hold_publications(session: Session, *, exclusive: bool) -> None:
+    """Until the transaction ends: shared, an upload may publish its blob; exclusive, none may (the sweep,
+    app.platform.blobstore.sweep, which so never removes a blob that an upload's row is about to name). On
+    PostgreSQL an advisory lock shared by every node; on SQLite nothing to take: every writing transaction, an
+    upload's from its first read to its commit, already holds the database's single write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+        session.execute(select(lock(PUBLICATION_LOCK_KEY)))
+    else:
+        session.connection()  # begins the transaction, and with it SQLite's write lock (app.runtime.database)
 
 
 def referenced_blobs(session: Session, hashes: Iterable[str]) -> set[str]:

@@ -206,7 +206,10 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
 _LISTED_OBJECTS = (
     select(CaseObject, Device)
     .join(Device, col(Device.id) == CaseObject.author_device_id)
-    .where(col(CaseObject.id).in_(bindparam("case_ids", expanding=True)), CaseObject.kind == ObjectKind.CASE)
+    .where(
+        col(CaseObject.id).in_(bindparam("case_ids", expanding=True)),
+        col(CaseObject.kind) == ObjectKind.CASE,
+    )
 )
 
 

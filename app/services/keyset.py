@@ -1,4 +1,4 @@
-"""Keyset orders over (timestamp, id) column pairs, with their opaque cursors (app/services/pagination.py)."""
+"""Keyset orders over (timestamp, id) column pairs, with their opaque cursors (app/platform/pagination.py)."""
 
 from __future__ import annotations
 

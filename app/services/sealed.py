@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from app.authz import queries
 from app.authz.cases import has_access
 from app.authz.principal import Principal
-from app.crypto.e2ee import E2EEError, Header, Suite, check_sealed_upload
+from app.crypto.e2ee import FORMAT_V1, E2EEError, Header, Suite, check_sealed_upload, envelope_suites
 from app.errors import Conflict, InvalidInput, RecipientNotEligible
 from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
@@ -85,7 +85,7 @@ def envelope_map(envelopes: list[EnvelopeIn], max_envelopes: int) -> dict[str, b
 def signing_device(
     session: Session, user_id: uuid.UUID, device_id: uuid.UUID, suite: Suite | None = None
 ) -> Device:
-    """The caller's own active device that signed; when sealing, it must be of the header's suite."""
+    """The caller's own active device that signed; of the header's suite for a version 1 object."""
     device = session.get(Device, device_id)
     if device is None or device.user_id != user_id or not device.is_active:
         raise InvalidSigningDevice()
@@ -98,14 +98,15 @@ def signing_device(
 _DEVICES = select(Device).where(col(Device.id).in_(bindparam("ids", expanding=True)))
 
 
-def check_recipients(session: Session, target: Target, suite: Suite, device_ids: Iterable[str]) -> None:
-    """Every envelope goes to an active device of the header's suite whose owner may see the case."""
-    wanted = {uuid.UUID(device_id) for device_id in device_ids}
+def check_recipients(session: Session, target: Target, suites: Mapping[str, Suite]) -> None:
+    """Every envelope goes to an active device registered with the envelope's suite, whose owner may see
+    the case."""
+    wanted = {uuid.UUID(device_id) for device_id in suites}
     devices = session.exec(_DEVICES, params={"ids": list(wanted)}).all()
     if len(devices) != len(wanted) or not all(device.is_active for device in devices):
         raise RecipientNotEligible("an envelope targets an unknown or revoked device")
-    if any(device.suite != suite for device in devices):
-        raise SealedRefused(E2EEError("suite_mismatch", "an envelope targets a device of another suite"))
+    if any(device.suite != suites[str(device.id)] for device in devices):
+        raise SealedRefused(E2EEError("suite_mismatch", "an envelope's suite is not its device's suite"))
     members = queries.load_members(session, {device.user_id for device in devices})
     if not all(has_access(members[device.user_id], target.case, target.shared) for device in devices):
         raise RecipientNotEligible()
@@ -130,9 +131,11 @@ def verify(
         str(target.object_id),
     ):
         raise ObjectMismatch()
-    device = signing_device(session, author.id, uuid.UUID(header.author_device_id), header.suite)
+    # A version 1 object is sealed in its author's suite; in version 2 the author's suite does not matter.
+    suite = header.suite if header.v == FORMAT_V1 else None
+    device = signing_device(session, author.id, uuid.UUID(header.author_device_id), suite)
     with e2ee_checks():
-        check_sealed_upload(
+        _, manifest = check_sealed_upload(
             parts.header,
             ciphertext_sha256,
             ciphertext_size,
@@ -141,7 +144,8 @@ def verify(
             parts.signature,
             device.signing_public_key,
         )
-    check_recipients(session, target, header.suite, envelopes)
+        suites = envelope_suites(header, manifest)
+    check_recipients(session, target, suites)
     return Verified(header=header, envelopes=envelopes)
 
 

@@ -1,8 +1,8 @@
 // What a list shows of a case's sealed content, decrypted and verified on this device: the question's
 // first line, the patient's age and sex when given, and the number of photos.
 
-import { fromUtf8 } from "./bytes.js";
 import { openObject } from "./clinician.js";
+import { parseContent } from "./content.js";
 import { t } from "./i18n.js";
 
 const SEXES = ["female", "male", "other"];
@@ -20,20 +20,25 @@ export function patientText(patient) {
   return sex ?? "";
 }
 
-/** The case content of a list item or a case, or null when this device cannot open it. */
-export async function openContent(device, sealed) {
-  if (!sealed) return null;
+/**
+ * The case content of a list item (`{ content, rawText }`, as parseContent), or null when this device cannot
+ * open it.
+ */
+async function openContent(device, item) {
+  if (!item.sealed) return null;
   try {
-    const opened = await openObject(device, sealed);
-    return JSON.parse(fromUtf8(opened.plaintext));
+    const opened = await openObject(device, item.sealed, { caseId: item.id, kind: "case", objectId: item.id });
+    return parseContent("case", opened.plaintext);
   } catch {
     return null;
   }
 }
 
 export async function summarize(device, item) {
-  const content = await openContent(device, item.sealed);
-  if (!content) return null;
+  const opened = await openContent(device, item);
+  if (!opened) return null;
+  // Content in a shape this client does not know is summarized by its raw text's first line.
+  const content = opened.content ?? { question: opened.rawText };
   return {
     question: firstLine(content.question) || t("list.no_question"),
     patient: patientText(content.patient),

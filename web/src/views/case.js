@@ -38,6 +38,18 @@ async function verification(session, item) {
       h("p", {}, t("verify.checks"))));
 }
 
+// Signed and verified, but not in the shape this client knows (docs/e2ee.md section 15): shown as it is.
+function rawText(text) {
+  return h("div", { class: "raw" },
+    h("p", { class: "hint" }, t("case.raw_text")),
+    h("pre", { class: "text raw-text" }, text));
+}
+
+function questionText(content) {
+  if (content.content === null) return rawText(content.rawText);
+  return h("p", { class: "text question" }, content.content.question);
+}
+
 async function contentCard(session, opened) {
   const { content, attachments } = opened;
   const photos = await Promise.all(attachments.map(async (attachment) => {
@@ -52,12 +64,12 @@ async function contentCard(session, opened) {
     return h("figure", { class: "photo" }, media, h("figcaption", {}, attachment.name),
       await verification(session, attachment));
   }));
-  const about = content.ok ? patientText(content.content.patient) : "";
+  const about = content.ok ? patientText(content.content?.patient) : "";
   return h("article", { class: "card content", "aria-labelledby": "content-title" },
     h("h2", { id: "content-title" }, t("case.question")),
     await verification(session, content),
     about ? h("p", { class: "patient" }, h("strong", {}, t("case.patient")), " · ", about) : null,
-    content.ok ? h("p", { class: "text question" }, content.content.question ?? "") : null,
+    content.ok ? questionText(content) : null,
     photos.length ? h("div", { class: "photos" }, photos) : null);
 }
 
@@ -70,7 +82,8 @@ async function threadCard(session, thread) {
         h("header", {},
           h("strong", {}, t(`kind.${message.kind}`)),
           ` · ${personName(session, message.authorId)} · ${when(message.createdAt)}`),
-        message.ok ? h("p", { class: "text" }, message.text) : null,
+        message.ok && message.raw ? rawText(message.text) : null,
+        message.ok && !message.raw ? h("p", { class: "text" }, message.text) : null,
         await verification(session, message)))));
 }
 
@@ -176,7 +189,8 @@ export async function caseView(session, caseId) {
   ];
   if (kase.closed_at) meta.push([statusLabel(kase.status), when(kase.closed_at)]);
   else if (kase.decline_reason) meta.push([t("case.last_declined"), t(`reason.${kase.decline_reason}`)]);
-  const summary = opened.content.ok ? firstLine(opened.content.content.question) : `#${shortId(kase.id)}`;
+  const summary = opened.content.ok && opened.content.content
+    ? firstLine(opened.content.content.question) : `#${shortId(kase.id)}`;
   const hasReport = opened.thread.some((message) => message.kind === "report" && message.ok);
   return h("section", { class: "case", "data-case-id": kase.id, "data-status": kase.status },
     printHeader(kase, summary),
