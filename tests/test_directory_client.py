@@ -225,7 +225,7 @@ def test_reshare_to_a_partly_covered_colleague_adds_only_the_missing_envelopes(p
     # Missing: the case for the new device, the message (posted after the claim) for both.
     assert derm.share(case_id, colleague.user_id) == 3
     assert derm.share(case_id, colleague.user_id) == 0
-    assert later.open_case(case_id).content["question"] == "queued"
+    assert later.open_case(case_id).content.question == "queued"
     assert [message.text for message in later.read_messages(case_id)] == ["taking it"]
 
 
@@ -242,7 +242,7 @@ def test_a_new_device_reads_an_older_case_after_catch_up(person, accounts, trans
 
     assert physician.catch_up() == {case_id: 2}
     assert physician.catch_up() == {case_id: 0}
-    assert phone.open_case(case_id).content["question"] == "before"
+    assert phone.open_case(case_id).content.question == "before"
     # From now on the participants list names the phone: later messages are sealed for it too.
     derm.post(case_id, "message", "new message")
     assert [message.text for message in phone.read_messages(case_id)] == ["old message", "new message"]
@@ -250,7 +250,7 @@ def test_a_new_device_reads_an_older_case_after_catch_up(person, accounts, trans
     # Another participant may catch a new device of the physician up as well.
     tablet = device_of(physician.test_account, transport)
     assert derm.share(case_id, physician.user_id) == 3
-    assert tablet.open_case(case_id).content["question"] == "before"
+    assert tablet.open_case(case_id).content.question == "before"
 
 
 def test_safety_numbers_are_stable_and_a_verified_colleagues_change_stops_sealing(
