@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.audit.sequencer import BackgroundSequencer, sequence_pending
@@ -65,6 +66,27 @@ def _with_public_security(app: FastAPI) -> Callable[[], dict]:
     return openapi
 
 
+# The interactive API docs: Swagger UI as installed from npm and copied into web/dist by `make web`.
+API_DOCS_ASSETS = "api-docs"
+_API_DOCS_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Confrere API</title>
+<link rel="icon" href="{WEB_PATH}/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{WEB_PATH}/{API_DOCS_ASSETS}/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="{WEB_PATH}/{API_DOCS_ASSETS}/swagger-ui-bundle.js"></script>
+<script src="{WEB_PATH}/{API_DOCS_ASSETS}/init.js"></script></body></html>"""
+# Only this server's files: the page works without the public internet and loads nothing from elsewhere.
+# Swagger UI sets inline styles and shows data: images.
+_API_DOCS_POLICY = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+async def api_docs(_: Request) -> HTMLResponse:
+    return HTMLResponse(_API_DOCS_PAGE, headers={"content-security-policy": _API_DOCS_POLICY})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     runtime = build_runtime(settings)
@@ -100,6 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         servers=[{"url": settings.public_url, "description": "This server (CONFRERE_PUBLIC_URL)"}],
         lifespan=lifespan,
+        # /docs is served from the web build's own copy of Swagger UI (api_docs below), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "auth", "description": "Registration, login, tokens, TOTP."},
             {"name": "me", "description": "The caller's own account."},
@@ -152,6 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_dir = settings.web_dir or WEB_DIST
     if (web_dir / "index.html").is_file():
         app.mount(WEB_PATH, StaticFiles(directory=web_dir, html=True), name="web")
+    if (web_dir / API_DOCS_ASSETS / "swagger-ui-bundle.js").is_file():
+        app.add_route("/docs", api_docs, include_in_schema=False)
     problem_handlers.install(app)
     # FastAPI's documented way to extend the generated schema is to replace this method.
     app.openapi = _with_public_security(app)  # type: ignore[method-assign]

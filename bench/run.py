@@ -133,7 +133,7 @@ class Runner:
         self.env = server_env(self.settings)
         self.engine = seed.seed_engine(self.settings)
         self.rng = random.Random(2026)
-        self.results: dict[str, Any] = {"http": [], "series": {}, "ceilings": {}}
+        self.results: dict[str, Any] = {"http": [], "series": {}, "ceilings": {}, "page_bytes": {}}
 
     def _wanted(self, scenario: Scenario) -> bool:
         return not self.args.only or scenario.key in self.args.only
@@ -301,6 +301,9 @@ class Runner:
                 if self._wanted(scenario):
                     result = self._measure(server, scenario, token_only)
                     self.results["series"].setdefault(scenario.title, {})[str(size)] = result
+                    self.results["page_bytes"].setdefault(scenario.title, {})[str(size)] = _page_bytes(
+                        server.url, scenario.load
+                    )
                     if size == self.scale.main_size:
                         self.results["http"].append(result)
             if size != self.scale.main_size:
@@ -349,6 +352,12 @@ def _probe(url: str, stop: threading.Event, seconds: float | None = None) -> lis
             latencies.append((time.perf_counter() - started) * 1000)
             stop.wait(PROBE_INTERVAL)
     return latencies
+
+
+def _page_bytes(url: str, load: Load) -> int:
+    """The size of a read's answer (its first path): what a page with sealed objects adds to a list's."""
+    headers = {"Authorization": f"Bearer {load.token}"} if load.token else {}
+    return len(httpx.get(url + load.paths[0], headers=headers, timeout=30).content)
 
 
 # An access line per request is gigabytes over a full run; what else the servers logged stays.

@@ -68,6 +68,17 @@ def read_scenarios(tokens: Tokens, targets: Targets) -> list[Scenario]:
         Scenario(
             "case_list", "My cases, first page", Load([f"/v1/cases?limit={QUEUE_PAGE}"], token=tokens.reader)
         ),
+        # The web client's lists: each case with its sealed object and the reader's envelopes (sealed=true).
+        Scenario(
+            "queue_sealed",
+            "Specialty queue, first page with sealed objects",
+            Load([f"{queue}&sealed=true"], token=tokens.cardiologist),
+        ),
+        Scenario(
+            "case_list_sealed",
+            "My cases, first page with sealed objects",
+            Load([f"/v1/cases?limit={QUEUE_PAGE}&sealed=true"], token=tokens.reader),
+        ),
         Scenario(
             "case_read",
             "Open a case (audited)",

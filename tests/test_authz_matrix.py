@@ -215,7 +215,7 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
             expect("active", Outcome(404, "device_not_found")),
         ),
     ),
-    ("GET", "/v1/specialties"): one(get("/v1/specialties"), expect("principal", OK)),
+    ("GET", "/v1/specialties"): one(get("/v1/specialties"), expect("public", OK)),
     ("GET", "/v1/specialties/{code}/recipients"): situations(
         active=(get(f"/v1/specialties/{DERM}/recipients"), expect(_CLINICIAN_DIRECTORY, OK)),
         unknown=(
@@ -233,10 +233,14 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
             expect(_CLINICIAN_DIRECTORY, Outcome(404, "user_not_found")),
         ),
     ),
+    ("GET", "/v1/clinicians"): one(
+        call("GET", lambda w, r: f"/v1/clinicians?id={w.user_id(SPECIALIST)}&id={w.user_id(OFFICER)}"),
+        expect(_CLINICIAN_DIRECTORY, OK),
+    ),
     # -- cases
     ("POST", "/v1/cases"): one(create_new_case, expect("clinician", CREATED)),
-    ("GET", "/v1/cases"): one(get("/v1/cases"), expect("clinician", OK)),
-    ("GET", "/v1/cases/queue"): one(get("/v1/cases/queue"), expect("specialist", OK)),
+    ("GET", "/v1/cases"): one(get("/v1/cases?sealed=true"), expect("clinician", OK)),
+    ("GET", "/v1/cases/queue"): one(get("/v1/cases/queue?sealed=true"), expect("specialist", OK)),
     ("GET", "/v1/cases/{case_id}"): situations(**{name: (on_case(name), readers(name)) for name in READERS}),
     ("GET", "/v1/cases/{case_id}/messages"): situations(
         **{name: (on_case(name, "/messages"), readers(name)) for name in READERS}
@@ -435,13 +439,16 @@ def _check_refusal(world: World, role: str, response, outcome: Outcome) -> list[
 
 
 def _check_list(world: World, role: str, response) -> list[str]:
-    """A list never shows a case that a direct read would refuse."""
-    hidden = []
+    """A list never shows a case that a direct read would refuse, nor other sealed data than that read."""
+    hidden, differing = [], []
     for item in response.json()["items"]:
         read = world.client.get(f"/v1/cases/{item['id']}", headers=world.headers[role])
         if read.status_code != 200:
             hidden.append(item["id"])
-    return [f"lists cases it may not read: {hidden}"] if hidden else []
+        elif item["sealed"] != read.json()["sealed"]:
+            differing.append(item["id"])
+    problems = [f"lists cases it may not read: {hidden}"] if hidden else []
+    return problems + ([f"lists other sealed data than a read: {differing}"] if differing else [])
 
 
 @pytest.mark.parametrize(

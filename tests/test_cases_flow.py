@@ -72,6 +72,13 @@ def test_a_case_goes_from_question_to_closed_report_end_to_end_encrypted(
     # The specialist finds it in the queue, reads it with their own envelope only, and downloads the photo.
     queue = client.get("/v1/cases/queue", headers=derm.headers).json()
     assert [item["id"] for item in queue["items"]] == [case_id]
+    assert queue["items"][0]["sealed"] is None
+    # With sealed=true, the page carries what the device needs to show a summary: no request per case.
+    [listed] = client.get("/v1/cases/queue?sealed=true", headers=derm.headers).json()["items"]
+    assert [e["device_id"] for e in listed["sealed"]["envelopes"]] == [derm.device.id]
+    assert question.encode() in open_object(listed["sealed"], derm.device)
+    [mine] = client.get("/v1/cases?sealed=true", headers=physician.headers).json()["items"]
+    assert question.encode() in open_object(mine["sealed"], physician.device)
     detail = client.get(f"/v1/cases/{case_id}", headers=derm.headers).json()
     assert [e["device_id"] for e in detail["sealed"]["envelopes"]] == [derm.device.id]
     assert question.encode() in open_object(detail["sealed"], derm.device)

@@ -12,6 +12,7 @@ from app.client.content import (
     AttachmentRef,
     CaseContent,
     MessageContent,
+    Patient,
     content_bytes,
     json_schema,
     parse_content,
@@ -26,7 +27,7 @@ def test_the_committed_schema_is_the_models_schema() -> None:
     assert SCHEMA_PATH.read_text() == schema_text()
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema == json_schema()
-    assert set(schema["$defs"]) == {"AttachmentRef", "CaseContent", "MessageContent"}
+    assert set(schema["$defs"]) == {"AttachmentRef", "CaseContent", "MessageContent", "Patient"}
     assert schema["$defs"]["CaseContent"]["required"] == ["v", "question"]
 
 
@@ -37,6 +38,10 @@ def test_what_the_client_writes_is_what_it_reads() -> None:
         attachments=[AttachmentRef(id=ATTACHMENT, name="a.png", media_type="image/png", size=3)],
     )
     assert parse_content("case", content_bytes(case)).content == case
+    # The patient's age and sex only when given: no "patient": null for older readers to trip on.
+    assert b"patient" not in content_bytes(case)
+    with_patient = CaseContent(v=1, question="q", patient=Patient(age_years=58, sex="male"))
+    assert parse_content("case", content_bytes(with_patient)).content == with_patient
     message = MessageContent(v=1, text="hello")
     for kind in ("message", "info_request", "info_response", "report"):
         assert parse_content(kind, content_bytes(message)).content == message
@@ -50,6 +55,8 @@ def test_what_the_client_writes_is_what_it_reads() -> None:
         ("case", b'{"v":"1","question":"a string version"}'),
         ("case", b'{"v":2,"question":"a later version"}'),
         ("case", b'{"v":1,"question":"q","attachments":[{"id":"X","name":"a","media_type":"b","size":1}]}'),
+        ("case", b'{"v":1,"question":"q","patient":{"age_years":"58"}}'),
+        ("case", b'{"v":1,"question":"q","patient":{"sex":"unknown"}}'),
         ("message", b'{"v":1,"text":7}'),
         ("report", b'{"v":1}'),
         ("message", b"\xff\xfe not UTF-8"),

@@ -217,6 +217,28 @@ def test_user_devices_list_clinicians_only(client, accounts):
         assert_problem(client.get(f"/v1/users/{hidden}/devices", headers=derm.headers), 404, "user_not_found")
 
 
+def test_clinician_names_are_given_for_verified_active_clinicians_only(client, accounts):
+    derm = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
+    physician = clinician(client, accounts, Role.PHYSICIAN)
+    officer = clinician(client, accounts, Role.COMPLIANCE_OFFICER)
+    pending = accounts.create(Role.PHYSICIAN, verified=False)
+    missing = "00000000-0000-4000-8000-000000000000"
+    asked = [derm.id, physician.id, officer.id, str(pending.id), missing]
+    response = client.get("/v1/clinicians", params={"id": asked}, headers=physician.headers)
+    assert response.status_code == 200, response.text
+    names = {entry["id"]: entry for entry in response.json()["clinicians"]}
+    assert set(names) == {derm.id, physician.id}
+    assert names[derm.id]["display_name"] == client.get("/v1/me", headers=derm.headers).json()["display_name"]
+    assert (names[derm.id]["roles"], names[derm.id]["specialties"]) == (["specialist"], ["dermatology"])
+    assert "email" not in names[derm.id]
+    assert_problem(
+        client.get("/v1/clinicians", params={"id": asked}, headers=officer.headers), 403, "role_required"
+    )
+    assert_problem(
+        client.get("/v1/clinicians", params={"id": ["x"]}, headers=derm.headers), 422, "invalid_input"
+    )
+
+
 def test_key_backup_is_stored_blind_and_size_limited(client, physician, settings, accounts):
     _, headers = physician
     assert_problem(client.get("/v1/me/key-backup", headers=headers), 404, "key_backup_not_found")

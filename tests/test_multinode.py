@@ -140,7 +140,7 @@ def test_three_nodes_serve_as_one_and_survive_the_loss_of_one(
             specialty="dermatology", content={"question": "multinode"}, attachments=[photo]
         )
         opened = derm.open_case(case_id)  # on B: the attachment comes from the shared store
-        assert (opened.content["question"], opened.attachments[0].data) == ("multinode", photo.data)
+        assert (opened.content.question, opened.attachments[0].data) == ("multinode", photo.data)
         assert derm.transition(case_id, "claim")["status"] == "claimed"
         derm_on_c = _as(c.url, derm_account.email, derm)
         report_id = derm_on_c.post(case_id, "report", "the answer")

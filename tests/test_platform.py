@@ -77,6 +77,7 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/directory/proof/consistency"),
     ("GET", "/v1/directory/log/checkpoint"),
     ("GET", "/v1/directory/log/tile/{path:path}"),
+    ("GET", "/v1/specialties"),  # reference data the registration form lists
 }
 
 

@@ -118,11 +118,11 @@ def _png(width: int, height: int, seed: int) -> bytes:
 class BrowserRun:
     """web/tests/e2e.mjs as a child process speaking one JSON line at a time in each direction."""
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen, seconds: float):
         self.process = process
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.log: list[str] = []
-        self.deadline = time.monotonic() + RUN_SECONDS
+        self.deadline = time.monotonic() + seconds
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -155,7 +155,7 @@ class BrowserRun:
 
 @contextmanager
 def browser_run(
-    node: str, config: dict, script: tuple[str, ...] = ("tests/e2e.mjs",)
+    node: str, config: dict, script: tuple[str, ...] = ("tests/e2e.mjs",), seconds: float = RUN_SECONDS
 ) -> Iterator[BrowserRun]:
     process = subprocess.Popen(
         [node, *script],
@@ -166,7 +166,7 @@ def browser_run(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    run = BrowserRun(process)
+    run = BrowserRun(process, seconds)
     try:
         yield run
         process.stdin.close()

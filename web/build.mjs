@@ -13,6 +13,12 @@ const dist = join(root, "dist");
 // web/dist never sees it missing.
 mkdirSync(dist, { recursive: true });
 cpSync(join(root, "public"), dist, { recursive: true });
+// The API docs page (/docs) loads Swagger UI from here, never from a CDN: the installed package's files.
+const swagger = join(root, "node_modules", "swagger-ui-dist");
+mkdirSync(join(dist, "api-docs"), { recursive: true });
+for (const file of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]) {
+  cpSync(join(swagger, file), join(dist, "api-docs", file));
+}
 await build({
   entryPoints: [join(root, "src", "main.js")],
   outfile: join(dist, "app.js"),

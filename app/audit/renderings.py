@@ -39,7 +39,9 @@ _UPDATE, _DELETE = ("U", "update"), ("D", "delete")
 # "operation".
 REST_VERBS = {
     **dict.fromkeys(("read", "read_self", "download", "proof", "tiles"), _READ),
-    **dict.fromkeys(("list", "queue", "query", "specialty_recipients", "user_devices"), _SEARCH),
+    **dict.fromkeys(
+        ("list", "queue", "query", "specialty_recipients", "user_devices", "clinician_names"), _SEARCH
+    ),
     **dict.fromkeys(("create", "register", "challenge"), _CREATE),
     **dict.fromkeys(
         ("write", "transition", "share", "verify", "suspend", "reactivate", "roles", "enrol", "confirm"),

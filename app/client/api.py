@@ -141,6 +141,12 @@ class ConfrereApi:
     def directory_tile(self, path: str) -> bytes:
         return self.request("GET", f"/v1/directory/log/{path}").content
 
+    def put_key_backup(self, blob: bytes) -> None:
+        self.json("PUT", "/v1/me/key-backup", json={"blob": b64(blob)})
+
+    def key_backup(self) -> bytes:
+        return unb64(self.json("GET", "/v1/me/key-backup")["blob"])
+
     # -- cases -------------------------------------------------------------------------------------
 
     def create_case(self, **body: Any) -> dict:

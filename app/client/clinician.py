@@ -45,6 +45,7 @@ from app.crypto.e2ee import (
     sign_share,
     verify_manifest,
 )
+from app.crypto.key_backup import open_key_backup, seal_key_backup
 
 FINAL_STATUSES = ("closed", "withdrawn")
 
@@ -198,6 +199,26 @@ class Clinician:
         digits = self.safety_number(user_id).digits
         self.verified_contacts[user_id] = digits
         return digits
+
+    def back_up_keys(self, passphrase: str) -> None:
+        """Stores this device's keys in the account's key backup (docs/e2ee.md section 19, "Key backup")."""
+        self.api.put_key_backup(seal_key_backup(passphrase, self.user_id, {self.device_id: self.keys}))
+
+    @classmethod
+    def restore(cls, api: ConfrereApi, passphrase: str) -> Clinician:
+        """This account's backed-up device that is still active, its keys checked against the server's."""
+        user_id = api.me()["id"]
+        backed_up = open_key_backup(passphrase, user_id, api.key_backup())
+        for device in api.devices():
+            keys = backed_up.get(device["id"])
+            if keys is not None and device["revoked_at"] is None:
+                if (unb64(device["signing_public_key"]), unb64(device["kem_public_key"])) != (
+                    keys.signing_public,
+                    keys.kem_public,
+                ):
+                    raise E2EEError("backup_key_mismatch", "the backup's keys are not the device's")
+                return cls(api, user_id, device["id"], keys)
+        raise E2EEError("no_backed_up_device", "no active device of this account is in the backup")
 
     # -- writing -----------------------------------------------------------------------------------
 

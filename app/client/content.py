@@ -41,10 +41,22 @@ class AttachmentRef(BaseModel):
     size: int = Field(ge=0, description="Plaintext size in bytes.")
 
 
+class Patient(BaseModel):
+    """What the requester chose to say about the patient: both optional, never a name."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    age_years: int | None = Field(default=None, ge=0, description="Age in whole years.")
+    sex: Literal["female", "male", "other"] | None = Field(default=None, description="Sex.")
+
+
 class CaseContent(_Content):
     """Sealed content of an object of kind `case`."""
 
     question: str = Field(description="The clinical question, free text.")
+    patient: Patient | None = Field(
+        default=None, description="The patient's age and sex, when the requester gave them; absent otherwise."
+    )
     attachments: list[AttachmentRef] = Field(default=[], description="The case's attachments, in order.")
 
 
@@ -91,7 +103,7 @@ def parse_content(kind: str, plaintext: bytes) -> Parsed[_Content]:
 
 
 def content_bytes(content: _Content) -> bytes:
-    return content.model_dump_json().encode()
+    return content.model_dump_json(exclude_none=True).encode()
 
 
 def json_schema() -> dict[str, Any]:

@@ -35,17 +35,18 @@ API_ONLY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
-# The interactive docs load their own scripts and styles; everything else is data and forbids them.
-DOCS_PATHS = ("/docs", "/redoc")
+# The interactive docs (app.main.api_docs) set their own policy; everything else is data and forbids scripts.
+DOCS_PATHS = ("/docs",)
 # The web client (web/) runs only its own bundled script and stylesheet; decrypted photos are blob: URLs.
+# 'wasm-unsafe-eval' lets it compile the bundled Argon2id WebAssembly of the key backup (no JS eval).
 # no-cache (revalidate) rather than no-store, so a rebuilt bundle is picked up at once.
 WEB_PATH = "/app"
 WEB_HEADERS = [
     (b"cache-control", b"no-cache"),
     (
         b"content-security-policy",
-        b"default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-        b"form-action 'self'; frame-ancestors 'none'",
+        b"default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob:; object-src 'none'; "
+        b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     ),
 ]
 

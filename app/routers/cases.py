@@ -32,6 +32,14 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+WithSealed = Annotated[
+    bool,
+    Query(
+        alias="sealed",
+        description="Include each case's sealed object with the caller's envelopes (list summaries "
+        "decrypted on the device, one request per page).",
+    ),
+]
 
 
 def on_case(action: str):
@@ -71,11 +79,15 @@ async def list_cases(
     overdue: bool | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    with_sealed: WithSealed = False,
 ) -> CasePage:
     now = utcnow()
-    page = await db.run(
-        case_lists.list_cases,
+    return await db.run(
+        cases.listed,
         principal,
+        case_lists.list_cases,
+        now,
+        with_sealed=with_sealed,
         status=status_,
         specialty=specialty,
         is_overdue=overdue,
@@ -83,7 +95,6 @@ async def list_cases(
         cursor=cursor,
         now=now,
     )
-    return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -100,10 +111,18 @@ async def case_queue(
     specialty: Annotated[str | None, Query(max_length=40)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    with_sealed: WithSealed = False,
 ) -> CasePage:
-    now = utcnow()
-    page = await db.run(case_lists.queue, principal, specialty=specialty, limit=limit, cursor=cursor)
-    return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
+    return await db.run(
+        cases.listed,
+        principal,
+        case_lists.queue,
+        utcnow(),
+        with_sealed=with_sealed,
+        specialty=specialty,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get(

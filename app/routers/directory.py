@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from app.deps import Clinician, Db
 from app.runtime.context import audited
+from app.schemas.accounts import ClinicianNames
 from app.schemas.common import problems
 from app.schemas.directory import SpecialtyRecipients, UserDevices
 from app.services import devices
@@ -43,3 +44,17 @@ async def specialty_recipients(
 async def user_devices(user_id: uuid.UUID, _: Clinician, db: Db) -> UserDevices:
     proved = await db.run(devices.user_devices, user_id)
     return UserDevices(user_id=user_id, checkpoint=proved.checkpoint, devices=proved.devices)
+
+
+@router.get(
+    "/clinicians",
+    operation_id="listClinicianNames",
+    summary="Display names, roles and specialties of colleagues, by id (verified, active clinicians only)",
+    response_model=ClinicianNames,
+    responses=problems(401, 403, 422),
+    dependencies=[audited("directory.clinician_names")],
+)
+async def clinician_names(
+    ids: Annotated[list[uuid.UUID], Query(alias="id", min_length=1, max_length=100)], _: Clinician, db: Db
+) -> ClinicianNames:
+    return ClinicianNames(clinicians=await db.run(devices.clinician_names, ids))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import CurrentPrincipal, Db
+from app.deps import Db
 from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.specialties import SpecialtyOut
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/v1/specialties", tags=["directory"])
 @router.get(
     "",
     operation_id="listSpecialties",
-    summary="Active specialties that cases can be addressed to",
+    summary="Active specialties that cases can be addressed to (public: the registration form lists them)",
     response_model=list[SpecialtyOut],
-    responses=problems(401),
+    responses=problems(429),
     dependencies=[audited("specialty.list")],
 )
-async def list_specialties(_: CurrentPrincipal, db: Db) -> list[SpecialtyOut]:
+async def list_specialties(db: Db) -> list[SpecialtyOut]:
     return [SpecialtyOut.model_validate(row) for row in await db.run(specialties.list_active)]

@@ -71,3 +71,18 @@ class SuspendRequest(RequestModel):
     reason: Literal["left_organisation", "license_withdrawn", "security_incident", "other"] = Field(
         examples=["security_incident"]
     )
+
+
+class ClinicianName(ResponseModel):
+    """How a colleague is shown: never their e-mail or professional id."""
+
+    id: uuid.UUID
+    display_name: str = Field(examples=["Dr Claire Martin"])
+    roles: list[Role]
+    specialties: list[str]
+
+
+class ClinicianNames(ResponseModel):
+    clinicians: list[ClinicianName] = Field(
+        description="The verified, active clinicians among the ids asked for; anyone else is left out."
+    )

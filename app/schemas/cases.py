@@ -81,8 +81,16 @@ class CaseDetail(CaseOut):
     )
 
 
+class CaseListItem(CaseOut):
+    sealed: SealedOut | None = Field(
+        default=None,
+        description="With `sealed=true`: the sealed case object with the caller's envelopes, so that a "
+        "client shows a summary decrypted on the device without one request per case.",
+    )
+
+
 class CasePage(ResponseModel):
-    items: list[CaseOut]
+    items: list[CaseListItem]
     next_cursor: str | None = Field(description=_NEXT_CURSOR)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,16 @@ from app.errors import CaseNotFound, Conflict, InvalidInput, InvalidNamedSpecial
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, ObjectKind, Priority
 from app.models.devices import Device
 from app.notifications import outbox
-from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
+from app.platform.pagination import Page
+from app.schemas.cases import (
+    AttachmentOut,
+    CaseAttachment,
+    CaseCreate,
+    CaseDetail,
+    CaseListItem,
+    CaseOut,
+    CasePage,
+)
 from app.schemas.sealed import SealedIn
 from app.services import accounts, participants, sealed
 from app.services.inserts import flush_new
@@ -192,3 +201,43 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
         allowed_writes=allowed_writes(principal, case, visible.shared),
         participants=participants.of_case(session, case, visible.shared),
     )
+
+
+# Built once, like _CASE_OBJECTS: a list page with its sealed case objects.
+_LISTED_OBJECTS = (
+    select(CaseObject, Device)
+    .join(Device, col(Device.id) == CaseObject.author_device_id)
+    .where(
+        col(CaseObject.id).in_(bindparam("case_ids", expanding=True)),
+        col(CaseObject.kind) == ObjectKind.CASE,
+    )
+)
+
+
+def list_page(
+    session: Session, reader: Principal, page: Page[Case], now: datetime, *, with_sealed: bool
+) -> CasePage:
+    """A page of the lists; `with_sealed` adds each case's sealed object with the reader's envelopes, in
+    two queries for the whole page (objects with their authors, then the reader's envelopes)."""
+    views = {}
+    if with_sealed and page.items:
+        rows = session.exec(_LISTED_OBJECTS, params={"case_ids": [case.id for case in page.items]}).all()
+        views = sealed.views(
+            session, reader.id, [row for row, _ in rows], authors={device.id: device for _, device in rows}
+        )
+    items = [CaseListItem(**view(case, now).model_dump(), sealed=views.get(case.id)) for case in page.items]
+    return CasePage(items=items, next_cursor=page.next_cursor)
+
+
+def listed(
+    session: Session,
+    reader: Principal,
+    page_of: Callable[..., Page[Case]],
+    at: datetime,
+    *,
+    with_sealed: bool,
+    **query: Any,
+) -> CasePage:
+    """A list as the API answers it, `page_of(session, reader, **query)` then list_page: one unit of
+    database work for the route."""
+    return list_page(session, reader, page_of(session, reader, **query), at, with_sealed=with_sealed)

@@ -29,6 +29,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
 from app.models.users import User
+from app.schemas.accounts import ClinicianName
 from app.schemas.devices import ChallengeIn, DeviceCreate
 from app.schemas.directory import ProvedDevices
 from app.schemas.sealed import DirectoryDevice
@@ -112,8 +113,8 @@ def _check_keys_unused(session: Session, user_id: uuid.UUID, request: DeviceCrea
     """One key, one owner: a signature or an envelope must never be attributable to two accounts."""
     owners = session.exec(
         select(Device.user_id).where(
-            (Device.signing_public_key == request.signing_public_key)
-            | (Device.kem_public_key == request.kem_public_key)
+            (col(Device.signing_public_key) == request.signing_public_key)
+            | (col(Device.kem_public_key) == request.kem_public_key)
         )
     ).all()
     if any(owner != user_id for owner in owners):
@@ -253,3 +254,19 @@ def user_devices(session: Session, user_id: uuid.UUID) -> ProvedDevices:
     if member is None or not is_clinician(member):
         raise UserNotFound()
     return proved(session, active_devices(session, [user_id]))
+
+
+def clinician_names(session: Session, user_ids: list[uuid.UUID]) -> list[ClinicianName]:
+    """Display names of the verified, active clinicians among `user_ids`, the people whose devices
+    user_devices lists: the same directory, in words."""
+    members = queries.load_members(session, user_ids)
+    return [
+        ClinicianName(
+            id=member.user.id,
+            display_name=member.user.display_name,
+            roles=sorted(member.roles),
+            specialties=sorted(member.specialties),
+        )
+        for member in sorted(members.values(), key=lambda m: str(m.user.id))
+        if is_clinician(member)
+    ]

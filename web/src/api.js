@@ -126,6 +126,11 @@ export async function logout() {
 }
 
 export const me = () => json("GET", "/v1/me");
+export const register = (body) => json("POST", "/v1/auth/register", body);
+export const startTotp = () => json("POST", "/v1/auth/mfa/totp");
+export const confirmTotp = (code) => json("POST", "/v1/auth/mfa/totp/confirm", { code });
+export const keyBackup = async () => (await json("GET", "/v1/me/key-backup")).blob;
+export const putKeyBackup = (blob) => json("PUT", "/v1/me/key-backup", { blob });
 
 // -- devices and directory -------------------------------------------------------------------------------
 
@@ -137,6 +142,8 @@ export const specialties = () => json("GET", "/v1/specialties");
 export const specialtyRecipients = (code) =>
   json("GET", `/v1/specialties/${encodeURIComponent(code)}/recipients`);
 export const userDevices = (userId) => json("GET", `/v1/users/${userId}/devices`);
+export const clinicianNames = async (ids) =>
+  (await json("GET", `/v1/clinicians?${new URLSearchParams(ids.map((id) => ["id", id]))}`)).clinicians;
 
 /** The caller's devices and the directory checkpoint (a header) their proofs lead to. */
 export async function provedDevices() {
@@ -170,6 +177,10 @@ export const createCase = (body) => json("POST", "/v1/cases", body);
 export const getCase = (caseId) => json("GET", `/v1/cases/${caseId}`);
 export const cases = (params) => pages("/v1/cases", params);
 export const queue = (params) => pages("/v1/cases/queue", params);
+// One page of a list with each case's sealed object: what the list's summaries are decrypted from.
+export const listPage = (which, cursor) =>
+  json("GET", `/v1/cases${which === "queue" ? "/queue" : ""}?${new URLSearchParams({
+    sealed: "true", ...(cursor ? { cursor } : {}) })}`);
 export const transition = (caseId, action, extra = {}) =>
   json("POST", `/v1/cases/${caseId}/transitions`, { action, ...extra });
 export const messages = (caseId) => pages(`/v1/cases/${caseId}/messages`);

@@ -11,11 +11,12 @@ import { approveDevice, verifiedDevices } from "./directory.js";
 import { saveDevice } from "./keystore.js";
 
 /**
- * Creates keys here and registers their public halves, proving possession of both: it opens the secret the
- * server sealed to the KEM key and signs it with the challenge (docs/e2ee.md section 11). Keeps the keys.
+ * Registers the public halves of `keys` (created here unless given, e.g. backed-up keys), proving possession
+ * of both: it opens the secret the server sealed to the KEM key and signs it with the challenge
+ * (docs/e2ee.md section 11). Keeps the keys.
  */
-export async function enrolDevice(user, suite, label) {
-  const keys = await generateDeviceKeys(suite);
+export async function enrolDevice(user, suite, label, given = null) {
+  const keys = given ?? (await generateDeviceKeys(suite));
   const challenge = await api.deviceChallenge({ suite, kem_public_key: b64(keys.kemPublic) });
   const nonce = unb64(challenge.challenge);
   const kemProof = await openKemChallenge(keys, unb64(challenge.kem_challenge), nonce, user.id);
@@ -73,14 +74,14 @@ function sealFor(me, caseId, kind, objectId, plaintext, audience) {
  * Seals the case for the specialty's specialists (or one named specialist) and this user's devices,
  * then each photo as its own attachment for the same audience. Returns the new case id.
  */
-export async function createCase(me, { specialty, question, priority, consentAt, photos }) {
+export async function createCase(me, { specialty, question, patient, priority, consentAt, photos }) {
   const caseId = crypto.randomUUID();
   const specialists = recipients(await proved(me, await api.specialtyRecipients(specialty)));
   if (specialists.size === 0) throw new E2EEError("no_recipients");
   const audience = new Map([...specialists, ...recipients(await ownDevices(me))]);
   const items = photos.map((photo) => ({ id: crypto.randomUUID(), ...photo }));
   const content = caseContent(question, items.map(({ id, name, mediaType, data }) => ({ id, name,
-    media_type: mediaType, size: data.length })));
+    media_type: mediaType, size: data.length })), patient);
   const sealed = await sealFor(me, caseId, "case", caseId, content, audience);
   await api.createCase({
     id: caseId,
@@ -123,7 +124,7 @@ export async function post(me, caseId, kind, text) {
  * (`{ caseId, kind, objectId }`, which its signed header must name). Resolves to
  * `{ plaintext, author, reshared }`; rejects with an E2EEError whose code says what failed.
  */
-async function openObject(me, sealed, served, ciphertext) {
+export async function openObject(me, sealed, served, ciphertext) {
   const author = sealed.author_device;
   const headerRaw = unb64(sealed.header);
   const manifestRaw = unb64(sealed.manifest);

@@ -16,9 +16,19 @@ function isAttachmentRef(value) {
     isString(value.media_type, 255) && Number.isSafeInteger(value.size) && value.size >= 0;
 }
 
+const SEXES = ["female", "male", "other"];
+
+// The schema's Patient: both fields optional.
+function isPatient(value) {
+  return isObject(value) &&
+    (value.age_years === undefined || (Number.isSafeInteger(value.age_years) && value.age_years >= 0)) &&
+    (value.sex === undefined || SEXES.includes(value.sex));
+}
+
 function isCaseContent(value) {
   const attachments = value.attachments ?? [];
-  return isString(value.question) && Array.isArray(attachments) && attachments.every(isAttachmentRef);
+  return isString(value.question) && Array.isArray(attachments) && attachments.every(isAttachmentRef) &&
+    (value.patient === undefined || isPatient(value.patient));
 }
 
 function matches(kind, value) {
@@ -39,8 +49,9 @@ export function parseContent(kind, plaintext) {
   return { content: matches(kind, value) ? value : null, rawText };
 }
 
-export function caseContent(question, attachments) {
-  return utf8(JSON.stringify({ v: CONTENT_VERSION, question, attachments }));
+/** The case's content; `patient` (`{ age_years, sex }`, either optional) only when given. */
+export function caseContent(question, attachments, patient = null) {
+  return utf8(JSON.stringify({ v: CONTENT_VERSION, question, ...(patient ? { patient } : {}), attachments }));
 }
 
 export function messageContent(text) {

@@ -23,10 +23,6 @@ export function field(label, control, hint) {
 
 export const shortId = (id) => id.slice(0, 8);
 
-export function when(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
-
 // Disables a form's controls while its async action runs, so a slow seal cannot be submitted twice.
 export async function busy(form, action) {
   const controls = [...form.querySelectorAll("button, input, select, textarea")];

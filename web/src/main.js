@@ -1,53 +1,82 @@
-// The app shell: session state, the hash router, navigation and the error notice.
+// The app shell: session state, the hash router, navigation, the language switch and the error notice.
 
 import * as api from "./api.js";
 import { approveDevice, unknownDevices } from "./directory.js";
 import { h, shortId } from "./dom.js";
+import { LANGUAGES, language, setLanguage, t, when } from "./i18n.js";
 import { loadDevice } from "./keystore.js";
-import { clearError, go, showError } from "./shell.js";
+import { clearError, go, onSessionEnded, SESSION_ENDED, showError } from "./shell.js";
 import { caseView } from "./views/case.js";
 import { casesView, queueView } from "./views/cases.js";
 import { deviceView } from "./views/device.js";
 import { loginView } from "./views/login.js";
 import { newCaseView } from "./views/new-case.js";
+import { pendingView, registerView } from "./views/register.js";
+import { securityView } from "./views/security.js";
 
 const main = document.getElementById("main");
 const MONITOR_MINUTES = 5;
 const nav = document.getElementById("nav");
-
-// Codes after which only a new login helps (the refresh in api.js has already been tried).
-const SESSION_ENDED = ["unauthenticated", "invalid_token", "invalid_refresh_token", "refresh_token_reused"];
+const skip = document.querySelector(".skip");
+// The router owns the hash, so the skip link moves focus itself.
+skip.addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 
 // Filled once per login: the account (GET /v1/me) and this browser's device for it.
 const session = { user: null, device: null };
+// Where to come back to after logging in again: the form whose session ended keeps its draft (drafts.js).
+let returnTo = null;
 
 async function signOut() {
   await api.logout().catch(() => {});
   session.user = session.device = null;
-  clearInterval(monitoring?.timer);
-  monitoring = null;
-  banner.hidden = true;
+  stopMonitoring();
+  returnTo = null;
   go("#/login");
+}
+
+function sessionOver() {
+  session.user = session.device = null;
+  stopMonitoring();
+  if (!location.hash.startsWith("#/login")) returnTo = location.hash;
+  go("#/login");
+}
+
+onSessionEnded(sessionOver);
+
+function languageSwitch() {
+  const select = h("select", { id: "language", "aria-label": t("nav.language"), onchange: () => {
+    setLanguage(select.value);
+    go(location.hash);
+  } }, Object.entries(LANGUAGES).map(([code, name]) =>
+    h("option", { value: code, lang: code, selected: code === language() }, name)));
+  return select;
 }
 
 function renderNav() {
   const { user, device } = session;
+  skip.textContent = t("skip");
+  nav.setAttribute("aria-label", t("nav.main"));
+  const logout = user ? h("button", { class: "link", type: "button", onclick: signOut }, t("nav.logout")) : null;
   if (!user || !device) {
-    nav.replaceChildren(user ? h("button", { class: "link", onclick: signOut }, "Log out") : "");
+    nav.replaceChildren(h("span", { class: "spacer" }), languageSwitch(), logout ?? "");
     return;
   }
   const links = [
-    ["#/cases", "My cases"],
-    ...(user.roles.includes("specialist") ? [["#/queue", "Queue"]] : []),
-    ["#/new", "New case"],
+    ["#/cases", t("nav.cases")],
+    ...(user.roles.includes("specialist") ? [["#/queue", t("nav.queue")]] : []),
+    ["#/new", t("nav.new")],
+    ["#/security", t("nav.security")],
   ];
   nav.replaceChildren(
     ...links.map(([href, text]) =>
       h("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, text),
     ),
-    h("span", { class: "who" },
-      `${user.display_name} · ${device.keys.suite} device ${shortId(device.deviceId)}`),
-    h("button", { class: "link", onclick: signOut }, "Log out"),
+    h("span", { class: "who" }, t("nav.who", { name: user.display_name, device: device.label })),
+    languageSwitch(),
+    logout,
   );
 }
 
@@ -81,16 +110,15 @@ async function checkOwnDevices(userId) {
     return;
   }
   banner.replaceChildren(
-    h("strong", {}, "Check your devices. "),
+    h("strong", {}, t("directory.check_devices")),
     ...unknown.map((device) =>
       device.error
-        ? h("p", {}, `The device directory could not be checked: ${device.error.message}`)
+        ? h("p", {}, t("directory.unchecked", { message: device.error.message }))
         : h("p", {},
-          `A device (${shortId(device.id)}) was registered to your account on ${device.at}` +
-            `${device.revoked ? " and revoked since" : ""}, not from this browser. If it is not yours, revoke ` +
-            "it and tell your administrator. ",
-          h("button", { class: "link", onclick: () => approveDevice(userId, device.id).then(() =>
-            checkOwnDevices(userId)) }, "It is mine")),
+          t(device.revoked ? "directory.unknown_device_revoked" : "directory.unknown_device",
+            { device: shortId(device.id), at: when(device.at) }),
+          h("button", { class: "link", type: "button", onclick: () => approveDevice(userId, device.id).then(() =>
+            checkOwnDevices(userId)) }, t("directory.mine"))),
     ),
   );
   banner.hidden = false;
@@ -103,42 +131,70 @@ function monitorDirectory(userId) {
   checkOwnDevices(userId);
 }
 
+function stopMonitoring() {
+  clearInterval(monitoring?.timer);
+  monitoring = null;
+  banner.hidden = true;
+}
+
+const PUBLIC_ROUTES = [
+  [/^#\/register$/, () => registerView()],
+  [/^#\/pending$/, () => pendingView()],
+];
+
 const ROUTES = [
   [/^#\/cases$/, () => casesView(session)],
   [/^#\/queue$/, () => queueView(session)],
   [/^#\/new$/, () => newCaseView(session)],
+  [/^#\/security$/, () => securityView(session)],
   [/^#\/case\/([0-9a-f-]{36})$/, (id) => caseView(session, id)],
 ];
+
+const matching = (routes) => routes.find(([pattern]) => pattern.test(location.hash));
+const run = (route) => route[1](...location.hash.match(route[0]).slice(1));
+
+function afterLogin() {
+  const next = returnTo ?? "#/cases";
+  returnTo = null;
+  go(next);
+}
+
+async function view() {
+  const open = matching(PUBLIC_ROUTES);
+  if (open && !api.loggedIn()) return run(open);
+  const state = await ensureSession();
+  if (state === "login") return loginView(afterLogin, returnTo !== null);
+  if (state === "device") {
+    return deviceView(session, (device) => {
+      session.device = device;
+      afterLogin();
+    });
+  }
+  const route = matching(ROUTES);
+  if (!route) {
+    go("#/cases");
+    return null;
+  }
+  return run(route);
+}
 
 async function render() {
   clearError();
   main.classList.add("loading");
+  main.setAttribute("aria-busy", "true");
   try {
-    const state = await ensureSession();
-    let view;
-    if (state === "login") {
-      view = loginView(() => go("#/cases"));
-    } else if (state === "device") {
-      view = deviceView(session, (device) => {
-        session.device = device;
-        go("#/cases");
-      });
-    } else {
-      const route = ROUTES.find(([pattern]) => pattern.test(location.hash));
-      if (!route) return go("#/cases");
-      view = await route[1](...location.hash.match(route[0]).slice(1));
-    }
+    const shown = await view();
+    if (!shown) return;
     renderNav();
-    main.replaceChildren(view);
-    document.title = `Confrere · ${main.querySelector("h1")?.textContent ?? ""}`;
+    main.replaceChildren(shown);
+    document.title = `${t("app.name")} · ${main.querySelector("h1")?.textContent ?? ""}`;
   } catch (error) {
-    if (SESSION_ENDED.includes(error.code)) {
-      session.user = session.device = null;
-      return go("#/login");
-    }
+    if (SESSION_ENDED.includes(error.code)) return sessionOver();
+    renderNav();
     showError(error);
   } finally {
     main.classList.remove("loading");
+    main.removeAttribute("aria-busy");
   }
 }
 

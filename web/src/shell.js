@@ -2,14 +2,26 @@
 
 import { h } from "./dom.js";
 import { describe } from "./errors.js";
+import { t } from "./i18n.js";
 
 const notice = document.getElementById("notice");
 
+// Codes after which only a new login helps (the refresh in api.js has already been tried).
+export const SESSION_ENDED = ["unauthenticated", "invalid_token", "invalid_refresh_token", "refresh_token_reused"];
+
+let sessionEnded = () => {};
+
+/** main.js says what to do when a session ends under a form: log in again, then come back to it. */
+export function onSessionEnded(handler) {
+  sessionEnded = handler;
+}
+
 export function showError(error) {
-  notice.replaceChildren(h("strong", {}, "Could not complete this. "), describe(error));
+  notice.replaceChildren(h("strong", {}, t("notice.prefix")), describe(error));
   notice.hidden = false;
   notice.dataset.code = error?.code ?? "error";
   notice.scrollIntoView({ block: "nearest" });
+  if (SESSION_ENDED.includes(error?.code)) sessionEnded();
 }
 
 export function clearError() {

@@ -1,7 +1,22 @@
 // Debian's Chromium for the end-to-end drivers (e2e.mjs, steps.mjs): how it is launched, and the pages'
 // errors collected, so that a run fails when any page throws or logs one.
 
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
 import { chromium } from "playwright-core";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's serious and critical violations on the page as it is now, in words. */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.filter((v) => ["serious", "critical"].includes(v.impact))
+      .map((v) => `${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  });
+}
 
 // Playwright launches Chromium with a fresh temporary profile (user-data dir) and removes it on close.
 export function launchChromium() {
@@ -21,8 +36,8 @@ export function launchChromium() {
 }
 
 // A page in a browser context of its own (one per user), whose errors are pushed to `problems`.
-export async function newWatchedPage(browser, name, problems) {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 640 }, locale: "en-GB" });
+export async function newWatchedPage(browser, name, problems, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 640 }, locale: "en-GB", ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-import { launchChromium, newWatchedPage } from "./browser.mjs";
+import { axeViolations, launchChromium, newWatchedPage } from "./browser.mjs";
 
 const config = JSON.parse(process.env.CONFRERE_E2E);
 const { url, suite, specialty, physician, specialist, texts, photo, screenshots } = config;
@@ -29,7 +29,11 @@ async function openPage(browser, name) {
   return page;
 }
 
+// Every screen shot is also checked with axe-core: serious and critical violations fail the run.
+const violations = [];
+
 async function shot(page, name) {
+  violations.push(...(await axeViolations(page)).map((text) => `${name}: ${text}`));
   if (screenshots) await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
 
@@ -162,6 +166,7 @@ try {
   await openCase(expert, pythonCase);
   await expert.locator("section.case[data-status=closed]").waitFor();
 
+  assert.deepEqual(violations, [], "accessibility violations");
   assert.deepEqual(problems, [], "errors in the pages");
   await exchange("done");
 } finally {

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
+import { keysFromSecrets } from "../src/backup.js";
 import { concat, sha256, toHex, utf8 } from "../src/bytes.js";
 import { headerBytes, manifestBytes, parseHeader, parseManifest } from "../src/canonical.js";
-import { parseContent } from "../src/content.js";
+import { caseContent, parseContent } from "../src/content.js";
 import {
   envelopeInfo,
   keyCommitment,
@@ -189,6 +190,21 @@ describe("format version 2: one case for an x25519 and an X-Wing device", async 
     await assert.rejects(openKemChallenge(stranger, bytes(v.kem_challenge_classic), challenge, input.case_id),
       { code: "decryption_failed" });
   });
+
+  it("registers keys restored from a key backup's secrets as it does fresh ones", async () => {
+    const challenge = bytes(input.challenge);
+    const seeds = { classic: ["x25519", input.reader_signing_seed, input.reader_kem_seed],
+      hybrid: ["xwing", input.newcomer_signing_seed, input.newcomer_kem_seed] };
+    for (const [name, [suite, signingSeed, kemSeed]] of Object.entries(seeds)) {
+      const keys = await keysFromSecrets(suite, bytes(signingSeed), bytes(kemSeed));
+      assert.equal(toHex(keys.signingPublic), v[`signing_public_${name}`]);
+      const secret = await openKemChallenge(keys, bytes(v[`kem_challenge_${name}`]), challenge, input.user_id);
+      const message = registrationMessage(challenge, input.user_id, suite, keys.signingPublic, keys.kemPublic,
+        secret);
+      assert.equal(toHex(message), v[`registration_message_${name}`]);
+      assert.equal(toHex(await sign(keys, message)), v[`registration_signature_${name}`]);
+    }
+  });
 });
 
 describe("sealed content (docs/schemas/sealed-content.schema.json)", () => {
@@ -197,7 +213,12 @@ describe("sealed content (docs/schemas/sealed-content.schema.json)", () => {
     const good = utf8(JSON.stringify({ v: 1, question: "q", attachments: [{ id, name: "a", media_type: "b", size: 1 }] }));
     assert.equal(parseContent("case", good).content.question, "q");
     assert.equal(parseContent("report", utf8('{"v":1,"text":"t","later":1}')).content.text, "t");
+    const patient = { age_years: 58, sex: "male" };
+    assert.deepEqual(parseContent("case", caseContent("q", [], patient)).content.patient, patient);
+    assert.equal(new TextDecoder().decode(caseContent("q", [])).includes("patient"), false);
     for (const [kind, text] of [["case", "plain"], ["case", '{"v":"1","question":"q"}'], ["message", '{"v":1}'],
+      ["case", '{"v":1,"question":"q","patient":{"age_years":"58"}}'],
+      ["case", '{"v":1,"question":"q","patient":{"sex":"unknown"}}'],
       ["attachment", '{"v":1,"text":"t"}']]) {
       assert.deepEqual(parseContent(kind, utf8(text)), { content: null, rawText: text });
     }

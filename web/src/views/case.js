@@ -1,54 +1,47 @@
-// One case: clear metadata, the decrypted and verified content, photos and thread, and the moves the
-// user's part in the case allows. The server says which (the case's `allowed_transitions` and
-// `allowed_writes`, docs/api.md section 6): the client keeps no copy of the rules.
+// One case: clear metadata with names, the decrypted and verified content, photos and thread, the moves
+// the user's part in the case allows, and the report ready to print. The server says which moves (the
+// case's `allowed_transitions` and `allowed_writes`, docs/api.md section 6): the client keeps no rules.
 
 import * as api from "../api.js";
-import { busy, field, h, shortId, when } from "../dom.js";
+import { busy, field, h, shortId } from "../dom.js";
 import { openCase, post } from "../clinician.js";
+import { bind, discard, draft } from "../drafts.js";
 import { describe } from "../errors.js";
+import { date, t, when } from "../i18n.js";
+import { displayName, learnNames, loadSpecialties, personName, specialtyName } from "../people.js";
+import { safetyNumber } from "../safety.js";
 import { go, showError } from "../shell.js";
+import { firstLine, patientText } from "../summary.js";
 import { statusLabel } from "./cases.js";
 
-// The decline reasons of docs/api.md section 8: codes, never free text.
-const DECLINE_REASONS = {
-  outside_expertise: "Outside my expertise",
-  unavailable: "I am not available",
-  insufficient_information: "Not enough information to answer",
-  other: "Other reason",
-};
-
-const KIND = {
-  message: "Message",
-  info_request: "Information requested",
-  info_response: "Information provided",
-  report: "Report",
-};
+// The decline reasons of docs/api.md section 8: codes, never free text (labels in the catalogue).
+const DECLINE_REASONS = ["outside_expertise", "unavailable", "insufficient_information", "other"];
 
 // Decrypted photos are shown through blob: URLs, released when the next case view replaces this one.
 let objectUrls = [];
 
-function verification(item) {
+// The verified author in words; the device and its safety number behind a disclosure.
+async function verification(session, item) {
   if (!item.ok) {
     return h("p", { class: "verify refused", "data-code": item.error.code ?? "error" },
-      "Not shown: ", describe(item.error));
+      t("verify.refused"), describe(item.error));
   }
-  return h("p", { class: "verify ok", title: "Ed25519 manifest signature and HMAC key commitment checked" },
-    `Verified: signed by device ${shortId(item.author.device_id)}, key commitment checked`,
-    item.reshared ? ", re-shared to this device" : "");
-}
-
-function person(kase, session, userId) {
-  if (!userId) return "Not claimed yet";
-  if (userId === session.user.id) return "You";
-  if (userId === kase.requester_id) return `Physician ${shortId(userId)}`;
-  if (userId === kase.assignee_id) return `Specialist ${shortId(userId)}`;
-  return `Colleague ${shortId(userId)}`;
+  const { author } = item;
+  const signed = author.user_id === session.user.id
+    ? t("verify.signed_you") : t("verify.signed", { name: displayName(author.user_id) });
+  return h("div", { class: "verify ok" },
+    h("span", {}, signed, item.reshared ? t("verify.reshared") : ""),
+    h("details", { class: "device-details" },
+      h("summary", {}, t("verify.details")),
+      h("p", {}, t("verify.device", { id: shortId(author.device_id), suite: author.suite })),
+      h("p", { class: "safety" }, t("verify.safety", { number: await safetyNumber(author.signing_public_key) })),
+      h("p", {}, t("verify.checks"))));
 }
 
 // Signed and verified, but not in the shape this client knows (docs/e2ee.md section 15): shown as it is.
 function rawText(text) {
   return h("div", { class: "raw" },
-    h("p", { class: "hint" }, "Not in the expected format; shown as raw text:"),
+    h("p", { class: "hint" }, t("case.raw_text")),
     h("pre", { class: "text raw-text" }, text));
 }
 
@@ -57,37 +50,41 @@ function questionText(content) {
   return h("p", { class: "text question" }, content.content.question);
 }
 
-function contentCard(opened) {
+async function contentCard(session, opened) {
   const { content, attachments } = opened;
-  const photos = attachments.map((attachment) => {
-    if (!attachment.ok) return h("figure", { class: "photo" }, verification(attachment));
+  const photos = await Promise.all(attachments.map(async (attachment) => {
+    if (!attachment.ok) return h("figure", { class: "photo" }, await verification(session, attachment));
     const url = URL.createObjectURL(new Blob([attachment.plaintext], { type: attachment.mediaType }));
     objectUrls.push(url);
     const media = attachment.mediaType.startsWith("image/")
-      ? h("img", { src: url, alt: attachment.name })
-      : h("a", { href: url, download: attachment.name }, `Download ${attachment.name}`);
-    const caption = h("figcaption", {}, attachment.name);
-    return h("figure", { class: "photo" }, media, caption, verification(attachment));
-  });
-  return h("article", { class: "card content", "aria-label": "Case content" },
-    h("h2", {}, "Clinical question"),
-    verification(content),
+      ? h("a", { href: url, target: "_blank", rel: "noopener",
+        "aria-label": t("case.photo_open", { name: attachment.name }) },
+      h("img", { src: url, alt: attachment.name }))
+      : h("a", { href: url, download: attachment.name }, t("case.download", { name: attachment.name }));
+    return h("figure", { class: "photo" }, media, h("figcaption", {}, attachment.name),
+      await verification(session, attachment));
+  }));
+  const about = content.ok ? patientText(content.content?.patient) : "";
+  return h("article", { class: "card content", "aria-labelledby": "content-title" },
+    h("h2", { id: "content-title" }, t("case.question")),
+    await verification(session, content),
+    about ? h("p", { class: "patient" }, h("strong", {}, t("case.patient")), " · ", about) : null,
     content.ok ? questionText(content) : null,
     photos.length ? h("div", { class: "photos" }, photos) : null);
 }
 
-function threadCard(kase, session, thread) {
-  return h("section", { class: "card thread", "aria-label": "Discussion" },
-    h("h2", {}, "Discussion"),
-    thread.length === 0 ? h("p", { class: "empty" }, "No messages yet.") : null,
-    thread.map((message) =>
+async function threadCard(session, thread) {
+  return h("section", { class: "card thread", "aria-labelledby": "thread-title" },
+    h("h2", { id: "thread-title" }, t("case.discussion")),
+    thread.length === 0 ? h("p", { class: "empty" }, t("case.no_messages")) : null,
+    await Promise.all(thread.map(async (message) =>
       h("article", { class: `message kind-${message.kind}`, "data-kind": message.kind },
         h("header", {},
-          h("strong", {}, KIND[message.kind] ?? message.kind),
-          ` · ${person(kase, session, message.authorId)} · ${when(message.createdAt)}`),
+          h("strong", {}, t(`kind.${message.kind}`)),
+          ` · ${personName(session, message.authorId)} · ${when(message.createdAt)}`),
         message.ok && message.raw ? rawText(message.text) : null,
         message.ok && !message.raw ? h("p", { class: "text" }, message.text) : null,
-        verification(message))));
+        await verification(session, message)))));
 }
 
 async function reloadAfter(error) {
@@ -98,26 +95,30 @@ async function reloadAfter(error) {
 
 function reasonPicker() {
   return h("select", { name: "reason" },
-    h("option", { value: "" }, "Choose a reason…"),
-    Object.entries(DECLINE_REASONS).map(([code, label]) => h("option", { value: code }, label)));
+    h("option", { value: "" }, t("move.choose_reason")),
+    DECLINE_REASONS.map((code) => h("option", { value: code }, t(`reason.${code}`))));
 }
 
 function actionsCard(kase, session) {
   const moves = new Set(kase.allowed_transitions);
   const writes = new Set(kase.allowed_writes);
-  const text = h("textarea", { name: "text", rows: "4", maxlength: "20000", "aria-label": "Your message" });
-  const form = h("form", { class: "card actions", "aria-label": "Reply" }, h("h2", {}, "Your move"));
+  const draftKey = `message:${kase.id}`;
+  const text = bind(draft(draftKey), "text", h("textarea", { name: "text", rows: "4", maxlength: "20000",
+    "aria-label": t("move.message") }));
+  const form = h("form", { class: "card actions", "aria-labelledby": "move-title" },
+    h("h2", { id: "move-title" }, t("move.title")));
 
   // After a move, show where the case now is: this case again, unless the move handed it away.
   const act = (run, next) => () =>
     busy(form, run).then(() => go(next ?? location.hash)).catch(reloadAfter);
-  const button = (label, run, kind = "", next = undefined) =>
-    h("button", { type: "button", class: kind, onclick: act(run, next) }, label);
+  const button = (key, run, kind = "", next = undefined) =>
+    h("button", { type: "button", class: kind, onclick: act(run, next) }, t(key));
   const move = (action, extra) => () => api.transition(kase.id, action, extra);
   const withText = (run) => async () => {
     const value = text.value.trim();
     if (!value) throw Object.assign(new Error("empty"), { code: "empty_text" });
     await run(value);
+    discard(draftKey);
   };
   const postThen = (kind, action) =>
     withText(async (value) => {
@@ -128,22 +129,18 @@ function actionsCard(kase, session) {
     });
 
   const buttons = [];
-  if (moves.has("claim")) buttons.push(button("Claim this case", move("claim"), "primary"));
+  if (moves.has("claim")) buttons.push(button("move.claim", move("claim"), "primary"));
   if (writes.has("message")) {
     form.append(text);
-    buttons.push(button("Send message", postThen("message")));
+    buttons.push(button("move.send", postThen("message")));
   }
-  if (moves.has("request_info")) {
-    buttons.push(button("Request information", postThen("info_request", "request_info")));
-  }
-  if (moves.has("answer")) {
-    buttons.push(button("Send report and answer", postThen("report", "answer"), "primary"));
-  }
+  if (moves.has("request_info")) buttons.push(button("move.request_info", postThen("info_request", "request_info")));
+  if (moves.has("answer")) buttons.push(button("move.answer", postThen("report", "answer"), "primary"));
   if (moves.has("provide_info")) {
-    buttons.push(button("Provide information", postThen("info_response", "provide_info"), "primary"));
+    buttons.push(button("move.provide_info", postThen("info_response", "provide_info"), "primary"));
   }
-  if (moves.has("close")) buttons.push(button("Close case", move("close"), "primary"));
-  if (moves.has("withdraw")) buttons.push(button("Withdraw case", move("withdraw"), "danger"));
+  if (moves.has("close")) buttons.push(button("move.close", move("close"), "primary"));
+  if (moves.has("withdraw")) buttons.push(button("move.withdraw", move("withdraw"), "danger"));
   if (buttons.length === 0 && !moves.has("decline")) return null;
   if (buttons.length) form.append(h("div", { class: "buttons" }, buttons));
   if (moves.has("decline")) form.append(declineRow(kase, button));
@@ -159,31 +156,52 @@ function declineRow(kase, button) {
   };
   return h("div", { class: "decline" },
     h("div", { class: "buttons" },
-      field("Reason for declining", reason),
-      button("Decline case", decline, "danger", "#/queue")),
-    h("p", { class: "hint" }, "Declining hands the case back to the specialty queue."));
+      field(t("move.reason"), reason),
+      button("move.decline", decline, "danger", "#/queue")),
+    h("p", { class: "hint" }, t("move.decline_hint")));
+}
+
+// Shown only on paper (style.css @media print): what the patient record needs around the report.
+function printHeader(kase, summary) {
+  return h("header", { class: "print-only" },
+    h("p", { class: "print-title" }, t("case.report_heading")),
+    h("p", {}, `${specialtyName(kase.specialty)} · ${summary}`),
+    kase.assignee_id ? h("p", {}, t("case.report_by", { name: displayName(kase.assignee_id) })) : null);
 }
 
 export async function caseView(session, caseId) {
   objectUrls.forEach((url) => URL.revokeObjectURL(url));
   objectUrls = [];
-  const opened = await openCase(session.device, caseId);
+  const [opened] = await Promise.all([openCase(session.device, caseId), loadSpecialties()]);
   const { kase } = opened;
+  const authors = [opened.content, ...opened.attachments, ...opened.thread]
+    .filter((item) => item.ok).map((item) => item.author.user_id);
+  await learnNames([kase.requester_id, kase.assignee_id, kase.named_specialist_id, ...authors,
+    ...opened.thread.map((message) => message.authorId)].filter(Boolean));
+  const who = (userId) => (userId ? personName(session, userId) : t("case.unclaimed"));
   const meta = [
-    ["Specialty", kase.specialty],
-    ["Priority", kase.priority],
-    ["Due", `${when(kase.due_at)}${kase.overdue ? " (overdue)" : ""}`],
-    ["Requested by", person(kase, session, kase.requester_id)],
-    ["Specialist", person(kase, session, kase.assignee_id)],
-    ["Created", when(kase.created_at)],
+    [t("case.specialty"), specialtyName(kase.specialty)],
+    [t("case.priority"), t(`priority.${kase.priority}`)],
+    [t("case.due"), `${when(kase.due_at)}${kase.overdue ? ` ${t("overdue")}` : ""}`],
+    [t("case.requested_by"), who(kase.requester_id)],
+    [t("case.specialist"), who(kase.assignee_id)],
+    [t("case.created"), date(kase.created_at)],
   ];
   if (kase.closed_at) meta.push([statusLabel(kase.status), when(kase.closed_at)]);
-  else if (kase.decline_reason) meta.push(["Last declined", DECLINE_REASONS[kase.decline_reason]]);
+  else if (kase.decline_reason) meta.push([t("case.last_declined"), t(`reason.${kase.decline_reason}`)]);
+  const summary = opened.content.ok && opened.content.content
+    ? firstLine(opened.content.content.question) : `#${shortId(kase.id)}`;
+  const hasReport = opened.thread.some((message) => message.kind === "report" && message.ok);
   return h("section", { class: "case", "data-case-id": kase.id, "data-status": kase.status },
-    h("h1", {}, `Case ${shortId(kase.id)} `,
+    printHeader(kase, summary),
+    h("h1", {}, `${t("case.title", { specialty: specialtyName(kase.specialty), summary })} `,
       h("span", { class: `chip status-${kase.status}` }, statusLabel(kase.status))),
     h("dl", { class: "meta" }, meta.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
-    contentCard(opened),
-    threadCard(kase, session, opened.thread),
+    hasReport
+      ? h("p", { class: "no-print" }, h("button", { type: "button", class: "print", onclick: () => window.print() },
+        t("case.print")))
+      : null,
+    await contentCard(session, opened),
+    await threadCard(session, opened.thread),
     actionsCard(kase, session));
 }

@@ -1,58 +1,83 @@
-// The lists: cases the user takes part in, and a specialist's queue. Only clear metadata is listed;
-// content is decrypted when a case is opened.
+// The lists: cases the user takes part in, and a specialist's queue. Each page comes with its cases'
+// sealed objects, so the summary (question, patient, photos) is decrypted here from one request a page.
 
 import * as api from "../api.js";
-import { h, shortId, when } from "../dom.js";
+import { h } from "../dom.js";
+import { t, waiting, when } from "../i18n.js";
+import { learnNames, loadSpecialties, personName, specialtyName } from "../people.js";
+import { showError } from "../shell.js";
+import { summarize } from "../summary.js";
 
-const STATUS = {
-  open: "Open",
-  claimed: "Claimed",
-  awaiting_info: "Awaiting information",
-  answered: "Answered",
-  closed: "Closed",
-  withdrawn: "Withdrawn",
-};
+export const statusLabel = (status) => t(`status.${status}`);
 
-const COLUMNS = ["Case", "Specialty", "Priority", "Status", "Due"];
+// Time waiting counts while a specialist still owes an answer.
+const PENDING = ["open", "claimed", "awaiting_info"];
+const COLUMNS = ["question", "patient", "photos", "specialty", "priority", "status", "waiting", "due"];
 
-export const statusLabel = (status) => STATUS[status] ?? status;
+// Narrow screens show each row as a card; each cell carries its column's name for that (style.css).
+const cell = (column, ...content) => h("td", { "data-label": t(`list.${column}`) }, ...content);
 
-function table(items, emptyText) {
-  if (items.length === 0) return h("p", { class: "empty" }, emptyText);
-  return h(
-    "table",
-    { class: "cases" },
-    h("thead", {}, h("tr", {}, COLUMNS.map((title) => h("th", {}, title)))),
-    h(
-      "tbody",
-      {},
-      items.map((kase) =>
-        h(
-          "tr",
-          { "data-case-id": kase.id },
-          h("td", {}, h("a", { href: `#/case/${kase.id}` }, `Case ${shortId(kase.id)}`)),
-          h("td", {}, kase.specialty),
-          h("td", {}, h("span", { class: `chip ${kase.priority}` }, kase.priority)),
-          h("td", {}, h("span", { class: `chip status-${kase.status}` }, statusLabel(kase.status))),
-          h("td", { class: kase.overdue ? "overdue" : "" }, when(kase.due_at),
-            kase.overdue ? " (overdue)" : ""),
-        ),
-      ),
-    ),
-  );
+function row(session, kase, summary) {
+  const title = summary ? summary.question : t("list.unreadable");
+  return h("tr", { "data-case-id": kase.id },
+    cell("question", h("a", { href: `#/case/${kase.id}`, class: summary ? "" : "unreadable" }, title),
+      session.user.id === kase.requester_id ? null
+        : h("span", { class: "from" }, ` · ${personName(session, kase.requester_id)}`)),
+    cell("patient", summary?.patient || "–"),
+    cell("photos", summary ? (summary.photos ? String(summary.photos) : t("photos.none")) : "–"),
+    cell("specialty", specialtyName(kase.specialty)),
+    cell("priority", h("span", { class: `chip ${kase.priority}` }, t(`priority.${kase.priority}`))),
+    cell("status", h("span", { class: `chip status-${kase.status}` }, statusLabel(kase.status))),
+    cell("waiting", PENDING.includes(kase.status) ? waiting(kase.created_at) : "–"),
+    h("td", { "data-label": t("list.due"), class: kase.overdue ? "overdue" : "" }, when(kase.due_at),
+      kase.overdue ? ` ${t("overdue")}` : ""));
 }
 
-export async function casesView() {
-  const items = await api.all(api.cases());
-  return h("section", {}, h("h1", {}, "My cases"),
-    h("p", { class: "lead" }, "Cases you asked, answer, or that were shared with you."),
-    table(items, "No cases yet. Start one with “New case”."));
+async function rows(session, items) {
+  await learnNames(items.map((kase) => kase.requester_id));
+  const summaries = await Promise.all(items.map((kase) => summarize(session.device, kase)));
+  return items.map((kase, i) => row(session, kase, summaries[i]));
+}
+
+async function listView(session, which, title, lead, emptyText) {
+  await loadSpecialties();
+  const first = await api.listPage(which);
+  const section = h("section", { class: "list" }, h("h1", {}, title), h("p", { class: "lead" }, lead));
+  if (first.items.length === 0) {
+    section.append(h("p", { class: "empty" }, emptyText));
+    return section;
+  }
+  const body = h("tbody", {}, await rows(session, first.items));
+  section.append(h("table", { class: "cases" },
+    h("thead", {}, h("tr", {}, COLUMNS.map((column) => h("th", { scope: "col" }, t(`list.${column}`))))),
+    body));
+  let cursor = first.next_cursor;
+  if (cursor) {
+    const more = h("button", { type: "button", class: "more" }, t("list.more"));
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      try {
+        const page = await api.listPage(which, cursor);
+        body.append(...(await rows(session, page.items)));
+        cursor = page.next_cursor;
+        more.hidden = !cursor;
+      } catch (error) {
+        showError(error);
+      } finally {
+        more.disabled = false;
+      }
+    });
+    section.append(more);
+  }
+  return section;
+}
+
+export function casesView(session) {
+  return listView(session, "cases", t("cases.title"), t("cases.lead"), t("cases.empty"));
 }
 
 export async function queueView(session) {
-  const items = await api.all(api.queue());
-  return h("section", {}, h("h1", {}, "Specialty queue"),
-    h("p", { class: "lead" },
-      `Open cases waiting in ${session.user.specialties.join(", ")}, earliest due first.`),
-    table(items, "The queue is empty."));
+  await loadSpecialties();
+  const specialties = session.user.specialties.map(specialtyName).join(", ");
+  return listView(session, "queue", t("queue.title"), t("queue.lead", { specialties }), t("queue.empty"));
 }

@@ -2,9 +2,10 @@
 
 import * as api from "../api.js";
 import { busy, field, h } from "../dom.js";
+import { t } from "../i18n.js";
 import { showError } from "../shell.js";
 
-export function loginView(onLoggedIn) {
+export function loginView(onLoggedIn, sessionEnded = false) {
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password",
     required: true });
@@ -12,13 +13,14 @@ export function loginView(onLoggedIn) {
     pattern: "[0-9]{6}", maxlength: "6" });
   const form = h(
     "form",
-    { class: "card narrow", "aria-label": "Log in" },
-    h("h1", {}, "Log in"),
-    h("p", { class: "lead" }, "Second opinions between clinicians, end-to-end encrypted in this browser."),
-    field("E-mail", email),
-    field("Password", password),
-    field("Authenticator code", totp, "Six digits, if your account uses two-factor authentication."),
-    h("button", { type: "submit" }, "Log in"),
+    { class: "card narrow", "aria-label": t("login.title") },
+    h("h1", {}, t("login.title")),
+    h("p", { class: "lead" }, sessionEnded ? t("login.return") : t("login.lead")),
+    field(t("login.email"), email),
+    field(t("login.password"), password),
+    field(t("login.totp"), totp, t("login.totp_hint")),
+    h("button", { type: "submit" }, t("login.submit")),
+    h("p", { class: "switch" }, h("a", { href: "#/register" }, t("login.register"))),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -1,0 +1,31 @@
+// The catalogue (src/locales/) and the inline professional id check, under Node's test runner.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import en from "../src/locales/en.js";
+import fr from "../src/locales/fr.js";
+import { professionalIdValid } from "../src/professional-ids.js";
+
+const placeholders = (text) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+describe("the catalogue", () => {
+  it("has every string in both languages (French also names the specialties)", () => {
+    const french = Object.keys(fr).filter((key) => !key.startsWith("specialty."));
+    assert.deepEqual(french.sort(), Object.keys(en).sort());
+  });
+  it("fills the same placeholders in both languages", () => {
+    for (const key of Object.keys(en)) assert.deepEqual(placeholders(fr[key]), placeholders(en[key]), key);
+  });
+});
+
+describe("professional ids", () => {
+  it("accepts valid RPPS and NPI numbers and refuses a wrong check digit or length", () => {
+    assert.ok(professionalIdValid("rpps", "10000000009"));
+    assert.ok(professionalIdValid("npi", "1234567893"));
+    assert.equal(professionalIdValid("rpps", "10000000008"), false);
+    assert.equal(professionalIdValid("npi", "1234567890"), false);
+    assert.equal(professionalIdValid("rpps", "1234567893"), false);
+    assert.equal(professionalIdValid("npi", "12345678 3"), false);
+  });
+});
