@@ -30,7 +30,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.audit import recorder
-from app.audit.records import AuditTrail, Purpose, Resource
+from app.audit.records import AuditTrail, Purpose, Resource, recorded_code, recorded_id
 from app.authz import cases as case_policies
 from app.authz import policies
 from app.authz.principal import Principal
@@ -49,6 +49,7 @@ from app.errors import (
     RoleRequired,
     SelfChangeRefused,
     Unauthenticated,
+    UnknownDevice,
 )
 from app.models.users import Role
 from app.ratelimit import RateLimits
@@ -215,11 +216,16 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _load_principal(session: Session, trail: AuditTrail, claims: AccessClaims) -> Principal:
-    found = session_user(session, claims.session_id, claims.user_id)
+    found = session_user(session, claims.session_id, claims.user_id, trail.claimed_device)
     if found is None:
         raise InvalidToken("the session of this token has ended")
     trail.actor.user_id = found.user.id
     trail.actor.roles = tuple(sorted(found.roles))
+    # A record names a device only when it is one of the caller's active devices: another user's, a revoked
+    # or an unknown one is refused (and the refusal recorded without it), never attributed.
+    if trail.claimed_device is not None and found.device_id is None:
+        raise UnknownDevice()
+    trail.actor.device_id = found.device_id
     return Principal(
         user=found.user,
         roles=found.roles,
@@ -364,6 +370,10 @@ def _path_uuid(request: Request, name: str | None) -> uuid.UUID | None:
         return None
 
 
+# How a path parameter may enter a record (app.audit.records); any other is an id, recorded as a UUID.
+_RECORDED_SHAPES = {"code": recorded_code}
+
+
 def audited(
     action: str,
     *,
@@ -378,9 +388,10 @@ def audited(
     async def declare(request: Request, trail: TrailDep) -> None:
         trail.action, trail.purpose = action, purpose
         if resource is not None:
+            sent = request.path_params.get(id_param) if id_param else None
             trail.resource = Resource(
                 type=resource,
-                id=request.path_params.get(id_param) if id_param else None,
+                id=None if sent is None else _RECORDED_SHAPES.get(id_param, recorded_id)(sent),
                 case_id=_path_uuid(request, case_param),
             )
 

@@ -88,6 +88,11 @@ class MfaRequired(Forbidden):
     title = "This action requires a session opened with TOTP"
 
 
+class UnknownDevice(Forbidden):
+    code = "unknown_device"
+    title = "X-Confrere-Device names no active device of this account"
+
+
 class RoleRequired(Forbidden):
     code = "role_required"
     title = "Your roles do not allow this action"

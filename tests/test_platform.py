@@ -125,8 +125,8 @@ def test_metrics_need_the_metrics_token(client):
 
 
 def test_security_headers_and_request_id(client):
-    response = client.get("/healthz", headers={"X-Request-ID": "abcdef123456"})
-    assert response.headers["x-request-id"] == "abcdef123456"
+    response = client.get("/healthz", headers={"X-Request-ID": "0123456789abcdef0123456789ABCDEF"})
+    assert response.headers["x-request-id"] == "0123456789abcdef0123456789abcdef"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
     assert "default-src 'none'" in response.headers["content-security-policy"]

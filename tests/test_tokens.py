@@ -66,13 +66,21 @@ def test_hs256_signed_with_the_public_key_is_refused(keys):
         _claims(aud="another-api"),
         _claims(iss="https://evil.example"),
         _claims(exp=int(time.time()) - 3600),
+        _claims(iat=int(time.time()) + 300, exp=int(time.time()) + 3600),
+        _claims(iat=int(time.time()) + 86400, exp=int(time.time()) + 90000),
     ],
-    ids=["wrong-audience", "wrong-issuer", "expired"],
+    ids=["wrong-audience", "wrong-issuer", "expired", "issued-5min-ahead", "issued-a-day-ahead"],
 )
 def test_wrong_claims_are_refused(keys, claims):
     key_set, _ = keys
     with pytest.raises(TokenError):
         key_set.verify(key_set.issue(claims), audience=AUD, issuer=ISS)
+
+
+def test_a_token_issued_within_a_minute_ahead_is_accepted(keys):
+    key_set, _ = keys
+    token = key_set.issue(_claims(iat=int(time.time()) + 50, exp=int(time.time()) + 3600))
+    assert key_set.verify(token, audience=AUD, issuer=ISS)["sub"] == "user"
 
 
 @pytest.mark.parametrize("missing", ["exp", "aud", "iss", "sub", "iat"])

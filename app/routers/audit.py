@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlmodel import Session
 
-from app.audit.records import Purpose, Resource
+from app.audit.records import Purpose, Resource, recorded_tile_path
 from app.crypto.signed_note import NoteSigner
 from app.deps import (
     ComplianceOfficer,
@@ -150,7 +150,7 @@ def get_tlog_checkpoint(_: ComplianceOfficer, session: SessionDep) -> Response:
     dependencies=[_declare("audit.tiles")],
 )
 def get_tile(path: str, _: ComplianceOfficer, session: SessionDep, trail: TrailDep) -> Response:
-    trail.resource = Resource(type="audit_tile", id=f"tile/{path}"[:200])
+    trail.resource = Resource(type="audit_tile", id=recorded_tile_path(f"tile/{path}"))
     data = audit.tile(session, f"tile/{path}")
     return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import and_, bindparam, update
 from sqlmodel import Session, select
 
 from app.audit.records import AuditTrail
@@ -33,6 +33,7 @@ from app.errors import (
 )
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.base import utcnow
+from app.models.devices import Device
 from app.models.users import Role, User, UserStatus
 from app.schemas.auth import TokenResponse, TotpEnrolment
 from app.services.accounts import find_by_email, memberships
@@ -350,9 +351,13 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> No
 _MEMBERSHIPS = memberships(lambda user_id: user_id == bindparam("user_id")).subquery()
 # Built once: every authenticated request runs it, and building a statement costs as much as running it.
 _SESSION_USER = (
-    select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value)
+    select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value, Device.id)
     .join(AuthSession, AuthSession.user_id == User.id)
     .outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == User.id)
+    .outerjoin(
+        Device,
+        and_(Device.id == bindparam("device_id"), Device.user_id == User.id, Device.revoked_at.is_(None)),
+    )
     .where(
         User.id == bindparam("user_id"),
         AuthSession.id == bindparam("session_id"),
@@ -366,17 +371,21 @@ class SessionUser:
     user: User
     roles: frozenset[Role]
     specialties: frozenset[str]
+    device_id: uuid.UUID | None  # the claimed device, when it is an active device of this user
 
 
-def session_user(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
-    """The user of a session that is still active, with their roles and specialties, in one query (every
-    authenticated request asks)."""
-    rows = session.exec(_SESSION_USER, params={"user_id": user_id, "session_id": session_id}).all()
+def session_user(
+    session: Session, session_id: uuid.UUID, user_id: uuid.UUID, device_id: uuid.UUID | None = None
+) -> SessionUser | None:
+    """The user of a session that is still active, with their roles and specialties, and the device the
+    request claims if it is one of theirs, in one query (every authenticated request asks)."""
+    params = {"user_id": user_id, "session_id": session_id, "device_id": device_id}
+    rows = session.exec(_SESSION_USER, params=params).all()
     if not rows:
         return None
-    roles = frozenset(Role(value) for _, kind, value in rows if kind == "role")
-    specialties = frozenset(value for _, kind, value in rows if kind == "specialty")
-    return SessionUser(user=rows[0][0], roles=roles, specialties=specialties)
+    roles = frozenset(Role(value) for _, kind, value, _ in rows if kind == "role")
+    specialties = frozenset(value for _, kind, value, _ in rows if kind == "specialty")
+    return SessionUser(user=rows[0][0], roles=roles, specialties=specialties, device_id=rows[0][3])
 
 
 def active_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
