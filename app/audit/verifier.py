@@ -2,9 +2,9 @@
 
 It checks, in order: the archive's member list and sha256 digests (bundle.json); that the bundle's
 verifier key is the trusted one; the checkpoint's signature and origin; that the records are exactly the
-log's records (a range proof, or one inclusion proof per record of a filtered export); and that every
-checkpoint kept from earlier exports is a prefix of this one (nothing earlier was altered, reordered or
-removed).
+log's records (a range proof, or one inclusion proof per record of a filtered export); that every view
+(FHIR, CSV) is exactly the one those records give; and that every checkpoint kept from earlier exports is a
+prefix of this one (nothing earlier was altered, reordered or removed).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from app.audit.bundle import (
     POSITIONS,
     RANGE_PROOF,
     RECORDS,
+    RESERVED_MEMBERS,
     VERIFIER_KEY,
 )
+from app.audit.views import build_view
 from app.crypto.merkle import (
     ProofError,
     complete_range,
@@ -276,6 +278,38 @@ def _verify_filtered(archive: zipfile.ZipFile, manifest: _Manifest, checkpoint: 
     )
 
 
+def _positioned_records(archive: zipfile.ZipFile, manifest: _Manifest) -> Iterator[tuple[int, bytes]]:
+    """(position, record) of the records already verified, for rebuilding the views."""
+    with archive.open(RECORDS) as records:
+        record_lines = _lines(records, MAX_ENTRY_SIZE, RECORDS)
+        if manifest.kind == "range":
+            yield from enumerate(record_lines, start=manifest.start)
+            return
+        with archive.open(POSITIONS) as positions:
+            position_lines = _lines(positions, MAX_POSITION_LINE_BYTES, POSITIONS)
+            for number, (record, position) in enumerate(zip(record_lines, position_lines, strict=True), 1):
+                yield _parse_position(position, number)[0], record
+
+
+def _check_views(archive: zipfile.ZipFile, manifest: _Manifest) -> None:
+    """Every member beyond the evidence is a view that the verified records must give byte for byte: a view
+    edited to tell another story (denials shown as successes), bundle.json's digests recomputed, fails."""
+    for name, expected in manifest.members.items():
+        if name in RESERVED_MEMBERS:
+            continue
+        digest = hashlib.sha256()
+        try:
+            for chunk in build_view(name, _positioned_records(archive, manifest), manifest.origin):
+                digest.update(chunk)
+        except KeyError as exc:
+            if exc.args == (name,):
+                raise BundleError(f"{name}: not a view this verifier can rebuild from the records") from exc
+            raise BundleError(f"{name}: the records do not give this view (missing {exc})") from exc
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{name}: the records do not give this view ({exc})") from exc
+        _require(digest.hexdigest() == expected, f"{name}: differs from the view the signed records give")
+
+
 def _consistency_proofs(archive: zipfile.ZipFile, manifest: _Manifest) -> dict[int, list[bytes]]:
     if CONSISTENCY not in manifest.members:
         return {}
@@ -366,6 +400,7 @@ def verify_bundle(
         else:
             _verify_filtered(archive, manifest, checkpoint)
             computed_roots = {}
+        _check_views(archive, manifest)
         proofs = _consistency_proofs(archive, manifest)
         for earlier in previous:
             _check_previous(earlier, checkpoint, computed_roots, proofs)

@@ -1,7 +1,8 @@
 """Derived views of audit records for an export bundle: FHIR R4 AuditEvent NDJSON (IHE BALP codes) and CSV.
 
 The records themselves are the evidence (the verifier checks them against the signed tree); a view is a
-convenience for other tools, built from the same record bytes, and the bundle only pins its sha256.
+convenience for other tools, built from the same record bytes, and the offline verifier rebuilds each view
+from the verified records and refuses a bundle whose view differs by one byte.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ PURPOSE_OF_USE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 SECURITY_SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 NETWORK_IP_ADDRESS = "2"
+# Export format name -> bundle member.
+VIEW_MEMBERS = {"fhir": "fhir.ndjson", "csv": "records.csv"}
 # Ids are UUIDs: the FHIR way to name them without inventing an identifier system.
 URI_SYSTEM = "urn:ietf:rfc:3986"
 CONFRERE_ROLE = "urn:confrere:role"
@@ -216,3 +219,14 @@ def csv_lines(records: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue().encode()
+
+
+def build_view(member: str, records: Iterable[tuple[int, bytes]], origin: str) -> Iterator[bytes]:
+    """The view stored as bundle member `member`, from (position, record bytes) in position order. Raises
+    KeyError for a member that is not a view, and KeyError, TypeError or ValueError for records it cannot
+    read."""
+    if member == VIEW_MEMBERS["fhir"]:
+        return fhir_ndjson(records, origin)
+    if member == VIEW_MEMBERS["csv"]:
+        return csv_lines(records)
+    raise KeyError(member)

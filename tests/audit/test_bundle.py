@@ -341,6 +341,14 @@ def test_unlisted_member(tmp_path):
     fails(path, "archive: member extra.txt is not listed in bundle.json")
 
 
+def test_a_view_the_verifier_cannot_rebuild_is_refused(tmp_path):
+    path = write_range(tmp_path / "b.zip", 0, 10, views={"notes.txt": [b"all is well\n"]})
+    fails(path, "notes.txt: not a view this verifier can rebuild from the records")
+    # These synthetic records are not audit records: no CSV view comes from them.
+    path = write_range(tmp_path / "c.zip", 0, 10, views={"records.csv": [b"position\n"]})
+    fails(path, "records.csv: the records do not give this view")
+
+
 def test_edited_view_is_caught_by_its_digest(tmp_path):
     path = write_range(tmp_path / "b.zip", 0, 10, views={"fhir.ndjson": [b"{}\n"]})
     rewrite(path, lambda members: members.__setitem__("fhir.ndjson", b"[]\n"), fix_manifest=False)
