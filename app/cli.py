@@ -189,9 +189,15 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from app.audit.verifier import run_verify
+    from app.audit.verify_command import run_verify
 
     return run_verify(args)
+
+
+def _audit_witness(args: argparse.Namespace) -> int:
+    from app.client.witness import run_witness
+
+    return run_witness(args)
 
 
 def _audit_key(_: argparse.Namespace) -> int:
@@ -203,7 +209,7 @@ def _audit_key(_: argparse.Namespace) -> int:
 
 def _audit_check(args: argparse.Namespace) -> int:
     from app.audit.log import LogVerificationError, verify_log
-    from app.audit.verifier import load_key
+    from app.audit.verify_command import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
     from app.db import create_db_engine
     from app.keyring import load_audit_log_signer
@@ -285,7 +291,8 @@ def _jobs_run_once(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.audit.verifier import add_verify_arguments
+    from app.audit.verify_command import add_verify_arguments
+    from app.client.witness import add_witness_arguments
 
     parser = argparse.ArgumentParser(prog="confrere", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -332,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
     add_verify_arguments(verify)
     verify.set_defaults(handler=_audit_verify)
+    witness = audit_commands.add_parser(
+        "witness", help="witness the log from another machine: check each checkpoint, cosign it"
+    )
+    add_witness_arguments(witness)
+    witness.set_defaults(handler=_audit_witness)
     audit_commands.add_parser(
         "key", help="print the log's verifier key, to publish to officers"
     ).set_defaults(handler=_audit_key)

@@ -35,6 +35,7 @@ from app.routers import (
     me,
     ops,
     specialties,
+    witness,
 )
 from app.routers import events as event_routes
 from app.routers import stats as stats_routes
@@ -138,7 +139,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
     app.state.rate_limits = RateLimits.from_settings(settings)
-    for module in (auth, me, key_backup, devices, specialties, directory, cases, case_content, admin, audit):
+    for module in (
+        auth,
+        me,
+        key_backup,
+        devices,
+        specialties,
+        directory,
+        cases,
+        case_content,
+        admin,
+        audit,
+        witness,
+    ):
         app.include_router(module.router)
     app.state.event_streams = notifications.streams
     for module in (event_routes, webhook_routes, stats_routes):

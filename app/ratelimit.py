@@ -4,7 +4,7 @@ Why memory and not the database: a limit is checked on every write, and a counte
 them into one more write on the one database (SQLite has a single writer). The price: each API process
 keeps its own buckets, so N workers behind a load balancer allow up to N times the configured rate, and a
 restart forgets them. That is acceptable for an abuse guard; the lockout after failed logins, which must
-hold across workers and restarts, lives in the database (users.locked_until, login_throttles).
+hold across workers and restarts, lives in the database (login_throttles).
 """
 
 from __future__ import annotations

@@ -83,6 +83,9 @@ PUBLIC_ROUTES = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),  # guarded by its own bearer token, not a user
     ("GET", "/v1/audit/checkpoint"),
+    ("GET", "/v1/audit/proof/consistency"),  # hashes only: witnesses check the log with it
+    ("GET", "/v1/audit/witness/checkpoint"),
+    ("POST", "/v1/audit/witness/cosignatures"),  # a cosignature authenticates itself
 }
 
 

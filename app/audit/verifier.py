@@ -9,12 +9,10 @@ prefix of this one (nothing earlier was altered, reordered or removed).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
 import re
-import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from app.audit.bundle import (
     VERIFIER_KEY,
 )
 from app.audit.views import build_view
+from app.crypto.cosignature import WitnessKey, cosignatures
 from app.crypto.merkle import (
     ProofError,
     complete_range,
@@ -66,6 +65,7 @@ class VerificationReport:
     start: int | None
     end: int | None
     previous_sizes: tuple[int, ...]
+    witnesses: tuple[str, ...] = ()
 
     def summary(self) -> str:
         scope = f"range [{self.start}, {self.end})" if self.kind == "range" else "filtered export"
@@ -76,6 +76,8 @@ class VerificationReport:
         if self.previous_sizes:
             sizes = ", ".join(str(size) for size in self.previous_sizes)
             lines.append(f"consistent with previous checkpoints of size {sizes}")
+        if self.witnesses:
+            lines.append(f"checkpoint cosigned by witnesses {', '.join(self.witnesses)}")
         return "\n".join(lines)
 
 
@@ -361,10 +363,31 @@ def _check_previous(
         raise BundleError(f"{where}: not consistent: {exc}") from exc
 
 
+def _check_witnesses(note: bytes, witnesses: Sequence[WitnessKey]) -> None:
+    try:
+        _, found = cosignatures(note, list(witnesses))
+    except NoteError as exc:
+        raise BundleError(f"checkpoint: {exc}") from exc
+    cosigned = {cosignature.witness.key_string for cosignature in found}
+    for witness in witnesses:
+        _require(
+            witness.key_string in cosigned,
+            f"checkpoint: no valid cosignature by witness {witness.name}+{witness.key_id.hex()}",
+        )
+
+
 def verify_bundle(
-    path: str | Path, trusted_key: str, previous_checkpoints: Sequence[bytes] = ()
+    path: str | Path,
+    trusted_key: str,
+    previous_checkpoints: Sequence[bytes] = (),
+    witnesses: Sequence[str] = (),
 ) -> VerificationReport:
-    """Verify a bundle against the trusted verifier key and checkpoints kept from earlier exports."""
+    """Verify a bundle against the trusted verifier key and checkpoints kept from earlier exports; with
+    `witnesses` (their verifier keys), the bundle's checkpoint must carry a cosignature by each."""
+    try:
+        required = [WitnessKey.from_key_string(key) for key in witnesses]
+    except NoteError as exc:
+        raise BundleError(f"witness key: {exc}") from exc
     try:
         trusted = NoteVerifier.from_key_string(trusted_key.strip())
     except NoteError as exc:
@@ -380,7 +403,9 @@ def verify_bundle(
             bundle_key = member.read(MAX_JSON_MEMBER_BYTES).decode(errors="replace")
         _require(bundle_key.strip() == trusted.key_string, f"{VERIFIER_KEY}: does not match the trusted key")
         with archive.open(CHECKPOINT) as member:
-            checkpoint = _open_signed_checkpoint(member.read(MAX_JSON_MEMBER_BYTES), trusted, "checkpoint")
+            note = member.read(MAX_JSON_MEMBER_BYTES)
+        checkpoint = _open_signed_checkpoint(note, trusted, "checkpoint")
+        _check_witnesses(note, required)
         _require(
             checkpoint.origin == manifest.origin,
             f"{BUNDLE_JSON}: origin {manifest.origin!r} differs from the checkpoint's {checkpoint.origin!r}",
@@ -413,52 +438,5 @@ def verify_bundle(
         start=manifest.start if manifest.kind == "range" else None,
         end=manifest.end if manifest.kind == "range" else None,
         previous_sizes=tuple(cp.size for cp in previous),
+        witnesses=tuple(witness.name for witness in required),
     )
-
-
-def load_key(value: str) -> str:
-    """A verifier key string given inline, or read from the file it names."""
-    try:
-        return NoteVerifier.from_key_string(value).key_string
-    except NoteError:
-        path = Path(value)
-        if path.is_file():
-            return path.read_text().strip()
-        raise
-
-
-def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
-    """The arguments of `verify`, shared with the `confrere audit verify` command."""
-    verify.add_argument("bundle", type=Path, help="the export bundle (.zip)")
-    verify.add_argument("--key", required=True, help="the log's verifier key string, or a file holding it")
-    verify.add_argument(
-        "--previous",
-        nargs="+",
-        action="extend",
-        default=[],
-        type=Path,
-        metavar="CHECKPOINT",
-        help="checkpoint files kept from earlier exports",
-    )
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    try:
-        key = load_key(args.key)
-        previous = [path.read_bytes() for path in args.previous]
-        report = verify_bundle(args.bundle, key, previous)
-    except (BundleError, NoteError, OSError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`verify BUNDLE --key VKEY [--previous CHECKPOINT ...]`: 0 when the bundle verifies, 1 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog="confrere audit", description="Verify Confrere audit exports offline."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_verify_arguments(commands.add_parser("verify", help="verify an export bundle"))
-    return run_verify(parser.parse_args(argv))

@@ -109,13 +109,12 @@ def get_inclusion_proof(
 @router.get(
     "/proof/consistency",
     operation_id="getAuditConsistencyProof",
-    summary="Prove that the tree of size `first` is a prefix of the tree of size `second`",
+    summary="Prove that the tree of size `first` is a prefix of the tree of size `second` (public)",
     response_model=ConsistencyProofOut,
-    responses=problems(401, 403, 404, 422, 503),
-    dependencies=[_declare("audit.proof")],
+    responses=problems(404, 422, 503),
+    dependencies=[unaudited("public: hashes of the log, which witnesses and anyone may check")],
 )
 def get_consistency_proof(
-    _: ComplianceOfficer,
     session: SessionDep,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint.")] = None,
@@ -213,12 +212,14 @@ def create_export(
         event_filter=body.filters.to_filter() if body.filters else None,
         formats=tuple(dict.fromkeys(body.formats)),
         consistency_from=tuple(body.consistency_from),
+        witnessed=body.witnessed,
     )
     export = audit.create_export(
         session,
         request,
         officer_id=officer.id,
         signer=signer,
+        witnesses=settings.witnesses,
         exports_dir=settings.exports_dir,
         now=utcnow(),
     )

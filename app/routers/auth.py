@@ -71,15 +71,15 @@ HashedPassword = Annotated[str, Depends(_hashed_password)]
     summary="Register as a clinician (pending until an admin verifies the professional id)",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problems(400, 409, 413, 422, 429),
+    responses=problems(400, 413, 422, 429),
     dependencies=[audited("auth.register", resource="user"), AddressWriteLimit],
 )
 def register(
     password_hash: HashedPassword, body: RegisterRequest, session: SessionDep, trail: TrailDep
 ) -> UserOut:
-    user = accounts.register(session, body, password_hash)
-    trail.resource = Resource(type="user", id=str(user.id))
-    return accounts.view(session, user)
+    registration = accounts.register(session, body, password_hash)
+    trail.resource = Resource(type="user", id=str(registration.account_id))
+    return registration.shown
 
 
 @router.post(

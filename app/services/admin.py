@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.errors import Conflict, NotFound
@@ -27,6 +28,11 @@ class UserNotFound(NotFound):
 class AlreadyVerified(Conflict):
     code = "already_verified"
     title = "The user is already verified"
+
+
+class ProfessionalIdVerifiedElsewhere(Conflict):
+    code = "professional_id_verified_elsewhere"
+    title = "Another verified account holds this professional identifier"
 
 
 def get_user(session: Session, user_id: uuid.UUID) -> User:
@@ -61,12 +67,27 @@ def list_users(
 
 
 def verify(session: Session, user_id: uuid.UUID, admin_id: uuid.UUID, now: datetime) -> User:
+    """Registrations may claim a professional id another account holds; the first verified keeps it, and
+    the admin resolves any other claim (docs/api.md). The unique index on verified ids settles a race."""
     user = get_user(session, user_id)
     if user.is_verified:
         raise AlreadyVerified()
+    holder = session.exec(
+        select(User.id).where(
+            User.professional_id_kind == user.professional_id_kind,
+            User.professional_id == user.professional_id,
+            User.verified_at.is_not(None),
+        )
+    ).first()
+    if user.professional_id is not None and holder is not None:
+        raise ProfessionalIdVerifiedElsewhere(f"held by the verified account {holder}", holder=str(holder))
     user.verified_at, user.verified_by, user.updated_at = now, admin_id, now
     if user.status == UserStatus.PENDING:
         user.status = UserStatus.ACTIVE
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ProfessionalIdVerifiedElsewhere() from None
     return user
 
 

@@ -16,7 +16,7 @@ from app.authz import queries
 from app.authz.cases import has_access, may_be_named, may_write
 from app.authz.principal import Principal
 from app.config import Settings
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, IdNotUsable, InvalidInput, NotFound
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
@@ -149,6 +149,10 @@ def create(
     accounts.require_active_specialties(session, [request.specialty])
     if request.patient_consent_at > now:
         raise ConsentInFuture()
+    if (existing := session.get(Case, request.id)) is not None:
+        if has_access(principal, existing, queries.shared_user_ids(session, existing.id)):
+            raise CaseExists()
+        raise IdNotUsable(("body", "id"))
     if request.named_specialist_id is not None:
         named = queries.load_members(session, [request.named_specialist_id]).get(request.named_specialist_id)
         if named is None or not may_be_named(named, request.specialty, principal.id):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.audit.bundle import ConsistencyProof, FilteredExport, RangeExport, write_bundle
-from app.audit.verifier import BundleError, main, verify_bundle
+from app.audit.verifier import BundleError, verify_bundle
+from app.audit.verify_command import main
 from app.crypto.merkle import (
     CompactRange,
     MemoryNodeStore,
