@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -81,20 +82,23 @@ def split_key(fields: list[str], kind: str, algorithm: int = ALG_ED25519) -> tup
 
 @dataclass(frozen=True)
 class NoteVerifier:
+    # The signature type byte of the key encoding and key id (a witness's cosignature key is another).
+    ALGORITHM: ClassVar[int] = ALG_ED25519
+
     name: str
     key_id: bytes
     public_key: Ed25519PublicKey
 
     @classmethod
-    def from_key_string(cls, vkey: str) -> NoteVerifier:
-        name, claimed_id, raw = split_key(vkey.split("+", 2), "verifier")
-        if key_id(name, raw) != claimed_id:
+    def from_key_string(cls, vkey: str) -> Self:
+        name, claimed_id, raw = split_key(vkey.strip().split("+", 2), "verifier", cls.ALGORITHM)
+        if key_id(name, raw, cls.ALGORITHM) != claimed_id:
             raise NoteError(f"malformed verifier key: key id {claimed_id.hex()} does not match the key")
         return cls(name, claimed_id, Ed25519PublicKey.from_public_bytes(raw))
 
     @property
     def key_string(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + _raw_public_key(self.public_key)).decode()
+        encoded = base64.b64encode(bytes([self.ALGORITHM]) + _raw_public_key(self.public_key)).decode()
         return f"{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
@@ -106,27 +110,31 @@ class NoteVerifier:
 
 
 class NoteSigner:
+    VERIFIER: ClassVar[type[NoteVerifier]] = NoteVerifier
+
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         check_key_name(name)
         self.name = name
         self._private_key = private_key
-        self.key_id = key_id(name, _raw_public_key(private_key.public_key()))
+        self.key_id = key_id(name, _raw_public_key(private_key.public_key()), self.VERIFIER.ALGORITHM)
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
+    def from_seed(cls, name: str, seed: bytes) -> Self:
         if len(seed) != ED25519_KEY_SIZE:
             raise NoteError("an Ed25519 seed is 32 bytes")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
     @classmethod
-    def generate(cls, name: str) -> NoteSigner:
+    def generate(cls, name: str) -> Self:
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_key_string(cls, skey: str) -> NoteSigner:
+    def from_key_string(cls, skey: str) -> Self:
+        skey = skey.strip()
         if not skey.startswith(SIGNER_KEY_PREFIX):
             raise NoteError(f"malformed signer key: must start with {SIGNER_KEY_PREFIX}")
-        name, claimed_id, seed = split_key(skey.removeprefix(SIGNER_KEY_PREFIX).split("+", 2), "signer")
+        fields = skey.removeprefix(SIGNER_KEY_PREFIX).split("+", 2)
+        name, claimed_id, seed = split_key(fields, "signer", cls.VERIFIER.ALGORITHM)
         signer = cls.from_seed(name, seed)
         if signer.key_id != claimed_id:
             raise NoteError(f"malformed signer key: key id {claimed_id.hex()} does not match the key")
@@ -135,17 +143,17 @@ class NoteSigner:
     @property
     def key_string(self) -> str:
         seed = self._private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + seed).decode()
+        encoded = base64.b64encode(bytes([self.VERIFIER.ALGORITHM]) + seed).decode()
         return f"{SIGNER_KEY_PREFIX}{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verifier(self) -> NoteVerifier:
-        return NoteVerifier(self.name, self.key_id, self._private_key.public_key())
+        return self.VERIFIER(self.name, self.key_id, self._private_key.public_key())
 
     def sign(self, message: bytes) -> bytes:
         return self._private_key.sign(message)
 
     def __repr__(self) -> str:
-        return f"NoteSigner({self.name}+{self.key_id.hex()})"  # never the seed
+        return f"{type(self).__name__}({self.name}+{self.key_id.hex()})"  # never the seed
 
 
 def _check_text(text: str) -> None:
