@@ -94,6 +94,11 @@ def cosigned_note(session: Session, size: int, witnesses: list[WitnessKey]) -> b
     note = log.checkpoint_note(session, size)
     if note is None:
         raise NotWitnessed(f"no checkpoint of size {size} was signed")
+    return with_cosignatures(session, note, size, witnesses)
+
+
+def with_cosignatures(session: Session, note: bytes, size: int, witnesses: list[WitnessKey]) -> bytes:
+    """`note`, the signed checkpoint of `size`, with the configured witnesses' stored cosignature lines."""
     names = [witness.name for witness in witnesses]
     lines = session.exec(
         select(AuditCosignature.signature_line)

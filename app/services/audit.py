@@ -223,11 +223,14 @@ def create_export(
 ) -> AuditExport:
     """Write a bundle against the latest signed checkpoint (or the latest every configured witness
     cosigned), with the witnesses' cosignatures of it, into exports_dir and register it."""
-    size = head(session).tree_size
+    current = head(session)
+    size, note = current.tree_size, current.checkpoint
     if request.witnessed:
         size = witnesses_of_log.latest_witnessed_size(session, witnesses)
+        note = witnesses_of_log.cosigned_note(session, size, witnesses)
+    else:
+        note = witnesses_of_log.with_cosignatures(session, note, size, witnesses)
     spec = _spec(request, size)
-    note = witnesses_of_log.cosigned_note(session, size, witnesses)
     signed = SignedHead(signer.name, size, note, signer.verifier().key_string)
     export_id = uuid.uuid4()
     exports_dir.mkdir(parents=True, exist_ok=True)
