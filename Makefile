@@ -29,9 +29,7 @@ run: $(STAMP) $(if $(NODE),web)
 	$(BIN)/confrere create-admin --email $(ADMIN_EMAIL) --if-missing
 	$(BIN)/confrere serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP) $(if $(NODE),web)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint $(if $(NODE),web)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Contract fuzzing, deeper than the few examples `make test` runs (docs/reliability.md). On PostgreSQL:
@@ -60,9 +58,11 @@ bench-scale: $(STAMP) wrk
 bench-scale-pg: $(STAMP) wrk
 	$(BIN)/python -m bench.run --scale full --database-url $(BENCH_PG_URL) $(BENCH_ARGS)
 
+# Style, then the layers of DESIGN.md as import-linter contracts (pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

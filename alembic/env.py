@@ -7,8 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import app.models  # noqa: F401  (registers every table on the metadata)
 from app.config import get_settings
-from app.db import metadata
-from app.models.base import UTCDateTime
+from app.models.base import UTCDateTime, metadata
 
 config = context.config
 

@@ -38,9 +38,9 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
     from app.crypto.passwords import PasswordHasher
-    from app.db import create_db_engine, transaction
     from app.models.base import utcnow
     from app.models.users import Role, UserRole
+    from app.runtime.database import create_db_engine, transaction
     from app.services.accounts import EmailTaken, provision
 
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
@@ -105,7 +105,7 @@ def write_openapi(check: bool) -> int:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from app.logs import LOG_CONFIG
+    from app.platform.logs import LOG_CONFIG
 
     uvicorn.run(
         "app.main:create_app",
@@ -144,7 +144,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _rotate_token_key(_: argparse.Namespace) -> int:
-    from app.keyring import rotate_token_key
+    from app.platform.keyring import rotate_token_key
 
     print(f"new token signing key: {rotate_token_key(get_settings())}")
     return 0
@@ -161,8 +161,8 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
     import signal
 
     from app.audit.sequencer import BackgroundSequencer, sequence_pending
-    from app.db import create_db_engine
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     engine = create_db_engine(settings)
@@ -201,7 +201,7 @@ def _audit_witness(args: argparse.Namespace) -> int:
 
 
 def _audit_key(_: argparse.Namespace) -> int:
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
 
     print(load_audit_log_signer(get_settings()).verifier().key_string)
     return 0
@@ -211,8 +211,8 @@ def _audit_check(args: argparse.Namespace) -> int:
     from app.audit.log import LogVerificationError, verify_log
     from app.audit.verify_command import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
-    from app.db import create_db_engine
-    from app.keyring import load_audit_log_signer
+    from app.platform.keyring import load_audit_log_signer
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     try:
@@ -242,8 +242,8 @@ def _audit_check(args: argparse.Namespace) -> int:
 def _blobs_sweep(args: argparse.Namespace) -> int:
     import time
 
-    from app.blobstore import FilesystemBlobStore
-    from app.db import create_db_engine, new_session
+    from app.platform.blobstore import FilesystemBlobStore
+    from app.runtime.database import create_db_engine, new_session
     from app.services.attachments import referenced_blobs
 
     settings = get_settings()
@@ -267,9 +267,9 @@ def _blobs_sweep(args: argparse.Namespace) -> int:
 
 
 def _jobs_run_once(_: argparse.Namespace) -> int:
-    from app.db import create_db_engine
     from app.notifications.jobs import run_once
     from app.notifications.sequencer import sequence_pending
+    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     engine = create_db_engine(settings)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,18 +10,10 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app import problem_handlers
 from app.audit.sequencer import BackgroundSequencer
-from app.blobstore import FilesystemBlobStore
 from app.config import Settings, get_settings
-from app.crypto.passwords import PasswordHasher
-from app.db import WriteGate, create_db_engine, create_read_engine
-from app.deps import storable_url
-from app.keyring import load_server_keys
-from app.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
-from app.models.audit import AuditRecord
-from app.notifications.runtime import Notifications
-from app.ratelimit import RateLimits
+from app.platform import problem_handlers
+from app.platform.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
 from app.routers import (
     admin,
     audit,
@@ -40,7 +31,9 @@ from app.routers import (
 from app.routers import events as event_routes
 from app.routers import stats as stats_routes
 from app.routers import webhooks as webhook_routes
-from app.services.auth import Authenticator
+from app.runtime.body_limits import limits_by_route
+from app.runtime.context import storable_url
+from app.runtime.state import build_runtime
 
 API_DESCRIPTION = """\
 Confrere routes clinician second-opinion requests between physicians and specialists. Clinical content
@@ -52,48 +45,27 @@ routing metadata and ciphertext. Errors are RFC 9457 problem details with a stab
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
-def body_limits(settings: Settings) -> Callable[[str, str], int]:
-    routes = [
-        (re.compile(r"^/v1/cases/[^/]+/attachments$"), settings.max_attachment_bytes + 256 * 1024),
-        (re.compile(r"^/v1/cases(/[^/]+/(messages|envelopes))?$"), settings.max_case_body_bytes),
-        # Base64 in JSON inflates the opaque backup by a third.
-        (re.compile(r"^/v1/me/key-backup$"), settings.max_key_backup_bytes * 4 // 3 + 1024),
-    ]
-
-    def limit_for(method: str, path: str) -> int:
-        for pattern, limit in routes:
-            if pattern.match(path):
-                return limit
-        return settings.max_body_bytes
-
-    return limit_for
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = create_db_engine(settings)
-    read_engine = create_read_engine(settings, engine)
-    keys = load_server_keys(settings)
-    notifications = Notifications(engine, read_engine, keys.sealer, settings)
+    runtime = build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sequencer = None
         if settings.audit_sequencer_in_process:
             sequencer = BackgroundSequencer(
-                engine,
-                keys.audit_log,
+                runtime.engine,
+                runtime.audit_log_signer,
                 interval=settings.audit_sequencer_interval_seconds,
                 batch_size=settings.audit_sequencer_batch_size,
             )
             sequencer.start()
-        notifications.start()
+        runtime.notifications.start()
         yield
-        notifications.stop()
+        runtime.notifications.stop()
         if sequencer is not None:
             sequencer.stop()
-        engine.dispose()
-        read_engine.dispose()
+        runtime.dispose()
 
     app = FastAPI(
         dependencies=[Depends(storable_url)],
@@ -125,20 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "operations", "description": "Health, readiness, metrics."},
         ],
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.read_engine = read_engine
-    # See app.deps and WriteGate: SQLite has one writer, PostgreSQL many.
-    app.state.write_gate = WriteGate(engine, AuditRecord.__table__, exclusive=settings.is_sqlite)
-    app.state.audit_log_signer = keys.audit_log
-    app.state.authenticator = Authenticator(
-        settings,
-        keys.tokens,
-        keys.sealer,
-        PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
-    )
-    app.state.blobs = FilesystemBlobStore(settings.resolved_blobs_dir)
-    app.state.rate_limits = RateLimits.from_settings(settings)
+    app.state.runtime = runtime
     for module in (
         auth,
         me,
@@ -151,10 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
         audit,
         witness,
+        event_routes,
+        webhook_routes,
+        stats_routes,
     ):
-        app.include_router(module.router)
-    app.state.event_streams = notifications.streams
-    for module in (event_routes, webhook_routes, stats_routes):
         app.include_router(module.router)
     app.include_router(auth.jwks_router)
     app.include_router(ops.router)
@@ -175,6 +134,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["X-Request-ID", "Retry-After", audit.LOG_KEY_HEADER],
         )
-    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
+    app.add_middleware(BodyLimitMiddleware, limit_for=limits_by_route(app, settings))
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from app.audit.inspection import ExportRequest, create_export
 from app.audit.sequencer import sequence_pending
 from app.audit.verifier import verify_bundle
 from app.config import Settings
-from app.db import create_db_engine
-from app.keyring import load_audit_log_signer
 from app.models.base import utcnow
-from app.services.audit import ExportRequest, create_export
+from app.platform.keyring import load_audit_log_signer
+from app.runtime.database import create_db_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
+from app.audit import inspection
 from app.audit.query import EventFilter
 from app.authz.principal import Principal
 from app.models.base import utcnow
 from app.models.users import Role, User
-from app.services import audit, case_lists, cases
+from app.services import case_lists, cases
 from bench.seed import QUEUE_SPECIALTY, Person
 
 
@@ -92,7 +93,7 @@ def plans(
             "case_read": lambda: cases.detail(
                 session, physician, cases.load_visible(session, physician, uuid.UUID(case_id)), utcnow()
             ),
-            "audit_query": lambda: audit.list_events(
+            "audit_query": lambda: inspection.list_events(
                 session, EventFilter(case=uuid.UUID(case_id)), limit=100, cursor=None
             ),
         }

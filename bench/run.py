@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from app.config import Environment, Settings
-from app.keyring import load_server_keys
+from app.platform.keyring import load_server_keys
 from bench import audit_bench, client_crypto, explain, report, seed
 from bench.fixtures import create_cases, deep_queue_cursor, tokens, upload_attachment
 from bench.harness import CONNECTIONS, Load, Result, Timing, measure, running_server, wrk

@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.crypto import totp
 from app.crypto.e2ee import Suite, generate_device_keys
-from app.db import transaction
 from app.models.base import utcnow
 from app.models.users import Role
+from app.runtime.database import transaction
+from app.schemas.professional_ids import luhn_valid
 from app.services import admin
-from app.services.professional_ids import luhn_valid
 from tests.conftest import Account, Accounts, auth_headers, login
 from tests.e2ee_helpers import (
     Clinician,

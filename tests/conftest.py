@@ -24,10 +24,10 @@ from app.cli import alembic_config
 from app.config import Environment, Settings
 from app.crypto import totp
 from app.crypto.passwords import PasswordHasher
-from app.db import metadata, transaction
 from app.main import create_app
-from app.models.base import utcnow
+from app.models.base import metadata, utcnow
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.runtime.database import transaction
 from app.services.auth import totp_context
 
 PASSWORD = "a long enough test password"
@@ -90,9 +90,8 @@ def built_app(settings: Settings, seed_rows: dict[str, list[dict]]) -> Iterator[
     try:
         yield application
     finally:
-        _empty_tables(application.state.engine, seed_rows)
-        application.state.engine.dispose()
-        application.state.read_engine.dispose()
+        _empty_tables(application.state.runtime.engine, seed_rows)
+        application.state.runtime.dispose()
 
 
 @pytest.fixture
@@ -117,7 +116,7 @@ def _empty_tables(engine: Engine, seed_rows: dict[str, list[dict]]) -> None:
 
 @pytest.fixture
 def engine(app) -> Engine:
-    return app.state.engine
+    return app.state.runtime.engine
 
 
 @pytest.fixture
@@ -163,7 +162,7 @@ class Accounts:
             with_totp if with_totp is not None else bool({Role.ADMIN, Role.COMPLIANCE_OFFICER} & set(roles))
         )
         secret = totp.new_secret() if wants_totp else None
-        sealer = self.app.state.authenticator.sealer
+        sealer = self.app.state.runtime.authenticator.sealer
         with transaction(self.engine) as session:
             user = User(
                 email=email,

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +100,11 @@ def _wait_ready(server: LiveServer, timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError("server did not become ready")
+
+
+def wait_for(enough: Callable[[], bool], patience: float = 60.0) -> None:
+    """Lets a background load run until `enough()` (at most `patience` seconds): a crash test kills its
+    server after a given amount of acknowledged work, whatever the machine's speed, not after a fixed time."""
+    deadline = time.monotonic() + patience
+    while not enough() and time.monotonic() < deadline:
+        time.sleep(0.05)

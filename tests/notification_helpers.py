@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from app.db import new_session
 from app.models.notifications import Event
+from app.notifications import feed
 from app.notifications.sequencer import sequence_pending
-from app.services import event_feed
+from app.runtime.database import new_session
 from tests.e2ee_helpers import create_case, devices_of, post_message
 
 EVENT_FIELDS = {"id", "type", "case_id", "object_id", "created_at"}
@@ -126,7 +126,7 @@ def events_of(engine: Engine, user_id: str | uuid.UUID) -> list[tuple[str, str]]
     """(type, case_id) of every event addressed to the user, after sequencing what is pending."""
     sequence_all(engine)
     with new_session(engine) as session:
-        events = event_feed.addressed_to(session, uuid.UUID(str(user_id)), 0, 10_000, up_to=2**62)
+        events = feed.addressed_to(session, uuid.UUID(str(user_id)), 0, 10_000, up_to=2**62)
     return [(event.type, str(event.case_id)) for event in events]
 
 

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.crypto import totp
-from app.db import new_session
 from app.models.audit import AuditRecord
 from app.models.users import Role, User
+from app.runtime.database import new_session
 from tests.conftest import PASSWORD, assert_problem, auth_headers, login
 
 REGISTRATION = {
@@ -246,13 +246,13 @@ def test_totp_enrolment_then_required_at_login(client, accounts, engine):
 
 def test_expired_access_token_is_refused(client, accounts, app):
     account = accounts.create(Role.PHYSICIAN)
-    authenticator = app.state.authenticator
+    authenticator = app.state.runtime.authenticator
     login(client, account)
     past = int(time.time()) - int(timedelta(hours=1).total_seconds())
     token = authenticator.tokens.issue(
         {
-            "iss": app.state.settings.public_url,
-            "aud": app.state.settings.token_audience,
+            "iss": app.state.runtime.settings.public_url,
+            "aud": app.state.runtime.settings.token_audience,
             "sub": str(account.id),
             "sid": "00000000-0000-0000-0000-000000000000",
             "iat": past,

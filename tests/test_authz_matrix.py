@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.platform.routes import api_routes
 from tests.authz_world import (
     ADMIN,
     ADMIN_NO_TOTP,
@@ -56,7 +57,6 @@ from tests.authz_world import (
     with_fresh_session,
 )
 from tests.conftest import Accounts, built_app, make_settings
-from tests.test_platform import api_routes
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, database_url: str, seed_rows
         webhook_allow_private_targets=True,
     )
     with built_app(settings, seed_rows) as app, TestClient(app) as client:
-        built = build_world(client, Accounts(app=app, engine=app.state.engine), settings)
+        built = build_world(client, Accounts(app=app, engine=app.state.runtime.engine), settings)
         built.markers = sealed_markers(built)
         built.missing = client.get(f"/v1/cases/{uuid.uuid4()}", headers=built.headers[REQUESTER])
         yield built

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from app.blobstore import BlobTooLarge, FilesystemBlobStore
+from app.platform.blobstore import BlobTooLarge, FilesystemBlobStore
 
 
 def _files(root) -> list[str]:

@@ -7,9 +7,9 @@ import uuid
 from sqlmodel import select
 
 from app.crypto.e2ee import Suite
-from app.db import new_session
 from app.models.cases import Envelope
 from app.models.users import Role
+from app.runtime.database import new_session
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import (
     case_body,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from app.crypto.e2ee import Suite
-from app.db import metadata
+from app.models.base import metadata
 from app.models.users import Role
 from tests.e2ee_helpers import (
     attachment_upload,

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from app.db import new_session, transaction
 from app.models.audit import AuditRecord
 from app.models.base import utcnow
 from app.models.cases import Case
 from app.models.users import Role
+from app.runtime.database import new_session, transaction
 from app.services import transitions
 from tests.conftest import assert_problem
 from tests.e2ee_helpers import clinician, create_case, devices_of, post_message
@@ -79,7 +79,7 @@ def test_illegal_and_unauthorized_transitions(client, accounts):
     assert_problem(response, 409, "case_closed")
 
     records = select(AuditRecord.action, AuditRecord.outcome).where(AuditRecord.case_id == uuid.UUID(case_id))
-    with new_session(client.app.state.engine) as session:
+    with new_session(client.app.state.runtime.engine) as session:
         actions = session.exec(records).all()
     assert ("case.claim", "success") in actions
     assert ("case.withdraw", "success") in actions

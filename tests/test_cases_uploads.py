@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from app.crypto.canonical import dumps
 from app.crypto.e2ee import WRAPPED_KEY_LENGTH, SealedObject, Suite, manifest_signing_input
-from app.db import new_session
 from app.models.cases import Case, CaseObject, Envelope
 from app.models.users import Role
+from app.runtime.database import new_session
 from tests.conftest import assert_problem
 from tests.e2ee_helpers import (
     attachment_upload,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.client.api import ApiError, ConfrereApi
 from app.client.clinician import Attachment, Clinician
-from app.db import metadata
+from app.models.base import metadata
 from app.models.users import Role
 from tests.conftest import PASSWORD
 from tests.live_server import live_server

@@ -3,7 +3,8 @@ refreshes end in one consistent state, the losers get a 409 that says why, and a
 retried a refresh keeps its session while a thief's late replay ends it.
 
 Threads share one TestClient; sync routes run in its worker threads, so the transactions really overlap on
-PostgreSQL. SQLite runs write transactions one at a time (app.db), which these tests also accept.
+PostgreSQL. SQLite runs write transactions one at a time (app.runtime.database), which these tests also
+accept.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from sqlmodel import select
 
 from app.cli import main
 from app.config import get_settings
-from app.db import new_session
 from app.models.audit import AuditRecord
 from app.models.base import utcnow
 from app.models.cases import Case
 from app.models.users import Role
 from app.notifications.jobs import run_once
+from app.runtime.database import new_session
 from tests.e2ee_helpers import clinician, create_case, devices_of, post_message
 from tests.notification_helpers import events_of, move, whole_flow
 

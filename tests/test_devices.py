@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from app.crypto.e2ee import Suite, generate_device_keys
-from app.db import transaction
 from app.models.base import utcnow
 from app.models.devices import DeviceChallenge
 from app.models.users import Role
+from app.runtime.database import transaction
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import b64, clinician, register_device, registration_body, unb64
 
@@ -68,7 +68,7 @@ def test_registration_refusals_have_stable_codes(client, physician, accounts):
     foreign = registration_body(keys, _challenge(client, stranger), user_id)
     assert_problem(client.post("/v1/devices", json=foreign, headers=headers), 422, "invalid_challenge")
     challenge = _challenge(client, headers)
-    with transaction(client.app.state.engine) as session:
+    with transaction(client.app.state.runtime.engine) as session:
         session.execute(update(DeviceChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
     expired = registration_body(keys, challenge, user_id)
     assert_problem(client.post("/v1/devices", json=expired, headers=headers), 422, "challenge_expired")

@@ -9,11 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import transaction
 from app.errors import Conflict
 from app.models.base import utcnow
 from app.models.users import Role
-from app.services import event_feed, transitions
+from app.notifications import feed
+from app.runtime.database import transaction
+from app.services import transitions
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import clinician, create_case, devices_of, post_message, share_body
 from tests.notification_helpers import EVENT_FIELDS, StreamRead, events_of, move, read_stream, whole_flow
@@ -161,13 +162,13 @@ def test_a_colleague_a_case_is_shared_with_is_told_and_then_follows_it(client, p
 def test_a_rolled_back_action_leaves_no_event(client, people, engine, monkeypatch):
     physician, derm = people["physician"], people["derm"]
     case = create_case(client, physician, derm.devices, specialty="dermatology")
-    real = transitions.events.case_moved
+    real = transitions.outbox.case_moved
 
     def then_fail(*args) -> None:
         real(*args)
         raise Conflict("failed after the event was written")
 
-    monkeypatch.setattr(transitions.events, "case_moved", then_fail)
+    monkeypatch.setattr(transitions.outbox, "case_moved", then_fail)
     response = client.post(
         f"/v1/cases/{case['id']}/transitions", json={"action": "claim"}, headers=derm.headers
     )
@@ -181,8 +182,8 @@ def test_a_client_back_after_the_retention_is_told_of_the_gap(client, people, en
     whole_flow(client, people, "MARKER")
     events_of(engine, physician.id)  # sequences everything
     with transaction(engine) as session:
-        assert event_feed.purge(session, utcnow() + timedelta(hours=1)) == 8  # all but the newest
-        newest = event_feed.resume_point(session, None).after
+        assert feed.purge(session, utcnow() + timedelta(hours=1)) == 8  # all but the newest
+        newest = feed.resume_point(session, None).after
     read = read_stream(client, physician.headers, count=1, last_event_id=0)
     assert read.events == [{"type": "stream.gap", "after": 0}]
     # A Last-Event-ID this server never gave (a restored database) is a gap too: resume from the newest.

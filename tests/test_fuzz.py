@@ -69,7 +69,7 @@ def fuzz_world(tmp_path_factory: pytest.TempPathFactory, database_url: str, seed
         audit_exports_per_hour=0,
     )
     with built_app(settings, seed_rows) as app, TestClient(app) as client:
-        accounts = Accounts(app=app, engine=app.state.engine)
+        accounts = Accounts(app=app, engine=app.state.runtime.engine)
         specialist = clinician(client, accounts, Role.SPECIALIST, specialties=("dermatology",))
         physician = clinician(client, accounts, Role.PHYSICIAN)
         create_case(client, physician, specialist.devices, "fuzz", specialty="dermatology")

@@ -125,5 +125,6 @@ def test_a_body_that_is_not_utf8_is_a_declared_400(client, app):
         for method, operation in item.items():
             if "requestBody" in operation:
                 assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)
-            if method in ("post", "put", "delete"):  # every write has a rate limit (app/deps.py)
+            # Every write has a rate limit (app/runtime/principals.py).
+            if method in ("post", "put", "delete"):
                 assert "429" in operation["responses"], (method, path)

@@ -10,14 +10,14 @@ import pytest
 from sqlmodel import select
 
 from app.crypto.e2ee import Suite, generate_device_keys
-from app.db import new_session
-from app.main import body_limits
 from app.models.audit import AuditRecord
 from app.models.users import Role
-from app.ratelimit import MAX_KEYS, RateLimited, RateLimiter
+from app.platform.ratelimit import MAX_KEYS, RateLimited, RateLimiter
+from app.platform.routes import api_routes
+from app.runtime.body_limits import limits_by_route
+from app.runtime.database import new_session
 from tests.conftest import PASSWORD, assert_problem, auth_headers
 from tests.e2ee_helpers import clinician, create_case, registration_body, share_body
-from tests.test_platform import api_routes
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ SMALL_BODIES = {
 @pytest.mark.parametrize("settings", [SMALL_BODIES], indirect=True)
 def test_every_route_refuses_a_body_over_its_limit(client, settings):
     """The limit holds before routing, authentication or parsing: whatever the method, whoever calls."""
-    limit_for = body_limits(settings)
+    limit_for = limits_by_route(client.app, settings)
     checked = 0
     for route in api_routes(client.app):
         for method in route.methods:

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.crypto.e2ee import Suite
-from app.db import create_db_engine, new_session
 from app.main import create_app
-from app.middleware import SECURITY_HEADERS
 from app.models.cases import Case
 from app.models.users import Role
+from app.platform.middleware import SECURITY_HEADERS
+from app.runtime.database import create_db_engine, new_session
 from tests.conftest import PASSWORD
 from tests.e2ee_helpers import attachment_upload, case_body, clinician, message_body
 from tests.live_server import live_server
@@ -165,7 +165,7 @@ def test_every_kind_of_answer_carries_the_security_headers(settings, seed_rows):
                 "server error": client.get("/boom"),
             }
     finally:
-        app.state.engine.dispose()
+        app.state.runtime.engine.dispose()
     for name, response in answers.items():
         for header, value in SECURITY_HEADERS:
             assert response.headers.get(header.decode()) == value.decode(), (name, header)
@@ -185,7 +185,7 @@ def test_cors_answers_only_the_origins_in_settings(settings, seed_rows):
             simple = client.get("/healthz", headers={"Origin": "https://evil.example.com"})
             read = client.get("/healthz", headers={"Origin": "https://app.example.org"})
     finally:
-        app.state.engine.dispose()
+        app.state.runtime.engine.dispose()
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-origin" not in other.headers

@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from fastapi.routing import APIRoute
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
 from app.cli import OPENAPI_PATH, alembic_config, render_openapi
 from app.config import Settings
-from app.db import metadata
+from app.models.base import metadata
 from app.models.users import Role
+from app.platform.routes import api_routes
 from tests.conftest import assert_problem, auth_headers
-
-
-def api_routes(app) -> list[APIRoute]:
-    """Every APIRoute, including those of included routers (FastAPI includes them lazily)."""
-    found: list[APIRoute] = []
-
-    def walk(routes) -> None:
-        for route in routes:
-            if isinstance(route, APIRoute):
-                found.append(route)
-            elif hasattr(route, "original_router"):
-                walk(route.original_router.routes)
-
-    walk(app.router.routes)
-    return found
 
 
 def test_migrations_downgrade_and_upgrade_and_match_the_models(database_url):
@@ -94,13 +80,13 @@ def _depends_on(dependant, target) -> bool:
 
 
 def test_every_route_needs_a_principal_unless_public(app):
-    from app.deps import _principal
+    from app.runtime.principals import current_principal
 
     open_routes = {
         (method, route.path)
         for route in api_routes(app)
         for method in route.methods
-        if not _depends_on(route.dependant, _principal)
+        if not _depends_on(route.dependant, current_principal)
     }
     assert open_routes == PUBLIC_ROUTES
 
@@ -111,12 +97,13 @@ def test_health_and_readiness(client):
 
 
 def test_readiness_fails_when_the_database_is_unreachable(client, app):
-    healthy = app.state.engine
-    app.state.engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", poolclass=NullPool)
+    healthy = app.state.runtime
+    unreachable = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", poolclass=NullPool)
+    app.state.runtime = replace(healthy, engine=unreachable)
     try:
         assert_problem(client.get("/readyz"), 503, "service_unavailable")
     finally:
-        app.state.engine = healthy
+        app.state.runtime = healthy
     assert client.get("/readyz").status_code == 200
 
 

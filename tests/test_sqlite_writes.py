@@ -1,5 +1,6 @@
-"""SQLite's one writer (app.db): the fair write lock is never leaked, reads take no lock and cannot write,
-the write gate commits groups, and a login's Argon2id work happens before its write transaction.
+"""SQLite's one writer (app.runtime.database): the fair write lock is never leaked, reads take no lock and
+cannot write, the write gate commits groups, and a login's Argon2id work happens before its write
+transaction.
 
 These run on a SQLite file of their own whatever CONFRERE_TEST_DATABASE_URL says: they test the SQLite
 machinery itself."""
@@ -16,7 +17,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, Text, event, ex
 
 from app.config import Settings
 from app.crypto.passwords import PasswordHasher
-from app.db import (
+from app.runtime.database import (
     FairLock,
     SerializedSQLiteDialect,
     WriteGate,

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from app.db import transaction
 from app.models.base import utcnow
 from app.models.cases import Case
 from app.models.users import Role
+from app.runtime.database import transaction
 from app.services.stats import percentile
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import clinician, create_case

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,13 +18,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.crypto import webhooks as signing
-from app.db import new_session
 from app.models.base import utcnow
 from app.models.notifications import Webhook
 from app.models.users import Role
 from app.notifications import egress
 from app.notifications.delivery import deliver_due
-from app.services.webhooks import secret_context
+from app.notifications.webhooks import secret_context
+from app.runtime.database import new_session
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import clinician, create_case
 from tests.notification_helpers import EVENT_FIELDS, Receiver, move, sequence_all, whole_flow
@@ -54,7 +55,7 @@ def bare(app):
 @pytest.fixture
 def deliver(app, engine, settings):
     """One delivery pass at `now` (default: the real time), after sequencing pending events."""
-    sealer = app.state.authenticator.sealer
+    sealer = app.state.runtime.authenticator.sealer
 
     def run(now=None) -> int:
         sequence_all(engine)
@@ -84,10 +85,13 @@ def test_registration_rules(bare, accounts, app, settings, engine):
         assert_problem(register(bare, physician, url), 422, "webhook_url_not_allowed")
     assert_problem(register(bare, physician, "http://127.0.0.1/hook", secret="short"), 422, "invalid_input")
 
-    app.state.settings = settings.model_copy(update={"webhook_allow_private_targets": False})
+    runtime = app.state.runtime
+    app.state.runtime = replace(
+        runtime, settings=settings.model_copy(update={"webhook_allow_private_targets": False})
+    )
     for url in ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://169.254.169.254/latest"]:
         assert_problem(register(bare, physician, url), 422, "webhook_url_not_allowed")
-    app.state.settings = settings
+    app.state.runtime = runtime
 
     created = [register(bare, physician, f"http://127.0.0.1:9/hook{n}") for n in range(5)]
     assert [response.status_code for response in created] == [201] * 5
@@ -97,7 +101,7 @@ def test_registration_rules(bare, accounts, app, settings, engine):
     assert all(set(hook) == {"id", "url", "created_at"} for hook in listed)
 
     # The secret is sealed at rest, bound to its webhook.
-    sealer = app.state.authenticator.sealer
+    sealer = app.state.runtime.authenticator.sealer
     with new_session(engine) as session:
         row = session.exec(select(Webhook).where(Webhook.id == uuid.UUID(listed[0]["id"]))).one()
     assert SECRET.encode() not in row.secret_sealed

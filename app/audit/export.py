@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from app.audit.bundle import ConsistencyProof, FilteredExport, RangeExport, write_bundle
 from app.audit.log import DbNodeReader, Executor, records_by_position
 from app.audit.query import EventFilter, matching_records
-from app.audit.views import VIEW_MEMBERS, build_view
+from app.audit.renderings import VIEW_MEMBERS, build_view
 from app.crypto.merkle import (
     MemoryNodeStore,
     consistency_proof,

@@ -18,7 +18,7 @@ MAX_RECORD_BYTES = 65_535
 
 
 def values(trail: AuditTrail, status: int) -> dict[str, Any]:
-    """The columns of this request's record, for a bulk insert of many (app.db.WriteGate)."""
+    """The columns of this request's record, for a bulk insert of many (app.runtime.database.WriteGate)."""
     assert trail.action is not None, "only declared actions are recorded"
     event = Event(trail=trail, outcome=Outcome.for_status(status), status=status, time=utcnow())
     record = encode(event)

@@ -7,7 +7,8 @@ position; nothing here relies on ids being in commit order. Numbering, tree node
 checkpoint are written in one transaction, so a crash leaves the whole batch or none of it.
 
 One sequencer at a time: on PostgreSQL a transaction-scoped advisory lock (the others skip their turn); on
-SQLite every transaction takes the write lock up front (BEGIN IMMEDIATE, see app.db), which serializes them.
+SQLite every transaction takes the write lock up front (BEGIN IMMEDIATE, see app.runtime.database), which
+serializes them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from app.audit.log import CHECKPOINTS, NODES, RECORDS, STATE, STATE_ID
-from app.background import BackgroundLoop
 from app.crypto.merkle import CompactRange, leaf_hash
 from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
 from app.models.base import utcnow
-from app.positions import number_rows
+from app.platform.background import BackgroundLoop
+from app.platform.positions import number_rows
 
 DEFAULT_BATCH_SIZE = 5000
 # pg_try_advisory_xact_lock key: "confrere" in ASCII, a constant every deployment of this code shares.
@@ -99,7 +100,7 @@ _PG_NODES = text(
 
 
 def _store_nodes(connection: Connection, nodes: list[tuple[int, int, bytes]]) -> None:
-    # One statement, where an executemany sends one INSERT per node (as app.positions).
+    # One statement, where an executemany sends one INSERT per node (as app.platform.positions).
     if connection.dialect.name == "postgresql":
         levels, indices, hashes = zip(*nodes, strict=True) if nodes else ((), (), ())
         connection.execute(

@@ -32,7 +32,7 @@ from app.audit.bundle import (
     RESERVED_MEMBERS,
     VERIFIER_KEY,
 )
-from app.audit.views import build_view
+from app.audit.renderings import build_view
 from app.crypto.cosignature import WitnessKey, cosignatures
 from app.crypto.merkle import (
     ProofError,

@@ -1,4 +1,5 @@
-"""Who may learn, by ids, that something happened to a case (app/services/events.py resolves recipients)."""
+"""Who may learn, by ids, that something happened to a case (app/notifications/outbox.py resolves
+recipients)."""
 
 from __future__ import annotations
 

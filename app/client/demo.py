@@ -22,10 +22,10 @@ from app.config import Environment, Settings
 from app.crypto import totp
 from app.crypto.canonical import Manifest
 from app.crypto.passwords import PasswordHasher
-from app.db import create_db_engine, transaction
-from app.keyring import load_server_keys
 from app.models.base import utcnow
 from app.models.users import Role, User
+from app.platform.keyring import load_server_keys
+from app.runtime.database import create_db_engine, transaction
 from app.services import accounts
 from app.services.auth import totp_context
 

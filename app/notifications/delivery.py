@@ -17,15 +17,14 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import Engine
 
-from app.background import BackgroundLoop
 from app.config import Settings
 from app.crypto.sealing import SealingError, SecretSealer
 from app.crypto.webhooks import SIGNATURE_HEADER, signature_header
-from app.db import transaction
 from app.models.base import utcnow
-from app.notifications import egress
-from app.services import webhooks
-from app.services.webhooks import Attempt, DueDelivery
+from app.notifications import egress, webhooks
+from app.notifications.webhooks import Attempt, DueDelivery
+from app.platform.background import BackgroundLoop
+from app.runtime.database import transaction
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from app.background import BackgroundLoop
 from app.config import Settings
-from app.db import transaction
 from app.models.base import utcnow
-from app.services import deadlines, event_feed
-from app.services.deadlines import DeadlineReport
+from app.notifications import deadlines, feed
+from app.notifications.deadlines import DeadlineReport
+from app.platform.background import BackgroundLoop
+from app.runtime.database import transaction
 
 # pg_try_advisory_xact_lock key: "cfjobs" in ASCII.
 ADVISORY_LOCK_KEY = 0x6366_6A6F_6273
@@ -41,7 +41,7 @@ def run_once(engine: Engine, settings: Settings, now: datetime | None = None) ->
         ):
             return None
         report = deadlines.run(session, settings, now, run_id=uuid.uuid4().hex)
-        purged = event_feed.purge(session, now - timedelta(hours=settings.events_retention_hours))
+        purged = feed.purge(session, now - timedelta(hours=settings.events_retention_hours))
     return JobReport(deadlines=report, purged_events=purged)
 
 

@@ -23,10 +23,10 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from app.background import BackgroundLoop
 from app.models.notifications import Event
-from app.positions import number_rows
-from app.services.events import EVENTS_WRITTEN
+from app.notifications.outbox import EVENTS_WRITTEN
+from app.platform.background import BackgroundLoop
+from app.platform.positions import number_rows
 
 logger = logging.getLogger(__name__)
 

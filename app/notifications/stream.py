@@ -21,11 +21,11 @@ import anyio
 from sqlalchemy import Engine
 
 from app.config import Settings
-from app.db import new_session
+from app.notifications import feed
+from app.notifications.feed import Resume
 from app.notifications.wakeup import StreamWaker
+from app.runtime.database import new_session
 from app.schemas.notifications import EventOut
-from app.services import event_feed
-from app.services.event_feed import Resume
 
 BATCH_SIZE = 100
 RETRY_MILLISECONDS = 3000
@@ -85,10 +85,10 @@ class EventStreams:
     def _read(self, user_id: uuid.UUID, after: int) -> tuple[list[EventOut], int]:
         with new_session(self._engine) as session:
             # Positions become visible in order: once `newest` is seen, nothing at or below it can appear.
-            newest = event_feed.newest_position(session)
-            events = event_feed.addressed_to(session, user_id, after, BATCH_SIZE, up_to=newest)
+            newest = feed.newest_position(session)
+            events = feed.addressed_to(session, user_id, after, BATCH_SIZE, up_to=newest)
         return events, newest
 
     def _may_listen(self, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
         with new_session(self._engine) as session:
-            return event_feed.may_still_listen(session, user_id, session_id)
+            return feed.may_still_listen(session, user_id, session_id)

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 from sqlalchemy import Engine
 
-from app.background import BackgroundLoop
-from app.db import new_session
+from app.notifications import feed
 from app.notifications.sequencer import CHANNEL
-from app.services import event_feed
+from app.platform.background import BackgroundLoop
+from app.runtime.database import new_session
 
 # How long a stop may wait for the LISTEN loop; a poll costs one select() on an idle socket.
 LISTEN_POLL_SECONDS = 0.25
@@ -117,7 +117,7 @@ class Dispatcher:
         if not positions or not self.waker.listening:
             return
         with new_session(self._engine) as session:
-            users = event_feed.recipients_between(session, positions)
+            users = feed.recipients_between(session, positions)
         self.waker.wake(users)
 
 

@@ -6,15 +6,19 @@ Admins need a TOTP session. They never read case content and cannot edit their o
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from sqlmodel import Session
 
 from app.audit.records import Purpose, Resource
 from app.authz import policies
-from app.deps import Admin, SessionDep, TrailDep, audited, refuse
+from app.deps import Admin, Db, TrailDep
 from app.models.base import utcnow
-from app.models.users import Role, UserStatus
+from app.models.users import Role, User, UserStatus
+from app.runtime.context import audited
+from app.runtime.principals import refuse
 from app.schemas.accounts import RolesUpdate, SuspendRequest, UserOut, UserPage
 from app.schemas.common import problems
 from app.schemas.specialties import SpecialtyCreate, SpecialtyOut
@@ -22,6 +26,11 @@ from app.services import accounts, admin, specialties
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 ADMIN = Purpose.SYSTEM_ADMINISTRATION
+
+
+def _changed(session: Session, change: Callable[..., User], *args: Any) -> UserOut:
+    """The view of a user after an admin's change to them."""
+    return accounts.view(session, change(session, *args))
 
 
 def _user_action(action: str):
@@ -36,18 +45,22 @@ def _user_action(action: str):
     responses=problems(401, 403, 422),
     dependencies=[audited("admin.user.list", purpose=ADMIN)],
 )
-def list_users(
+async def list_users(
     _: Admin,
-    session: SessionDep,
+    db: Db,
     status_: Annotated[UserStatus | None, Query(alias="status")] = None,
     role: Role | None = None,
     specialty: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> UserPage:
-    page = admin.list_users(
-        session, status=status_, role=role, specialty=specialty, limit=limit, cursor=cursor
+    return await db.run(
+        _user_page, status=status_, role=role, specialty=specialty, limit=limit, cursor=cursor
     )
+
+
+def _user_page(session: Session, **filters: Any) -> UserPage:
+    page = admin.list_users(session, **filters)
     return UserPage(items=accounts.views(session, page.items), next_cursor=page.next_cursor)
 
 
@@ -59,8 +72,8 @@ def list_users(
     responses=problems(401, 403, 404, 409, 422, 429),
     dependencies=[_user_action("admin.user.verify")],
 )
-def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> UserOut:
-    return accounts.view(session, admin.verify(session, user_id, principal.id, utcnow()))
+async def verify_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserOut:
+    return await db.run(_changed, admin.verify, user_id, principal.id, utcnow())
 
 
 @router.post(
@@ -71,9 +84,9 @@ def verify_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> Us
     responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.suspend")],
 )
-def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, session: SessionDep) -> UserOut:
+async def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, db: Db) -> UserOut:
     refuse(policies.may_change_roles_of(principal, user_id))
-    return accounts.view(session, admin.suspend(session, user_id, utcnow()))
+    return await db.run(_changed, admin.suspend, user_id, utcnow())
 
 
 @router.post(
@@ -84,8 +97,8 @@ def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, ses
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[_user_action("admin.user.reactivate")],
 )
-def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -> UserOut:
-    return accounts.view(session, admin.reactivate(session, user_id, utcnow()))
+async def reactivate_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserOut:
+    return await db.run(_changed, admin.reactivate, user_id, utcnow())
 
 
 @router.put(
@@ -96,9 +109,9 @@ def reactivate_user(user_id: uuid.UUID, principal: Admin, session: SessionDep) -
     responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[_user_action("admin.user.roles")],
 )
-def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: SessionDep) -> UserOut:
+async def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, db: Db) -> UserOut:
     refuse(policies.may_change_roles_of(principal, user_id))
-    return accounts.view(session, admin.set_roles(session, user_id, body, utcnow()))
+    return await db.run(_changed, admin.set_roles, user_id, body, utcnow())
 
 
 @router.post(
@@ -110,7 +123,7 @@ def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, session: 
     responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("admin.specialty.create", purpose=ADMIN)],
 )
-def create_specialty(body: SpecialtyCreate, _: Admin, session: SessionDep, trail: TrailDep) -> SpecialtyOut:
-    specialty = specialties.create(session, body)
+async def create_specialty(body: SpecialtyCreate, _: Admin, db: Db, trail: TrailDep) -> SpecialtyOut:
+    specialty = await db.run(specialties.create, body)
     trail.resource = Resource(type="specialty", id=specialty.code)
     return SpecialtyOut.model_validate(specialty)

@@ -8,23 +8,16 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 from sqlmodel import Session
 
+from app.audit import inspection
 from app.audit.records import Purpose, Resource, recorded_tile_path
-from app.crypto.signed_note import NoteSigner
-from app.deps import (
-    ComplianceOfficer,
-    ExportingOfficer,
-    SessionDep,
-    SettingsDep,
-    TrailDep,
-    audited,
-    unaudited,
-)
+from app.deps import ComplianceOfficer, Db, ExportingOfficer, RuntimeDep, SettingsDep, TrailDep
 from app.models.audit import AuditExport
 from app.models.base import utcnow
+from app.runtime.context import audited, unaudited
 from app.schemas.audit import (
     AuditEventOut,
     AuditEventPage,
@@ -35,7 +28,6 @@ from app.schemas.audit import (
     InclusionProofOut,
 )
 from app.schemas.common import problems
-from app.services import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 LOG_KEY_HEADER = "X-Confrere-Log-Key"
@@ -44,13 +36,6 @@ NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 IMMUTABLE = "private, max-age=31536000, immutable"
 COMPLIANCE = Purpose.COMPLIANCE
 _NOTE = {200: {"content": {"text/plain": {"example": "confrere.local/audit\n42\n...\n\n— ...\n"}}}}
-
-
-def _signer(request: Request) -> NoteSigner:
-    return request.app.state.audit_log_signer
-
-
-AuditSigner = Annotated[NoteSigner, Depends(_signer)]
 
 
 def _declare(action: str, resource: str = "audit_log", id_param: str | None = None):
@@ -76,9 +61,9 @@ def _declare(action: str, resource: str = "audit_log", id_param: str | None = No
     },
     dependencies=[unaudited("public signed tree head: a size and a hash, no personal data")],
 )
-def get_checkpoint(session: SessionDep, signer: AuditSigner) -> Response:
-    note = audit.head(session).checkpoint
-    headers = {LOG_KEY_HEADER: signer.verifier().key_string}
+async def get_checkpoint(db: Db, runtime: RuntimeDep) -> Response:
+    note = (await db.run(inspection.head)).checkpoint
+    headers = {LOG_KEY_HEADER: runtime.audit_log_signer.verifier().key_string}
     return Response(note, media_type=NOTE_MEDIA_TYPE, headers=headers)
 
 
@@ -90,13 +75,13 @@ def get_checkpoint(session: SessionDep, signer: AuditSigner) -> Response:
     responses=problems(401, 403, 404, 422, 503),
     dependencies=[_declare("audit.proof")],
 )
-def get_inclusion_proof(
+async def get_inclusion_proof(
     _: ComplianceOfficer,
-    session: SessionDep,
+    db: Db,
     index: Annotated[int, Query(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1, description="Default: the latest checkpoint.")] = None,
 ) -> InclusionProofOut:
-    proof = audit.inclusion(session, index, tree_size)
+    proof = await db.run(inspection.inclusion, index, tree_size)
     return InclusionProofOut(
         index=proof.index,
         tree_size=proof.tree_size,
@@ -114,12 +99,12 @@ def get_inclusion_proof(
     responses=problems(404, 422, 503),
     dependencies=[unaudited("public: hashes of the log, which witnesses and anyone may check")],
 )
-def get_consistency_proof(
-    session: SessionDep,
+async def get_consistency_proof(
+    db: Db,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint.")] = None,
 ) -> ConsistencyProofOut:
-    proof = audit.consistency(session, first, second)
+    proof = await db.run(inspection.consistency, first, second)
     return ConsistencyProofOut(
         first=proof.first,
         second=proof.second,
@@ -136,8 +121,8 @@ def get_consistency_proof(
     responses={**_NOTE, **problems(401, 403, 503)},
     dependencies=[_declare("audit.tiles")],
 )
-def get_tlog_checkpoint(_: ComplianceOfficer, session: SessionDep) -> Response:
-    return Response(audit.head(session).checkpoint, media_type=NOTE_MEDIA_TYPE)
+async def get_tlog_checkpoint(_: ComplianceOfficer, db: Db) -> Response:
+    return Response((await db.run(inspection.head)).checkpoint, media_type=NOTE_MEDIA_TYPE)
 
 
 @router.get(
@@ -148,9 +133,9 @@ def get_tlog_checkpoint(_: ComplianceOfficer, session: SessionDep) -> Response:
     responses={200: {"content": {"application/octet-stream": {}}}, **problems(401, 403, 404, 503)},
     dependencies=[_declare("audit.tiles")],
 )
-def get_tile(path: str, _: ComplianceOfficer, session: SessionDep, trail: TrailDep) -> Response:
+async def get_tile(path: str, _: ComplianceOfficer, db: Db, trail: TrailDep) -> Response:
     trail.resource = Resource(type="audit_tile", id=recorded_tile_path(f"tile/{path}"))
-    data = audit.tile(session, f"tile/{path}")
+    data = await db.run(inspection.tile, f"tile/{path}")
     return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
 
 
@@ -162,17 +147,15 @@ def get_tile(path: str, _: ComplianceOfficer, session: SessionDep, trail: TrailD
     responses=problems(401, 403, 422),
     dependencies=[_declare("audit.query")],
 )
-def list_events(
-    _: ComplianceOfficer, session: SessionDep, query: Annotated[EventQuery, Query()]
-) -> AuditEventPage:
-    page = audit.list_events(session, query.to_filter(), query.limit, query.cursor)
+async def list_events(_: ComplianceOfficer, db: Db, query: Annotated[EventQuery, Query()]) -> AuditEventPage:
+    page = await db.run(inspection.list_events, query.to_filter(), query.limit, query.cursor)
     items = [AuditEventOut(position=item.position, record=orjson.loads(item.record)) for item in page.items]
     return AuditEventPage(items=items, next_cursor=page.next_cursor)
 
 
 def _export_out(session: Session, export: AuditExport) -> AuditExportOut:
-    parameters = audit.parameters_of(export)
-    checkpoint = audit.checkpoint_of(session, export)
+    parameters = inspection.parameters_of(export)
+    checkpoint = inspection.checkpoint_of(session, export)
     return AuditExportOut(
         id=export.id,
         created_at=export.created_at,
@@ -198,15 +181,14 @@ def _export_out(session: Session, export: AuditExport) -> AuditExportOut:
     responses=problems(400, 401, 403, 413, 422, 429, 503),
     dependencies=[_declare("audit.export", resource="audit_export")],
 )
-def create_export(
+async def create_export(
     body: ExportCreate,
     officer: ExportingOfficer,
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: AuditSigner,
+    db: Db,
+    runtime: RuntimeDep,
     trail: TrailDep,
 ) -> AuditExportOut:
-    request = audit.ExportRequest(
+    request = inspection.ExportRequest(
         start=body.start,
         end=body.end,
         event_filter=body.filters.to_filter() if body.filters else None,
@@ -214,17 +196,17 @@ def create_export(
         consistency_from=tuple(body.consistency_from),
         witnessed=body.witnessed,
     )
-    export = audit.create_export(
-        session,
+    export = await db.run(
+        inspection.create_export,
         request,
         officer_id=officer.id,
-        signer=signer,
-        witnesses=settings.witnesses,
-        exports_dir=settings.exports_dir,
+        signer=runtime.audit_log_signer,
+        witnesses=runtime.settings.witnesses,
+        exports_dir=runtime.settings.exports_dir,
         now=utcnow(),
     )
     trail.resource = Resource(type="audit_export", id=str(export.id))
-    return _export_out(session, export)
+    return await db.run(_export_out, export)
 
 
 @router.get(
@@ -235,8 +217,8 @@ def create_export(
     responses={200: {"content": {"application/zip": {}}}, **problems(401, 403, 404, 422)},
     dependencies=[_declare("audit.export.download", resource="audit_export", id_param="export_id")],
 )
-def download_export(
-    export_id: uuid.UUID, officer: ComplianceOfficer, session: SessionDep, settings: SettingsDep
+async def download_export(
+    export_id: uuid.UUID, officer: ComplianceOfficer, db: Db, settings: SettingsDep
 ) -> FileResponse:
-    export, path = audit.export_file(session, export_id, officer.id, settings.exports_dir)
+    export, path = await db.run(inspection.export_file, export_id, officer.id, settings.exports_dir)
     return FileResponse(path, media_type="application/zip", filename=f"confrere-audit-{export.id}.zip")

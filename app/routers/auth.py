@@ -6,22 +6,15 @@ import os
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request, Response, status
-from sqlalchemy import Engine
+from fastapi import APIRouter, Depends, Response, status
+from sqlmodel import Session
 
 from app.audit.records import Resource
-from app.db import new_session
-from app.deps import (
-    AddressWriteLimit,
-    AuthenticatorDep,
-    CurrentPrincipal,
-    HasherDep,
-    SessionDep,
-    TrailDep,
-    audited,
-    unaudited,
-)
+from app.deps import AddressWriteLimit, CurrentPrincipal, Db, RuntimeDep, TrailDep
 from app.models.base import utcnow
+from app.models.users import User
+from app.runtime.context import audited, before_transaction, unaudited
+from app.runtime.state import Runtime
 from app.schemas.accounts import RegisterRequest, UserOut
 from app.schemas.auth import LoginRequest, RefreshRequest, TokenResponse, TotpConfirmRequest, TotpEnrolment
 from app.schemas.common import problems
@@ -36,30 +29,26 @@ jwks_router = APIRouter(tags=["auth"])
 HASHING = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
 
 
-def _check_password(
-    read_engine: Engine, authenticator: Authenticator, ip: str, body: LoginRequest
-) -> PasswordCheck:
-    with new_session(read_engine) as session:
-        return authenticator.check_password(session, ip, body.email, body.password, utcnow())
+def _check_password(runtime: Runtime, ip: str, body: LoginRequest) -> PasswordCheck:
+    with runtime.read_session() as session:
+        return runtime.authenticator.check_password(session, ip, body.email, body.password, utcnow())
 
 
-async def _checked_password(
-    request: Request, body: LoginRequest, authenticator: AuthenticatorDep, trail: TrailDep
-) -> PasswordCheck:
-    """The password hashed on a worker thread before the request's transaction opens (a parameter ahead of
-    the session), so that the hash never holds SQLite's write lock (app.deps), within HASHING."""
+@before_transaction
+async def _checked_password(body: LoginRequest, runtime: RuntimeDep, trail: TrailDep) -> PasswordCheck:
+    """The password hashed on a worker thread before the request's transaction opens, so that the hash
+    never holds SQLite's write lock, within HASHING."""
     ip = trail.actor.ip or "unknown"
-    return await anyio.to_thread.run_sync(
-        _check_password, request.app.state.read_engine, authenticator, ip, body, limiter=HASHING
-    )
+    return await anyio.to_thread.run_sync(_check_password, runtime, ip, body, limiter=HASHING)
 
 
 CheckedPassword = Annotated[PasswordCheck, Depends(_checked_password)]
 
 
-async def _hashed_password(body: RegisterRequest, hasher: HasherDep) -> str:
+@before_transaction
+async def _hashed_password(body: RegisterRequest, runtime: RuntimeDep) -> str:
     """The new password's hash, computed like a login's check before the transaction opens."""
-    return await anyio.to_thread.run_sync(hasher.hash, body.password, limiter=HASHING)
+    return await anyio.to_thread.run_sync(runtime.authenticator.hasher.hash, body.password, limiter=HASHING)
 
 
 HashedPassword = Annotated[str, Depends(_hashed_password)]
@@ -74,10 +63,8 @@ HashedPassword = Annotated[str, Depends(_hashed_password)]
     responses=problems(400, 413, 422, 429),
     dependencies=[audited("auth.register", resource="user"), AddressWriteLimit],
 )
-def register(
-    password_hash: HashedPassword, body: RegisterRequest, session: SessionDep, trail: TrailDep
-) -> UserOut:
-    registration = accounts.register(session, body, password_hash)
+async def register(password_hash: HashedPassword, body: RegisterRequest, db: Db, trail: TrailDep) -> UserOut:
+    registration = await db.run(accounts.register, body, password_hash)
     trail.resource = Resource(type="user", id=str(registration.account_id))
     return registration.shown
 
@@ -90,15 +77,15 @@ def register(
     responses=problems(400, 401, 403, 413, 422, 429),
     dependencies=[audited("auth.login"), AddressWriteLimit],
 )
-def login(
+async def login(
     checked: CheckedPassword,
     body: LoginRequest,
-    session: SessionDep,
-    authenticator: AuthenticatorDep,
+    db: Db,
+    runtime: RuntimeDep,
     trail: TrailDep,
 ) -> Any:
-    return authenticator.login(
-        session,
+    return await db.run(
+        runtime.authenticator.login,
         trail,
         email=body.email,
         password=body.password,
@@ -117,10 +104,8 @@ def login(
     responses=problems(400, 401, 403, 413, 422, 429),
     dependencies=[audited("auth.refresh"), AddressWriteLimit],
 )
-def refresh(
-    body: RefreshRequest, session: SessionDep, authenticator: AuthenticatorDep, trail: TrailDep
-) -> Any:
-    return authenticator.refresh(session, trail, body.refresh_token, utcnow())
+async def refresh(body: RefreshRequest, db: Db, runtime: RuntimeDep, trail: TrailDep) -> Any:
+    return await db.run(runtime.authenticator.refresh, trail, body.refresh_token, utcnow())
 
 
 @router.post(
@@ -131,8 +116,8 @@ def refresh(
     responses=problems(401, 429),
     dependencies=[audited("auth.logout")],
 )
-def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
-    revoke_session(principal.session_id, utcnow(), "logout")(session)
+async def logout(principal: CurrentPrincipal, db: Db) -> Response:
+    await db.run(revoke_session(principal.session_id, utcnow(), "logout"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -144,8 +129,8 @@ def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
     responses=problems(401, 409, 429),
     dependencies=[audited("auth.mfa.enrol")],
 )
-def start_totp(principal: CurrentPrincipal, authenticator: AuthenticatorDep) -> Any:
-    return authenticator.start_totp(principal.user)
+async def start_totp(principal: CurrentPrincipal, db: Db, runtime: RuntimeDep) -> Any:
+    return await db.run(_start_totp, runtime.authenticator, principal.user)
 
 
 @router.post(
@@ -156,10 +141,10 @@ def start_totp(principal: CurrentPrincipal, authenticator: AuthenticatorDep) -> 
     responses=problems(400, 401, 409, 413, 422, 429),
     dependencies=[audited("auth.mfa.confirm")],
 )
-def confirm_totp(
-    body: TotpConfirmRequest, principal: CurrentPrincipal, authenticator: AuthenticatorDep
+async def confirm_totp(
+    body: TotpConfirmRequest, principal: CurrentPrincipal, db: Db, runtime: RuntimeDep
 ) -> Response:
-    authenticator.confirm_totp(principal.user, body.code, utcnow())
+    await db.run(_confirm_totp, runtime.authenticator, principal.user, body.code)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -169,5 +154,14 @@ def confirm_totp(
     summary="Public keys that verify access tokens (JWKS)",
     dependencies=[unaudited("public keys")],
 )
-def jwks(request: Request) -> dict[str, Any]:
-    return request.app.state.authenticator.tokens.jwks
+async def jwks(runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.authenticator.tokens.jwks
+
+
+# The caller's account row is changed in the request's transaction (flushed at its commit).
+def _start_totp(_: Session, authenticator: Authenticator, user: User) -> TotpEnrolment:
+    return authenticator.start_totp(user)
+
+
+def _confirm_totp(_: Session, authenticator: Authenticator, user: User, code: str) -> None:
+    authenticator.confirm_totp(user, code, utcnow())

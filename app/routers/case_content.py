@@ -11,10 +11,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import Json
 
 from app.audit.records import Resource
-from app.blobstore import CHUNK_BYTES
-from app.deps import BlobStoreDep, CurrentPrincipal, SessionDep, SettingsDep, TrailDep, audited, run_db
+from app.deps import BlobStoreDep, CurrentPrincipal, Db, SettingsDep, TrailDep
 from app.models.base import utcnow
+from app.platform.blobstore import CHUNK_BYTES
 from app.routers.cases import on_case
+from app.runtime.body_limits import LargeBody, large_body
+from app.runtime.context import audited
 from app.schemas.cases import AttachmentMeta, AttachmentOut, MessageCreate, MessageOut, MessagePage
 from app.schemas.common import problems
 from app.services import attachments, messages
@@ -30,14 +32,14 @@ router = APIRouter(prefix="/v1/cases/{case_id}", tags=["cases"])
     responses=problems(401, 404, 422),
     dependencies=[on_case("case.message.list")],
 )
-def list_messages(
+async def list_messages(
     case_id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    db: Db,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> MessagePage:
-    return messages.thread(session, principal, case_id, limit=limit, cursor=cursor)
+    return await db.run(messages.thread, principal, case_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -47,18 +49,18 @@ def list_messages(
     status_code=status.HTTP_201_CREATED,
     response_model=MessageOut,
     responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
-    dependencies=[audited("case.message.create")],
+    dependencies=[audited("case.message.create"), large_body(LargeBody.SEALED_CASE_CONTENT)],
 )
 async def post_message(
     case_id: uuid.UUID,
     body: MessageCreate,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    db: Db,
     settings: SettingsDep,
     trail: TrailDep,
 ) -> MessageOut:
     trail.resource = Resource(type="message", id=str(body.id), case_id=case_id)
-    return await run_db(session, messages.post, session, principal, case_id, body, settings, utcnow())
+    return await db.run(messages.post, principal, case_id, body, settings, utcnow())
 
 
 @router.post(
@@ -68,20 +70,22 @@ async def post_message(
     status_code=status.HTTP_201_CREATED,
     response_model=AttachmentOut,
     responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
-    dependencies=[audited("case.attachment.create")],
+    dependencies=[audited("case.attachment.create"), large_body(LargeBody.ATTACHMENT)],
 )
-def upload_attachment(
+async def upload_attachment(
     case_id: uuid.UUID,
     meta: Annotated[Json[AttachmentMeta], Form(description="The sealed object but its ciphertext, as JSON.")],
     ciphertext: Annotated[UploadFile, File(description="`nonce || AES-256-GCM(file)`, opaque bytes.")],
     principal: CurrentPrincipal,
-    session: SessionDep,
+    db: Db,
     settings: SettingsDep,
     blobs: BlobStoreDep,
     trail: TrailDep,
 ) -> AttachmentOut:
     trail.resource = Resource(type="attachment", id=str(meta.id), case_id=case_id)
-    return attachments.upload(session, principal, case_id, meta, ciphertext.file, blobs, settings, utcnow())
+    return await db.run(
+        attachments.upload, principal, case_id, meta, ciphertext.file, blobs, settings, utcnow()
+    )
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -106,14 +110,14 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         audited("case.attachment.read", resource="attachment", id_param="attachment_id", case_param="case_id")
     ],
 )
-def download_attachment(
+async def download_attachment(
     case_id: uuid.UUID,
     attachment_id: uuid.UUID,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    db: Db,
     blobs: BlobStoreDep,
 ) -> StreamingResponse:
-    row = attachments.find(session, principal, case_id, attachment_id)
+    row = await db.run(attachments.find, principal, case_id, attachment_id)
     return StreamingResponse(
         _chunks(blobs.open(row.ciphertext_sha256)),
         media_type="application/octet-stream",

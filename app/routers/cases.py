@@ -6,24 +6,16 @@ A case the caller may not see answers 404 `case_not_found`, exactly like a missi
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from app.audit.records import Resource
-from app.deps import (
-    Clinician,
-    CurrentPrincipal,
-    SessionDep,
-    SettingsDep,
-    Specialist,
-    TrailDep,
-    audited,
-    run_db,
-)
+from app.deps import Clinician, CurrentPrincipal, Db, SettingsDep, Specialist, TrailDep
 from app.models.base import utcnow
 from app.models.cases import CaseStatus
+from app.runtime.body_limits import LargeBody, large_body
+from app.runtime.context import audited
 from app.schemas.cases import (
     CaseCreate,
     CaseDetail,
@@ -54,13 +46,13 @@ def on_case(action: str):
     status_code=status.HTTP_201_CREATED,
     response_model=CaseDetail,
     responses=problems(400, 401, 403, 409, 413, 422, 429),
-    dependencies=[audited("case.create")],
+    dependencies=[audited("case.create"), large_body(LargeBody.SEALED_CASE_CONTENT)],
 )
 async def create_case(
-    body: CaseCreate, principal: Clinician, session: SessionDep, settings: SettingsDep, trail: TrailDep
+    body: CaseCreate, principal: Clinician, db: Db, settings: SettingsDep, trail: TrailDep
 ) -> CaseDetail:
     trail.resource = Resource(type="case", id=str(body.id), case_id=body.id)
-    return await run_db(session, cases.create, session, principal, body, settings, utcnow())
+    return await db.run(cases.create, principal, body, settings, utcnow())
 
 
 @router.get(
@@ -73,7 +65,7 @@ async def create_case(
 )
 async def list_cases(
     principal: Clinician,
-    session: SessionDep,
+    db: Db,
     status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
     specialty: Annotated[str | None, Query(max_length=40)] = None,
     overdue: bool | None = None,
@@ -81,19 +73,15 @@ async def list_cases(
     cursor: Cursor = None,
 ) -> CasePage:
     now = utcnow()
-    page = await run_db(
-        session,
-        partial(
-            case_lists.list_cases,
-            session,
-            principal,
-            status=status_,
-            specialty=specialty,
-            is_overdue=overdue,
-            limit=limit,
-            cursor=cursor,
-            now=now,
-        ),
+    page = await db.run(
+        case_lists.list_cases,
+        principal,
+        status=status_,
+        specialty=specialty,
+        is_overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+        now=now,
     )
     return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
 
@@ -108,16 +96,13 @@ async def list_cases(
 )
 async def case_queue(
     principal: Specialist,
-    session: SessionDep,
+    db: Db,
     specialty: Annotated[str | None, Query(max_length=40)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CasePage:
     now = utcnow()
-    page = await run_db(
-        session,
-        partial(case_lists.queue, session, principal, specialty=specialty, limit=limit, cursor=cursor),
-    )
+    page = await db.run(case_lists.queue, principal, specialty=specialty, limit=limit, cursor=cursor)
     return CasePage(items=[cases.view(case, now) for case in page.items], next_cursor=page.next_cursor)
 
 
@@ -129,8 +114,8 @@ async def case_queue(
     responses=problems(401, 404, 422),
     dependencies=[on_case("case.read")],
 )
-async def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> CaseDetail:
-    return await run_db(session, cases.read, session, principal, case_id, utcnow())
+async def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> CaseDetail:
+    return await db.run(cases.read, principal, case_id, utcnow())
 
 
 @router.post(
@@ -141,16 +126,16 @@ async def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, session: Ses
     responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_case("case.transition")],
 )
-def transition_case(
+async def transition_case(
     case_id: uuid.UUID,
     body: TransitionRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    db: Db,
     trail: TrailDep,
 ) -> CaseOut:
     trail.action = f"case.{body.action.value}"
     now = utcnow()
-    return cases.view(transitions.transition(session, principal, case_id, body, now), now)
+    return cases.view(await db.run(transitions.transition, principal, case_id, body, now), now)
 
 
 @router.post(
@@ -160,13 +145,13 @@ def transition_case(
     status_code=status.HTTP_201_CREATED,
     response_model=ShareOut,
     responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
-    dependencies=[on_case("case.share")],
+    dependencies=[on_case("case.share"), large_body(LargeBody.SEALED_CASE_CONTENT)],
 )
-def share_case(
+async def share_case(
     case_id: uuid.UUID,
     body: ShareRequest,
     principal: CurrentPrincipal,
-    session: SessionDep,
+    db: Db,
     settings: SettingsDep,
 ) -> ShareOut:
-    return sharing.share(session, principal, case_id, body, settings.max_envelopes_per_request, utcnow())
+    return await db.run(sharing.share, principal, case_id, body, settings.max_envelopes_per_request, utcnow())

@@ -7,8 +7,9 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, SessionDep, SettingsDep, TrailDep, audited
+from app.deps import ActivePrincipal, Db, SettingsDep, TrailDep
 from app.models.base import utcnow
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.devices import ChallengeOut, DeviceCreate, DeviceOut
 from app.services import devices
@@ -25,8 +26,8 @@ router = APIRouter(prefix="/v1/devices", tags=["devices"])
     responses=problems(401, 403, 429),
     dependencies=[audited("device.challenge")],
 )
-def create_challenge(principal: ActivePrincipal, session: SessionDep) -> ChallengeOut:
-    challenge = devices.issue_challenge(session, principal.id, utcnow())
+async def create_challenge(principal: ActivePrincipal, db: Db) -> ChallengeOut:
+    challenge = await db.run(devices.issue_challenge, principal.id, utcnow())
     return ChallengeOut(
         challenge_id=challenge.id, challenge=challenge.challenge, expires_at=challenge.expires_at
     )
@@ -41,14 +42,14 @@ def create_challenge(principal: ActivePrincipal, session: SessionDep) -> Challen
     responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("device.register")],
 )
-def register_device(
+async def register_device(
     body: DeviceCreate,
     principal: ActivePrincipal,
-    session: SessionDep,
+    db: Db,
     settings: SettingsDep,
     trail: TrailDep,
 ) -> DeviceOut:
-    device = devices.register(session, principal.id, body, utcnow(), settings.max_devices_per_user)
+    device = await db.run(devices.register, principal.id, body, utcnow(), settings.max_devices_per_user)
     trail.resource = Resource(type="device", id=str(device.id))
     return DeviceOut.model_validate(device)
 
@@ -61,8 +62,8 @@ def register_device(
     responses=problems(401, 403),
     dependencies=[audited("device.list")],
 )
-def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[DeviceOut]:
-    return [DeviceOut.model_validate(device) for device in devices.list_own(session, principal.id)]
+async def list_devices(principal: ActivePrincipal, db: Db) -> list[DeviceOut]:
+    return [DeviceOut.model_validate(device) for device in await db.run(devices.list_own, principal.id)]
 
 
 @router.delete(
@@ -73,5 +74,5 @@ def list_devices(principal: ActivePrincipal, session: SessionDep) -> list[Device
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[audited("device.revoke", resource="device", id_param="device_id")],
 )
-def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, session: SessionDep) -> None:
-    devices.revoke(session, principal.id, device_id, utcnow())
+async def revoke_device(device_id: uuid.UUID, principal: ActivePrincipal, db: Db) -> None:
+    await db.run(devices.revoke, principal.id, device_id, utcnow())

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.deps import Clinician, SessionDep, audited
+from app.deps import Clinician, Db
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.devices import SpecialtyRecipients, UserDevices
 from app.services import devices
@@ -23,10 +24,10 @@ router = APIRouter(prefix="/v1", tags=["directory"])
     responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.specialty_recipients", resource="specialty", id_param="code")],
 )
-def specialty_recipients(
-    code: Annotated[str, Path(max_length=40)], _: Clinician, session: SessionDep
+async def specialty_recipients(
+    code: Annotated[str, Path(max_length=40)], _: Clinician, db: Db
 ) -> SpecialtyRecipients:
-    return SpecialtyRecipients(specialty=code, devices=devices.specialty_recipients(session, code))
+    return SpecialtyRecipients(specialty=code, devices=await db.run(devices.specialty_recipients, code))
 
 
 @router.get(
@@ -37,5 +38,5 @@ def specialty_recipients(
     responses=problems(401, 403, 404, 422),
     dependencies=[audited("directory.user_devices", resource="user", id_param="user_id")],
 )
-def user_devices(user_id: uuid.UUID, _: Clinician, session: SessionDep) -> UserDevices:
-    return UserDevices(user_id=user_id, devices=devices.user_devices(session, user_id))
+async def user_devices(user_id: uuid.UUID, _: Clinician, db: Db) -> UserDevices:
+    return UserDevices(user_id=user_id, devices=await db.run(devices.user_devices, user_id))

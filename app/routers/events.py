@@ -3,16 +3,18 @@ Last-Event-ID (docs/notifications.md)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
 
-from app.deps import Clinician, SessionDep, audited
-from app.notifications.stream import EventStreams
+from app.deps import Clinician, Db, RuntimeDep
+from app.notifications import feed
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.notifications import EventPage
-from app.services import event_feed
 
 router = APIRouter(prefix="/v1/events", tags=["notifications"])
 
@@ -26,11 +28,8 @@ SSE_EXAMPLE = (
 )
 
 
-def _streams(request: Request) -> EventStreams:
-    return request.app.state.event_streams
-
-
-EventStreamsDep = Annotated[EventStreams, Depends(_streams)]
+def _page(session: Session, user_id: uuid.UUID, last_event_id: int | None, limit: int) -> EventPage:
+    return feed.page(session, user_id, feed.resume_point(session, last_event_id), limit)
 
 
 @router.get(
@@ -50,11 +49,11 @@ EventStreamsDep = Annotated[EventStreams, Depends(_streams)]
     },
     dependencies=[audited("event.list")],
 )
-def stream_events(
+async def stream_events(
     request: Request,
     principal: Clinician,
-    session: SessionDep,
-    streams: EventStreamsDep,
+    db: Db,
+    runtime: RuntimeDep,
     last_event_id: Annotated[
         int | None,
         Header(
@@ -66,13 +65,13 @@ def stream_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size of the JSON answer.")] = 100,
 ) -> EventPage | StreamingResponse:
-    # The request's session (and its audit record) is committed and closed before a stream starts.
-    resume = event_feed.resume_point(session, last_event_id)
     # Read, not declared: a declared Accept parameter would make generated clients ask for the stream.
     if EVENT_STREAM not in request.headers.get("accept", ""):
-        return event_feed.page(session, principal.id, resume, limit)
+        return await db.run(_page, principal.id, last_event_id, limit)
+    # The request's session (and its audit record) is committed and closed before a stream starts.
+    resume = await db.run(feed.resume_point, last_event_id)
     return StreamingResponse(
-        streams.stream(principal.id, principal.session_id, resume),
+        runtime.event_streams.stream(principal.id, principal.session_id, resume),
         media_type=EVENT_STREAM,
         # Proxies such as nginx buffer responses unless told not to; an event must leave at once.
         headers={"X-Accel-Buffering": "no"},

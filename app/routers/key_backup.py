@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from app.deps import ActivePrincipal, SessionDep, SettingsDep, audited
+from app.deps import ActivePrincipal, Db, SettingsDep
 from app.models.base import utcnow
+from app.runtime.body_limits import LargeBody, large_body
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.devices import KeyBackupIn, KeyBackupOut
 from app.services import key_backups
@@ -19,12 +21,12 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
     summary="Store or replace the caller's encrypted key backup",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(400, 401, 403, 409, 413, 422, 429),
-    dependencies=[audited("key_backup.write", resource="key_backup")],
+    dependencies=[audited("key_backup.write", resource="key_backup"), large_body(LargeBody.KEY_BACKUP)],
 )
-def put_key_backup(
-    body: KeyBackupIn, principal: ActivePrincipal, session: SessionDep, settings: SettingsDep
+async def put_key_backup(
+    body: KeyBackupIn, principal: ActivePrincipal, db: Db, settings: SettingsDep
 ) -> None:
-    key_backups.put(session, principal.id, body.blob, utcnow(), settings.max_key_backup_bytes)
+    await db.run(key_backups.put, principal.id, body.blob, utcnow(), settings.max_key_backup_bytes)
 
 
 @router.get(
@@ -35,5 +37,5 @@ def put_key_backup(
     responses=problems(401, 403, 404),
     dependencies=[audited("key_backup.read", resource="key_backup")],
 )
-def get_key_backup(principal: ActivePrincipal, session: SessionDep) -> KeyBackupOut:
-    return KeyBackupOut.model_validate(key_backups.get(session, principal.id))
+async def get_key_backup(principal: ActivePrincipal, db: Db) -> KeyBackupOut:
+    return KeyBackupOut.model_validate(await db.run(key_backups.get, principal.id))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.audit.records import Resource
-from app.deps import CurrentPrincipal, SessionDep, TrailDep, audited
+from app.deps import CurrentPrincipal, Db, TrailDep
+from app.runtime.context import audited
 from app.schemas.accounts import UserOut
 from app.schemas.common import problems
 from app.services import accounts
@@ -21,6 +22,6 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
     responses=problems(401),
     dependencies=[audited("user.read_self")],
 )
-def get_me(principal: CurrentPrincipal, session: SessionDep, trail: TrailDep) -> UserOut:
+async def get_me(principal: CurrentPrincipal, db: Db, trail: TrailDep) -> UserOut:
     trail.resource = Resource(type="user", id=str(principal.id))
-    return accounts.view(session, principal.user)
+    return await db.run(accounts.view, principal.user)

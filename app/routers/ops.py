@@ -5,12 +5,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
-from app.deps import SettingsDep, unaudited
+from app.deps import RuntimeDep, SettingsDep
 from app.errors import NotFound, ServiceUnavailable, Unauthenticated
+from app.runtime.context import unaudited
 from app.schemas.common import problems
 
 router = APIRouter(tags=["operations"])
@@ -22,7 +23,7 @@ router = APIRouter(tags=["operations"])
     summary="Liveness: the process answers",
     dependencies=[unaudited("health probe")],
 )
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -33,12 +34,9 @@ def healthz() -> dict[str, str]:
     responses=problems(503),
     dependencies=[unaudited("health probe")],
 )
-def readyz(request: Request) -> dict[str, str]:
-    try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as error:
-        raise ServiceUnavailable("the database does not answer") from error
+async def readyz(runtime: RuntimeDep) -> dict[str, str]:
+    if not await run_in_threadpool(runtime.database_answers):
+        raise ServiceUnavailable("the database does not answer")
     return {"status": "ready"}
 
 
@@ -49,7 +47,7 @@ def readyz(request: Request) -> dict[str, str]:
     responses={200: {"content": {"text/plain": {}}}, **problems(401, 404)},
     dependencies=[unaudited("scraped every few seconds; carries no personal data")],
 )
-def metrics(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+async def metrics(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> Response:
     if settings.metrics_token is None:
         raise NotFound("metrics are disabled")
     expected = f"Bearer {settings.metrics_token.get_secret_value()}"

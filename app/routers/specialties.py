@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import CurrentPrincipal, SessionDep, audited
+from app.deps import CurrentPrincipal, Db
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.specialties import SpecialtyOut
 from app.services import specialties
@@ -20,5 +21,5 @@ router = APIRouter(prefix="/v1/specialties", tags=["directory"])
     responses=problems(401),
     dependencies=[audited("specialty.list")],
 )
-def list_specialties(_: CurrentPrincipal, session: SessionDep) -> list[SpecialtyOut]:
-    return [SpecialtyOut.model_validate(row) for row in specialties.list_active(session)]
+async def list_specialties(_: CurrentPrincipal, db: Db) -> list[SpecialtyOut]:
+    return [SpecialtyOut.model_validate(row) for row in await db.run(specialties.list_active)]

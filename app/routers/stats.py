@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.audit.records import Purpose
-from app.deps import Admin, SessionDep, audited
+from app.deps import Admin, Db
 from app.models.base import utcnow
+from app.runtime.context import audited
 from app.schemas.common import problems
 from app.schemas.stats import CaseStats
 from app.services import stats
@@ -25,12 +26,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
     responses=problems(401, 403, 422),
     dependencies=[audited("admin.stats.read", purpose=Purpose.SYSTEM_ADMINISTRATION)],
 )
-def case_stats(
+async def case_stats(
     _: Admin,
-    session: SessionDep,
+    db: Db,
     days: Annotated[
         int, Query(ge=1, le=366, description="Durations cover cases created this many days back.")
     ] = 90,
 ) -> CaseStats:
     now = utcnow()
-    return stats.case_stats(session, now - timedelta(days=days), now)
+    return await db.run(stats.case_stats, now - timedelta(days=days), now)

@@ -9,28 +9,22 @@ import uuid
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 
 from app.audit.records import Purpose, Resource
-from app.crypto.sealing import SecretSealer
-from app.deps import Clinician, SessionDep, SettingsDep, TokenClaims, TrailDep, audited
+from app.deps import Clinician, Db, RuntimeDep, SettingsDep, TokenClaims, TrailDep
 from app.errors import AppError
 from app.models.base import utcnow
+from app.notifications import webhooks
+from app.runtime.context import audited, before_transaction
 from app.schemas.common import problems
 from app.schemas.notifications import DeliveryPage, WebhookCreate, WebhookOut
-from app.services import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["notifications"])
 OPERATIONS = Purpose.OPERATIONS
 
 
-def _sealer(request: Request) -> SecretSealer:
-    return request.app.state.authenticator.sealer
-
-
-SealerDep = Annotated[SecretSealer, Depends(_sealer)]
-
-
+@before_transaction
 async def _target(
     body: WebhookCreate, settings: SettingsDep, claims: TokenClaims
 ) -> httpx.URL | webhooks.WebhookUrlNotAllowed:
@@ -39,7 +33,7 @@ async def _target(
     return await webhooks.checked_target(body.url, settings)
 
 
-# Resolved before the transaction opens (see webhooks.checked_target).
+# Resolved before the transaction opens: a DNS lookup (see webhooks.checked_target).
 CheckedTarget = Annotated[httpx.URL | webhooks.WebhookUrlNotAllowed, Depends(_target)]
 
 
@@ -56,16 +50,16 @@ def _on_webhook(action: str):
     responses=problems(400, 401, 403, 409, 413, 422, 429),
     dependencies=[audited("webhook.create", purpose=OPERATIONS)],
 )
-def create_webhook(
+async def create_webhook(
     body: WebhookCreate,
     target: CheckedTarget,
     principal: Clinician,
-    session: SessionDep,
-    settings: SettingsDep,
-    sealer: SealerDep,
+    db: Db,
+    runtime: RuntimeDep,
     trail: TrailDep,
 ) -> WebhookOut:
-    webhook = webhooks.register(session, principal.id, target, body, sealer, settings, utcnow())
+    sealer, settings = runtime.authenticator.sealer, runtime.settings
+    webhook = await db.run(webhooks.register, principal.id, target, body, sealer, settings, utcnow())
     trail.resource = Resource(type="webhook", id=str(webhook.id))
     return WebhookOut.model_validate(webhook)
 
@@ -78,8 +72,8 @@ def create_webhook(
     responses=problems(401, 403),
     dependencies=[audited("webhook.list", purpose=OPERATIONS)],
 )
-def list_webhooks(principal: Clinician, session: SessionDep) -> list[WebhookOut]:
-    return [WebhookOut.model_validate(webhook) for webhook in webhooks.list_own(session, principal.id)]
+async def list_webhooks(principal: Clinician, db: Db) -> list[WebhookOut]:
+    return [WebhookOut.model_validate(webhook) for webhook in await db.run(webhooks.list_own, principal.id)]
 
 
 @router.delete(
@@ -90,8 +84,8 @@ def list_webhooks(principal: Clinician, session: SessionDep) -> list[WebhookOut]
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[_on_webhook("webhook.delete")],
 )
-def delete_webhook(webhook_id: uuid.UUID, principal: Clinician, session: SessionDep) -> None:
-    webhooks.remove(session, principal.id, webhook_id)
+async def delete_webhook(webhook_id: uuid.UUID, principal: Clinician, db: Db) -> None:
+    await db.run(webhooks.remove, principal.id, webhook_id)
 
 
 @router.get(
@@ -102,11 +96,11 @@ def delete_webhook(webhook_id: uuid.UUID, principal: Clinician, session: Session
     responses=problems(401, 403, 404, 422),
     dependencies=[_on_webhook("webhook.delivery.list")],
 )
-def list_deliveries(
+async def list_deliveries(
     webhook_id: uuid.UUID,
     principal: Clinician,
-    session: SessionDep,
+    db: Db,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> DeliveryPage:
-    return webhooks.delivery_log(session, principal.id, webhook_id, limit=limit, cursor=cursor)
+    return await db.run(webhooks.delivery_log, principal.id, webhook_id, limit=limit, cursor=cursor)

@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response, status
+from sqlmodel import Session
 
 from app.audit import witnesses
 from app.audit.records import Purpose, Resource
-from app.deps import AddressWriteLimit, SessionDep, SettingsDep, TrailDep, audited, unaudited
+from app.crypto.cosignature import WitnessKey
+from app.deps import AddressWriteLimit, Db, RuntimeDep, TrailDep
 from app.models.base import utcnow
-from app.routers.audit import NOTE_MEDIA_TYPE, AuditSigner
+from app.routers.audit import NOTE_MEDIA_TYPE
+from app.runtime.context import audited, unaudited
 from app.schemas.audit import CosignatureAccepted
 from app.schemas.common import problems
 
@@ -33,9 +36,13 @@ _COSIGNED_EXAMPLE = (
     responses={200: {"content": {"text/plain": {"example": _COSIGNED_EXAMPLE}}}, **problems(404)},
     dependencies=[unaudited("public signed tree head and witness cosignatures: sizes and hashes")],
 )
-def get_cosigned_checkpoint(session: SessionDep, settings: SettingsDep) -> Response:
-    size = witnesses.latest_witnessed_size(session, settings.witnesses)
-    return Response(witnesses.cosigned_note(session, size, settings.witnesses), media_type=NOTE_MEDIA_TYPE)
+async def get_cosigned_checkpoint(db: Db, runtime: RuntimeDep) -> Response:
+    note = await db.run(_latest_cosigned, runtime.settings.witnesses)
+    return Response(note, media_type=NOTE_MEDIA_TYPE)
+
+
+def _latest_cosigned(session: Session, configured: list[WitnessKey]) -> bytes:
+    return witnesses.cosigned_note(session, witnesses.latest_witnessed_size(session, configured), configured)
 
 
 @router.post(
@@ -50,13 +57,13 @@ def get_cosigned_checkpoint(session: SessionDep, settings: SettingsDep) -> Respo
         AddressWriteLimit,
     ],
 )
-def post_cosignature(
+async def post_cosignature(
     note: Annotated[str, Body(media_type="text/plain", max_length=4096, examples=[_COSIGNED_EXAMPLE])],
-    session: SessionDep,
-    settings: SettingsDep,
-    signer: AuditSigner,
+    db: Db,
+    runtime: RuntimeDep,
     trail: TrailDep,
 ) -> CosignatureAccepted:
-    stored = witnesses.accept(session, note.encode(), signer.verifier(), settings.witnesses, utcnow())
+    log_key, configured = runtime.audit_log_signer.verifier(), runtime.settings.witnesses
+    stored = await db.run(witnesses.accept, note.encode(), log_key, configured, utcnow())
     trail.resource = Resource(type="audit_checkpoint", id=str(stored.size))
     return CosignatureAccepted(tree_size=stored.size, witnesses=list(stored.witnesses))

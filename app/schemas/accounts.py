@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import EmailStr, Field, model_validator
 
 from app.models.users import ProfessionalIdKind, Role, UserStatus
+from app.schemas import professional_ids
 from app.schemas.common import RequestModel, ResponseModel
-from app.services import professional_ids
 
 
 class RegisterRequest(RequestModel):

@@ -10,11 +10,11 @@ from sqlmodel import Session, select
 
 from app.errors import Conflict, NotFound
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.platform.pagination import Page
 from app.schemas.accounts import RolesUpdate
 from app.services import accounts
 from app.services.auth import revoke_all_sessions
 from app.services.keyset import Keyset
-from app.services.pagination import Page
 
 # A cursor that does not decode to this order's (time, id) pair is refused with 422 invalid_cursor.
 OLDEST_FIRST = Keyset(User.created_at, User.id)

@@ -11,10 +11,10 @@ from typing import BinaryIO
 from sqlmodel import Session, select
 
 from app.authz.principal import Principal
-from app.blobstore import BlobStore, BlobTooLarge
 from app.config import Settings
 from app.errors import NotFound, PayloadTooLarge
 from app.models.cases import CaseObject
+from app.platform.blobstore import BlobStore, BlobTooLarge
 from app.schemas.cases import AttachmentMeta, AttachmentOut
 from app.services import sealed
 from app.services.cases import load_visible, require_writer

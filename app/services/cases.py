@@ -19,9 +19,10 @@ from app.config import Settings
 from app.errors import Conflict, Forbidden, IdNotUsable, InvalidInput, NotFound
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
 from app.models.devices import Device
+from app.notifications import outbox
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
 from app.schemas.sealed import SealedIn
-from app.services import accounts, events, sealed
+from app.services import accounts, sealed
 from app.services.inserts import flush_new
 
 
@@ -173,7 +174,7 @@ def create(
     flush_new(session, CaseExists())
     visible = VisibleCase(case=case, shared=frozenset())
     accept_inline(session, principal, visible.target("case", case.id), request.sealed, settings, now)
-    events.case_created(session, case, now)
+    outbox.case_created(session, case, now)
     return detail(session, principal, visible, now)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.services.pagination import InvalidCursor, Page, decode_cursor, page_of
+from app.platform.pagination import InvalidCursor, Page, decode_cursor, page_of
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from app.authz.principal import Principal
 from app.config import Settings
 from app.crypto.e2ee import MESSAGE_KINDS
 from app.models.cases import CaseObject
+from app.notifications import outbox
 from app.schemas.cases import MessageCreate, MessageOut, MessagePage
 from app.schemas.sealed import SealedOut
-from app.services import events, sealed
+from app.services import sealed
 from app.services.cases import accept_inline, load_visible, require_writer
 from app.services.keyset import Keyset
 
@@ -45,7 +46,7 @@ def post(
     require_writer(principal, visible, request.kind)
     target = visible.target(request.kind, request.id)
     row = accept_inline(session, principal, target, request.sealed, settings, now)
-    events.message_posted(session, visible.case, visible.shared, row.id, principal.id, now)
+    outbox.message_posted(session, visible.case, visible.shared, row.id, principal.id, now)
     return _out(row, sealed.views(session, principal.id, [row])[row.id])
 
 

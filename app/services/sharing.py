@@ -15,8 +15,9 @@ from app.crypto.e2ee import E2EEError, Header, check_share
 from app.errors import Conflict, Forbidden
 from app.models.cases import CaseObject, CaseShare, Envelope
 from app.models.devices import Device
+from app.notifications import outbox
 from app.schemas.cases import ShareOut, ShareRequest
-from app.services import events, sealed
+from app.services import sealed
 from app.services.cases import load_visible
 from app.services.e2ee_errors import SealedRefused, e2ee_checks
 from app.services.inserts import flush_new
@@ -107,5 +108,5 @@ def share(
     )
     flush_new(session, EnvelopeExists())
     now_shared = (visible.shared | {recipient.id}) if row.grants_access else visible.shared
-    events.case_shared(session, case, now_shared, recipient.id, principal.id, now)
+    outbox.case_shared(session, case, now_shared, recipient.id, principal.id, now)
     return ShareOut(recipient_user_id=recipient.id, envelope_count=len(envelopes))

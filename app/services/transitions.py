@@ -16,8 +16,8 @@ from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
 from app.authz.principal import Principal
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.models.cases import Case, CaseObject, Transition
+from app.notifications import outbox
 from app.schemas.cases import TransitionRequest
-from app.services import events
 from app.services.cases import CaseNotFound, load_visible, update_if_unchanged
 
 
@@ -65,7 +65,7 @@ def transition(
         _require_report(session, case, principal.id, request.report_message_id)
     was_queued = in_queue(case)
     _apply(session, case, request.action, _changes(case, principal.id, request, now))
-    events.case_moved(session, case, request.action, principal.id, was_queued, now)
+    outbox.case_moved(session, case, request.action, principal.id, was_queued, now)
     return case
 
 

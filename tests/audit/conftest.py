@@ -17,8 +17,8 @@ from app.audit.sequencer import sequence_pending
 from app.config import Environment, Settings
 from app.crypto.merkle import CompactRange, MemoryNodeStore, leaf_hash
 from app.crypto.signed_note import NoteSigner
-from app.db import transaction
 from app.models.users import Role
+from app.runtime.database import transaction
 from tests.conftest import auth_headers
 
 
@@ -35,7 +35,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def signer(app) -> NoteSigner:
-    return app.state.audit_log_signer
+    return app.state.runtime.audit_log_signer
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def signed(client, signer):
 
 def test_the_checkpoint_is_public_and_names_its_key(client, signer, flush):
     assert_problem(client.get("/v1/audit/checkpoint"), 503, "audit_log_not_ready")
-    write_records(client.app.state.engine, 3)
+    write_records(client.app.state.runtime.engine, 3)
     flush()
     response = client.get("/v1/audit/checkpoint")
     assert response.status_code == 200

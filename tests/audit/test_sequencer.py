@@ -23,11 +23,11 @@ from app.cli import main as confrere
 from app.config import Settings, get_settings
 from app.crypto.merkle import EMPTY_ROOT, root_at
 from app.crypto.signed_note import open_checkpoint
-from app.db import transaction
-from app.keyring import AUDIT_LOG_KEY_FILE, KeyringError, load_audit_log_signer
 from app.main import create_app
 from app.models.base import utcnow
 from app.models.users import Role
+from app.platform.keyring import AUDIT_LOG_KEY_FILE, KeyringError, load_audit_log_signer
+from app.runtime.database import transaction
 from tests.audit.conftest import recompute, sequenced, write_records
 from tests.conftest import auth_headers
 
@@ -198,7 +198,7 @@ def test_the_api_process_sequences_in_the_background(settings, accounts):
                 size = note.text.split("\n")[1] if note.status_code == 200 else None
             assert size == "1"
     finally:
-        app.state.engine.dispose()
+        app.state.runtime.engine.dispose()
 
 
 def test_the_sequencer_command_runs_once_or_until_sigterm(settings, engine, signer, monkeypatch, capsys):

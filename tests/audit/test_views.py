@@ -12,7 +12,7 @@ import orjson
 from fhir.resources.R4B.auditevent import AuditEvent
 
 from app.audit.records import Actor, AuditTrail, Event, Outcome, Resource, encode
-from app.audit.views import (
+from app.audit.renderings import (
     AUTHENTICATION_ACTIONS,
     EXPORT_ACTION,
     REST_VERBS,
@@ -22,7 +22,7 @@ from app.audit.views import (
 )
 from app.models.base import utcnow
 from app.models.cases import Transition
-from app.services.deadlines import JOB_ACTIONS
+from app.notifications.deadlines import JOB_ACTIONS
 from tests.test_platform import api_routes
 
 AUDIT_LOG_DOC = Path(__file__).resolve().parents[2] / "docs" / "audit-log.md"
@@ -60,7 +60,7 @@ def test_every_recorded_action_has_a_balp_mapping(app):
         and action != EXPORT_ACTION
         and action.rsplit(".", 1)[-1] not in REST_VERBS
     ]
-    assert unmapped == [], "add these actions' verbs to app.audit.views.REST_VERBS"
+    assert unmapped == [], "add these actions' verbs to app.audit.renderings.REST_VERBS"
 
 
 def test_audit_event_codes():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from app.background import BackgroundLoop
 from app.config import Settings
 from app.crypto.sealing import SecretSealer
 from app.notifications.delivery import DeliveryWorker
@@ -18,12 +17,14 @@ from app.notifications.jobs import BackgroundJobs
 from app.notifications.sequencer import BackgroundEventSequencer
 from app.notifications.stream import EventStreams
 from app.notifications.wakeup import Dispatcher, PostgresListener, StreamWaker
+from app.platform.background import BackgroundLoop
 
 
 class Notifications:
     def __init__(self, engine: Engine, read_engine: Engine, sealer: SecretSealer, settings: Settings) -> None:
         waker = StreamWaker(settings.events_max_streams_per_user)
-        # Streams and wake-ups only read: on SQLite they must not queue for the write lock (app.db).
+        # Streams and wake-ups only read: on SQLite they must not queue for the write lock
+        # (app.runtime.database).
         self.streams = EventStreams(read_engine, waker, settings)
         self._dispatcher = Dispatcher(read_engine, waker)
         self._delivery = DeliveryWorker(engine, sealer, settings)

@@ -22,7 +22,7 @@ from app.authz.cases import in_queue
 from app.config import Settings
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.notifications import EventType
-from app.services import events
+from app.notifications import outbox
 from app.services.cases import update_if_unchanged
 
 JOBS_CLIENT = "confrere-jobs"
@@ -60,9 +60,9 @@ def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID
             continue
         recipients = {case.requester_id, case.assignee_id, case.named_specialist_id}
         if in_queue(case):
-            recipients |= events.queue_audience(session, case)
+            recipients |= outbox.queue_audience(session, case)
         shared = queries.shared_user_ids(session, case.id)
-        events.emit(session, case, EventType.OVERDUE, recipients, now, shared=shared)
+        outbox.emit(session, case, EventType.OVERDUE, recipients, now, shared=shared)
         _audit(session, run_id, OVERDUE, case)
         marked.append(case.id)
     return marked
@@ -88,9 +88,9 @@ def escalate(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
         offered_to_all = {"named_specialist_id": None, "updated_at": now}
         if not update_if_unchanged(session, case, unchanged, offered_to_all):
             continue
-        recipients = events.queue_audience(session, case) | {case.requester_id}
+        recipients = outbox.queue_audience(session, case) | {case.requester_id}
         shared = queries.shared_user_ids(session, case.id)
-        events.emit(session, case, EventType.ESCALATED, recipients, now, shared=shared)
+        outbox.emit(session, case, EventType.ESCALATED, recipients, now, shared=shared)
         _audit(session, run_id, ESCALATE, case)
         escalated.append(case.id)
     return escalated
@@ -107,7 +107,7 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
         if not update_if_unchanged(session, case, [Case.status == CaseStatus.ANSWERED], closing):
             continue
         shared = queries.shared_user_ids(session, case.id)
-        events.emit(session, case, EventType.CLOSED, events.participants(case, shared), now, shared=shared)
+        outbox.emit(session, case, EventType.CLOSED, outbox.participants(case, shared), now, shared=shared)
         _audit(session, run_id, AUTO_CLOSE, case)
         closed.append(case.id)
     return closed

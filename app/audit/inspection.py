@@ -27,7 +27,7 @@ from app.crypto.cosignature import WitnessKey
 from app.crypto.signed_note import NoteSigner
 from app.errors import AppError, InvalidInput, NotFound, ServiceUnavailable
 from app.models.audit import AuditExport
-from app.services.pagination import InvalidCursor, Page, decode_cursor, page_of
+from app.platform.pagination import InvalidCursor, Page, decode_cursor, page_of
 
 CURSOR_KEYS = ("id",)
 EXPORT_READY = "ready"

@@ -3,7 +3,7 @@
 `confrere serve` installs LOG_CONFIG. The access line is ours (RequestContextMiddleware), not uvicorn's:
 it has the request id, and it leaves out the query string, where a filter value could be personal data.
 What is never logged: bodies, tokens, passwords, sealed content (none of it reaches a log call), and the
-parameters of failed SQL statements (the engine hides them: app.db).
+parameters of failed SQL statements (the engine hides them: app.runtime.database).
 """
 
 from __future__ import annotations

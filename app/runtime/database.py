@@ -1,4 +1,6 @@
-"""Engine and sessions. The request transaction itself is opened and committed in app.deps."""
+"""Engines and sessions: SQLite serialized through one writer, PostgreSQL as it is; WriteGate groups commits.
+
+The request transaction itself is opened and committed in app.runtime.unit_of_work."""
 
 from __future__ import annotations
 
@@ -12,23 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, MetaData, Table, create_engine, event, insert
+from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from app.config import Settings
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-SQLModel.metadata.naming_convention = NAMING_CONVENTION
-metadata: MetaData = SQLModel.metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The dialect below, registered under this driver name: sqlite+confrere_serialized:///path
@@ -226,8 +218,9 @@ def create_read_engine(settings: Settings, engine: Engine) -> Engine:
     reader = create_engine(
         url,
         pool_size=settings.db_pool_size,
-        # Unbounded: a read takes its connection on the event loop (app.deps), where waiting for one that
-        # only the loop can give back would stall the process. A SQLite connection is a file handle.
+        # Unbounded: a read takes its connection on the event loop (app.runtime.unit_of_work), where waiting
+        # for one that only the loop can give back would stall the process. A SQLite connection is a file
+        # handle.
         max_overflow=-1,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )

@@ -10,8 +10,8 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail, as_uuid, client_name, request_id_or_new
-from app.logs import REQUEST_ID, log_access
 from app.models.devices import NO_DEVICE
+from app.platform.logs import REQUEST_ID, log_access
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("confrere_http_request_duration_seconds", "HTTP request latency", ["method", "route"])

@@ -23,9 +23,8 @@ from app.crypto.sealing import SecretSealer
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.notifications import DeliveryStatus, Event, Webhook, WebhookDelivery
 from app.models.users import User
-from app.notifications import egress
+from app.notifications import egress, feed
 from app.schemas.notifications import DeliveryOut, DeliveryPage, EventOut, WebhookCreate
-from app.services import event_feed
 from app.services.keyset import Keyset
 
 NEWEST_FIRST = Keyset(WebhookDelivery.created_at, WebhookDelivery.id, descending=True)
@@ -188,7 +187,7 @@ def take_due(session: Session, now: datetime, *, limit: int, lease: timedelta) -
                 webhook_id=webhook.id,
                 url=webhook.url,
                 secret_sealed=webhook.secret_sealed,
-                event=event_feed.view(event),
+                event=feed.view(event),
             )
         )
     return due

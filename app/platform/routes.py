@@ -1,0 +1,24 @@
+"""The app's routes as FastAPI declared them, for checks made over every route at start-up and in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every APIRoute, including those of included routers (FastAPI includes them lazily)."""
+    found: list[APIRoute] = []
+
+    def walk(routes: Iterable[Any]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+
+    walk(app.router.routes)
+    return found
