@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -185,7 +186,8 @@ def test_one_specialty_code_added_six_times_at_once_is_one_201_and_409s(client, 
 
 
 def test_ten_webhooks_registered_at_once_keep_the_cap(app, client, accounts, settings):
-    app.state.settings = settings.model_copy(update={"webhook_allow_private_targets": True})
+    receivers_here = settings.model_copy(update={"webhook_allow_private_targets": True})
+    app.state.runtime = replace(app.state.runtime, settings=receivers_here)
     physician = clinician(client, accounts, Role.PHYSICIAN)
     body = {"url": "http://127.0.0.1:9/hook", "secret": "s3cr3t-" + "x" * 40}
     responses = _together(
