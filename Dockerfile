@@ -21,4 +21,4 @@ USER confrere
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"
-CMD ["sh", "-c", "confrere migrate && exec confrere serve --host 0.0.0.0 --port 8000 --workers ${CONFRERE_WORKERS:-2}"]
+CMD ["sh", "-c", "confrere migrate && exec confrere serve --host 0.0.0.0 --port 8000"]

@@ -12,7 +12,7 @@ BENCH_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test_bench
 NODE := $(shell command -v node 2>/dev/null)
 WEB_DEPS := web/node_modules/.package-lock.json
 
-.PHONY: venv run test test-pg lint format openapi clean web web-screenshots fuzz bench bench-pg bench-scale \
+.PHONY: venv run test test-pg test-multinode lint format openapi clean web web-screenshots fuzz bench bench-pg bench-scale \
 	bench-scale-pg wrk
 
 $(STAMP): pyproject.toml
@@ -40,6 +40,14 @@ fuzz: $(STAMP)
 test-pg: $(STAMP)
 	CONFRERE_TEST_DATABASE_URL=$(PG_URL) $(MAKE) test
 
+# Several nodes as one service (docs/deployment.md): three API processes, an audit sequencer, PostgreSQL and an
+# S3-compatible server (moto), with a longer load than the run `make test` does on PostgreSQL.
+MULTINODE_LOAD_SECONDS ?= 20
+test-multinode: $(STAMP)
+	CONFRERE_TEST_DATABASE_URL=$(PG_URL) CONFRERE_MULTINODE_LOAD_SECONDS=$(MULTINODE_LOAD_SECONDS) \
+		$(BIN)/python -m pytest -q tests/test_multinode.py tests/test_shared_limits.py tests/test_startup.py \
+		tests/test_blobstore.py
+
 # wrk 4.1, the load generator of the benchmarks: `apt-get install -y wrk` on Debian.
 wrk:
 	@command -v wrk >/dev/null || { echo "the benchmarks need wrk: apt-get install -y wrk"; exit 1; }
@@ -58,11 +66,12 @@ bench-scale: $(STAMP) wrk
 bench-scale-pg: $(STAMP) wrk
 	$(BIN)/python -m bench.run --scale full --database-url $(BENCH_PG_URL) $(BENCH_ARGS)
 
-# Style, then the layers of DESIGN.md as import-linter contracts (pyproject.toml).
+# Style, the layers of DESIGN.md as import-linter contracts, and types (mypy), all set in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, func, pool, select
 
 import app.models  # noqa: F401  (registers every table on the metadata)
 from app.config import get_settings
 from app.models.base import UTCDateTime, metadata
 
 config = context.config
+# pg_advisory_xact_lock key: "cfmigrat" in ASCII. Several nodes starting at once each run `confrere migrate`:
+# the first takes the lock and upgrades (PostgreSQL runs the whole upgrade in one transaction), the others
+# wait for it, then find the database at head and do nothing.
+MIGRATION_LOCK_KEY = 0x6366_6D69_6772_6174
 
 
 def _url() -> str:
@@ -40,6 +44,10 @@ def _render_item(type_: str, obj, autogen_context):
     return False
 
 
+def _applied(*, step, **_) -> None:
+    config.attributes.setdefault("applied", []).append(step.up_revision_id)
+
+
 def _run(connection) -> None:
     context.configure(
         connection=connection,
@@ -47,8 +55,11 @@ def _run(connection) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=_render_item,
+        on_version_apply=_applied,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
         context.run_migrations()
 
 

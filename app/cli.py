@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.client import cli as client_cli
 from app.config import Settings, get_settings
@@ -31,9 +31,12 @@ def alembic_config(settings: Settings, database_url: str | None = None) -> Confi
     return config
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
+def migrate(settings: Settings, revision: str = "head") -> list[str]:
+    """The revisions applied (none when another node had already migrated: alembic/env.py takes a lock)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings), revision)
+    config = alembic_config(settings)
+    command.upgrade(config, revision)
+    return config.attributes.get("applied", [])
 
 
 def create_admin(settings: Settings, email: str, password: str | None, name: str, if_missing: bool) -> int:
@@ -52,7 +55,10 @@ def create_admin(settings: Settings, email: str, password: str | None, name: str
     hasher = PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes)
     try:
         with transaction(engine) as session:
-            if if_missing and session.exec(select(UserRole).where(UserRole.role == Role.ADMIN.value)).first():
+            if (
+                if_missing
+                and session.exec(select(UserRole).where(col(UserRole.role) == Role.ADMIN.value)).first()
+            ):
                 print("An admin exists already; nothing to do.")
                 return 0
             provision(
@@ -102,7 +108,8 @@ def write_openapi(check: bool) -> int:
     return 0
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int | None) -> None:
+    """uvicorn with its standard extras (uvloop and httptools, picked by its "auto" loop and parser)."""
     import uvicorn
 
     from app.platform.logs import LOG_CONFIG
@@ -112,7 +119,7 @@ def serve(host: str, port: int, workers: int) -> None:
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=workers or get_settings().serve_workers,
         proxy_headers=True,
         log_config=LOG_CONFIG,
     )
@@ -124,7 +131,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    migrate(get_settings())
+    applied = migrate(get_settings())
+    print(f"applied {len(applied)} migrations: {' '.join(applied)}" if applied else "nothing to migrate")
     return 0
 
 
@@ -141,6 +149,16 @@ def _create_admin(args: argparse.Namespace) -> int:
 
 def _openapi(args: argparse.Namespace) -> int:
     return write_openapi(args.check)
+
+
+def _init_keys(_: argparse.Namespace) -> int:
+    from app.platform.keyring import load_server_keys
+
+    settings = get_settings().model_copy(update={"generate_keys": True})
+    keys = load_server_keys(settings)
+    print(f"server keys in {settings.resolved_keys_dir} (back them up; never lose the audit log's)")
+    print(f"audit log verifier key: {keys.audit_log.verifier().key_string}")
+    return 0
 
 
 def _rotate_token_key(_: argparse.Namespace) -> int:
@@ -241,21 +259,25 @@ def _audit_check(args: argparse.Namespace) -> int:
 
 def _blobs_sweep(args: argparse.Namespace) -> int:
     import time
+    from contextlib import contextmanager
 
-    from app.platform.blobstore import FilesystemBlobStore
+    from app.platform.blobstore import open_blob_store, sweep
     from app.runtime.database import create_db_engine, new_session
-    from app.services.attachments import referenced_blobs
+    from app.services.attachments import hold_publications, referenced_blobs
 
     settings = get_settings()
     engine = create_db_engine(settings)
 
-    def referenced(hashes) -> set[str]:
-        with new_session(engine) as session:
-            return referenced_blobs(session, hashes)
+    @contextmanager
+    def excluding_uploads(hashes: list[str]):
+        with new_session(engine) as session, session.begin():
+            hold_publications(session, exclusive=True)
+            yield referenced_blobs(session, hashes)
 
     try:
-        store = FilesystemBlobStore(settings.resolved_blobs_dir)
-        report = store.sweep(referenced, older_than=time.time() - args.grace_seconds, dry_run=args.dry_run)
+        store = open_blob_store(settings)
+        older_than = time.time() - args.grace_seconds
+        report = sweep(store, excluding_uploads, older_than=older_than, dry_run=args.dry_run)
     finally:
         engine.dispose()
     verb = "would remove" if args.dry_run else "removed"
@@ -285,7 +307,8 @@ def _jobs_run_once(_: argparse.Namespace) -> int:
     done = report.deadlines
     print(
         f"{len(done.overdue)} overdue, {len(done.escalated)} escalated, {len(done.auto_closed)} auto-closed; "
-        f"purged {report.purged_events} events; sequenced {sequenced} events"
+        f"purged {report.purged_events} events and {report.forgotten_buckets} full rate limit buckets; "
+        f"sequenced {sequenced} events"
     )
     return 0
 
@@ -300,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("serve", help="serve the API")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--workers", type=int, help="default: CONFRERE_WORKERS, or 1 on SQLite and 2 on PostgreSQL"
+    )
     run.set_defaults(handler=_serve)
 
     commands.add_parser("migrate", help="upgrade the database to the latest schema").set_defaults(
@@ -319,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--check", action="store_true", help="fail when the committed file differs")
     spec.set_defaults(handler=_openapi)
 
+    commands.add_parser(
+        "init-keys", help="create the missing server keys once, before the first start of several nodes"
+    ).set_defaults(handler=_init_keys)
     keys = commands.add_parser("rotate-token-key", help="add a new token signing key (old ones still verify)")
     keys.set_defaults(handler=_rotate_token_key)
 

@@ -13,6 +13,11 @@ from app.crypto.cosignature import WitnessKey
 from app.crypto.signed_note import NoteError
 
 
+class BlobBackend(StrEnum):
+    FILESYSTEM = "filesystem"
+    S3 = "s3"
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
@@ -46,6 +51,11 @@ class Settings(BaseSettings):
         description="A spent refresh token presented again this soon (a retry) returns its successor again.",
     )
     keys_dir: Path | None = Field(default=None, description="Server keys; defaults to data_dir/keys.")
+    generate_keys: bool = Field(
+        default=True,
+        description="Create missing server keys at start; false on every node of several, which share the "
+        "keys that `confrere init-keys` made once (docs/deployment.md).",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="Seals server-side secrets (TOTP seeds). Required outside development."
     )
@@ -59,7 +69,8 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(default=30, ge=1)
     login_ip_window_seconds: int = Field(default=900, ge=1)
 
-    # Token buckets in each process's memory (docs/reliability.md): N workers allow N times the rate.
+    # Token buckets shared by every node on PostgreSQL, in each process's memory on SQLite
+    # (app/platform/ratelimit.py).
     write_rate_per_minute: int = Field(
         default=300, ge=0, description="Writes per user (per address when anonymous); 0 disables."
     )
@@ -80,6 +91,20 @@ class Settings(BaseSettings):
     )
     blobs_dir: Path | None = Field(
         default=None, description="Encrypted attachments (content-addressed); defaults to data_dir/blobs."
+    )
+    # Several API nodes share an S3-compatible store (docs/deployment.md). Credentials come from the
+    # environment as the AWS SDK reads them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, roles), not from here.
+    blob_backend: BlobBackend = BlobBackend.FILESYSTEM
+    s3_bucket: str | None = Field(default=None, description="The bucket of the blobs; required with s3.")
+    s3_prefix: str = Field(default="", pattern=r"^([^/\s][^\s]*/)?$", description="Key prefix, ending in /.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="MinIO, Ceph, Garage...; unset for AWS S3 (the SDK's endpoint)."
+    )
+    s3_region: str | None = Field(default=None, description="Unset: the SDK's (AWS_REGION, its config).")
+    s3_part_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="Multipart upload part size (S3's minimum is 5 MiB): what an upload holds in memory.",
     )
 
     routine_due_hours: int = Field(default=7 * 24, ge=1)
@@ -133,6 +158,12 @@ class Settings(BaseSettings):
     )
     audit_sequencer_batch_size: int = Field(default=5000, ge=1, le=50_000)
 
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="API processes of `confrere serve`; default 1 on SQLite (one writer, whose turns are "
+        "queued in the process) and 2 on PostgreSQL (docs/benchmarks.md).",
+    )
     cors_origins: list[str] = Field(default_factory=list)
     metrics_token: SecretStr | None = Field(default=None, description="Bearer token for GET /metrics.")
 
@@ -147,6 +178,12 @@ class Settings(BaseSettings):
     @property
     def witnesses(self) -> list[WitnessKey]:
         return [WitnessKey.from_key_string(key) for key in self.audit_witness_keys]
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.blob_backend is BlobBackend.S3 and not self.s3_bucket:
+            raise ValueError("CONFRERE_S3_BUCKET is required when CONFRERE_BLOB_BACKEND is s3")
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secrets_outside_development(self) -> Settings:
@@ -177,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def serve_workers(self) -> int:
+        return self.workers or (1 if self.is_sqlite else 2)
 
 
 @lru_cache

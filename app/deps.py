@@ -1,6 +1,7 @@
 """Dependencies, as Annotated aliases: the request's unit of work, its runtime, and who is calling.
 
-What they do lives in app/runtime (unit_of_work, principals, context, state); routes use only these.
+What they do lives in app/runtime (unit_of_work, principals, state); routes declare audit actions, slow
+dependencies and large bodies with app/runtime/context.py and body_limits.py.
 A handler is `async def` and runs its database work with `await db.run(service, ...)`.
 """
 
@@ -18,7 +19,7 @@ from app.platform.blobstore import BlobStore
 from app.runtime import principals
 from app.runtime.context import trail_of
 from app.runtime.state import Runtime, runtime_of
-from app.runtime.unit_of_work import RequestDb, unit_of_work
+from app.runtime.unit_of_work import DB, RequestDb
 from app.services.auth import AccessClaims
 
 
@@ -47,7 +48,7 @@ BlobStoreDep = Annotated[BlobStore, Depends(_blobs)]
 
 # The request's transaction (app.runtime.unit_of_work): committed, with its audit record, before the
 # response leaves.
-Db = Annotated[RequestDb, Depends(unit_of_work, scope="function")]
+Db = Annotated[RequestDb, DB]
 
 # The access token's claims, or the refusal to raise in the transaction (checked before it opens).
 TokenClaims = Annotated[AccessClaims | AppError, Depends(principals.token_claims)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 # A write that must outlive the failed request's rollback (a failed-login counter, a revocation).
@@ -150,3 +151,92 @@ class ServiceUnavailable(AppError):
 class SelfChangeRefused(Forbidden):
     code = "self_change_refused"
     title = "An admin cannot change their own roles or status"
+
+
+class CaseNotFound(NotFound):
+    code = "case_not_found"
+    title = "No such case"
+
+
+class CaseClosed(Conflict):
+    code = "case_closed"
+    title = "The case is closed or withdrawn"
+
+
+class WriteNotAllowed(Forbidden):
+    code = "write_not_allowed"
+    title = "Your part in this case does not let you add this"
+
+
+class ShareNotAllowed(Forbidden):
+    code = "share_not_allowed"
+    title = "Only a participant of the case may re-share it"
+
+
+class RecipientNotEligible(InvalidInput):
+    code = "recipient_not_eligible"
+    title = "An envelope targets a device that may not receive this case's keys"
+
+
+class InvalidNamedSpecialist(InvalidInput):
+    code = "invalid_named_specialist"
+    title = "The named specialist is not a verified, active specialist of this specialty"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+    title = "The case's status does not allow this transition"
+
+
+class TransitionNotAllowed(Forbidden):
+    code = "transition_not_allowed"
+    title = "Your part in this case does not let you make this transition"
+
+
+class AlreadyClaimed(Conflict):
+    code = "already_claimed"
+    title = "Another specialist has claimed this case"
+
+
+class Refusal(StrEnum):
+    """Why a policy (app/authz) says no."""
+
+    ACCOUNT_NOT_ACTIVE = "account_not_active"
+    ROLE_REQUIRED = "role_required"
+    MFA_REQUIRED = "mfa_required"
+    SELF_ROLE_CHANGE = "self_role_change"
+    NOT_A_CLINICIAN = "not_a_clinician"
+    NOT_VISIBLE = "not_visible"
+    INVALID_NAMED_SPECIALIST = "invalid_named_specialist"
+    RECIPIENT_NOT_ELIGIBLE = "recipient_not_eligible"
+    SHARE_NOT_ALLOWED = "share_not_allowed"
+    CASE_CLOSED = "case_closed"
+    WRITE_NOT_ALLOWED = "write_not_allowed"
+    ALREADY_CLAIMED = "already_claimed"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    TRANSITION_NOT_ALLOWED = "transition_not_allowed"
+
+
+# The one mapping of refusals to problem types. A case the caller may not see answers exactly like a missing
+# one, whether they are no clinician or just not part of it.
+REFUSALS: dict[Refusal, type[AppError]] = {
+    Refusal.ACCOUNT_NOT_ACTIVE: AccountNotActive,
+    Refusal.ROLE_REQUIRED: RoleRequired,
+    Refusal.MFA_REQUIRED: MfaRequired,
+    Refusal.SELF_ROLE_CHANGE: SelfChangeRefused,
+    Refusal.NOT_A_CLINICIAN: CaseNotFound,
+    Refusal.NOT_VISIBLE: CaseNotFound,
+    Refusal.INVALID_NAMED_SPECIALIST: InvalidNamedSpecialist,
+    Refusal.RECIPIENT_NOT_ELIGIBLE: RecipientNotEligible,
+    Refusal.SHARE_NOT_ALLOWED: ShareNotAllowed,
+    Refusal.CASE_CLOSED: CaseClosed,
+    Refusal.WRITE_NOT_ALLOWED: WriteNotAllowed,
+    Refusal.ALREADY_CLAIMED: AlreadyClaimed,
+    Refusal.ILLEGAL_TRANSITION: IllegalTransition,
+    Refusal.TRANSITION_NOT_ALLOWED: TransitionNotAllowed,
+}
+
+
+def refused(reason: Refusal) -> AppError:
+    """The typed error that answers a refusal."""
+    return REFUSALS[reason]()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -14,6 +14,7 @@ from app.audit.sequencer import BackgroundSequencer
 from app.config import Settings, get_settings
 from app.platform import problem_handlers
 from app.platform.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
+from app.platform.routing import include_routers
 from app.routers import (
     admin,
     audit,
@@ -32,7 +33,6 @@ from app.routers import events as event_routes
 from app.routers import stats as stats_routes
 from app.routers import webhooks as webhook_routes
 from app.runtime.body_limits import limits_by_route
-from app.runtime.context import storable_url
 from app.runtime.state import build_runtime
 
 API_DESCRIPTION = """\
@@ -68,7 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.dispose()
 
     app = FastAPI(
-        dependencies=[Depends(storable_url)],
         title="Confrere API",
         version="1.0.0",
         description=API_DESCRIPTION,
@@ -98,25 +97,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.runtime = runtime
-    for module in (
-        auth,
-        me,
-        key_backup,
-        devices,
-        specialties,
-        directory,
-        cases,
-        case_content,
-        admin,
-        audit,
-        witness,
-        event_routes,
-        webhook_routes,
-        stats_routes,
-    ):
-        app.include_router(module.router)
-    app.include_router(auth.jwks_router)
-    app.include_router(ops.router)
+    include_routers(
+        app,
+        *(
+            module.router
+            for module in (
+                auth,
+                me,
+                key_backup,
+                devices,
+                specialties,
+                directory,
+                cases,
+                case_content,
+                admin,
+                audit,
+                witness,
+                event_routes,
+                webhook_routes,
+                stats_routes,
+            )
+        ),
+        auth.jwks_router,
+        ops.router,
+    )
     if (WEB_DIST / "index.html").is_file():
         app.mount(WEB_PATH, StaticFiles(directory=WEB_DIST, html=True), name="web")
     problem_handlers.install(app)

@@ -20,7 +20,7 @@ from app.deps import CurrentPrincipal, Db, RuntimeDep
 from app.errors import Unauthenticated
 from app.main import create_app
 from app.models.base import utcnow
-from app.runtime.context import unaudited
+from app.runtime.context import inline_read, unaudited
 from app.runtime.principals import bearer_scheme
 from app.runtime.state import Runtime
 from app.schemas.cases import CaseDetail
@@ -62,7 +62,7 @@ def create_bench_app() -> FastAPI:
         "/bench/cases/{case_id}",
         include_in_schema=False,
         response_model=CaseDetail,
-        dependencies=[unaudited("benchmark reference: the case read without its record")],
+        dependencies=[unaudited("benchmark reference: the case read without its record"), inline_read()],
     )
     async def read_case_unaudited(case_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> CaseDetail:
         return await db.run(cases.read, principal, case_id, utcnow())

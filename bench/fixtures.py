@@ -66,7 +66,7 @@ def tokens(url: str, people: Cast) -> Tokens:
     return Tokens(login(url, people.reader), login(url, people.cardiologists[0]), login(url, people.officer))
 
 
-def _client(url: str, token: str, person: Person) -> httpx.Client:
+def api_client(url: str, token: str, person: Person) -> httpx.Client:
     headers = {
         **CLIENT_HEADERS,
         "Authorization": f"Bearer {token}",
@@ -78,7 +78,7 @@ def _client(url: str, token: str, person: Person) -> httpx.Client:
 def create_cases(url: str, token: str, people: Cast, count: int) -> list[str]:
     """`count` cases of the reader for the queue specialty, sealed for its 20 devices, through the API."""
     ids = []
-    with _client(url, token, people.reader) as client:
+    with api_client(url, token, people.reader) as client:
         for _ in range(count):
             case_id = str(uuid.uuid4())
             body = case_body(author(people.reader), people.queue_recipients, QUEUE_SPECIALTY, case_id)
@@ -95,7 +95,7 @@ def upload_attachment(url: str, token: str, people: Cast, case_id: str) -> str:
     attachment_id = orjson.loads(sealed.header)["object_id"]
     meta = {"id": attachment_id, **sealed_json(sealed, with_ciphertext=False)}
     files = {"ciphertext": ("ciphertext.bin", io.BytesIO(sealed.ciphertext), "application/octet-stream")}
-    with _client(url, token, people.reader) as client:
+    with api_client(url, token, people.reader) as client:
         _check(
             client.post(
                 f"/v1/cases/{case_id}/attachments", data={"meta": orjson.dumps(meta).decode()}, files=files

@@ -10,6 +10,7 @@ token-only ceiling right before it, and the ratio of the two is the figure that 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,12 +19,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
+
+from app.platform.logs import LOG_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "request.lua"
@@ -64,6 +67,7 @@ class Sample:
     p99_ms: float
     errors: int
     requests: int
+    cpu_ms: float = 0.0  # the server's CPU time per request (its processes only, not the database's)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class Result:
     ratio: float
     errors: int
     requests: int
+    cpu_ms: float
+    # The ceiling's server CPU per request over the scenario's, median of the pairs: the ratio again, but
+    # of what each request costs the server rather than of what it served while other work shared the cores.
+    cpu_ratio: float
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,8 +103,20 @@ class Server:
 
 @contextmanager
 def running_server(
-    env: dict[str, str], log_path: Path, workers: int = 1, app: str = "bench.app:create_bench_app"
+    env: dict[str, str],
+    log_path: Path,
+    workers: int = 1,
+    app: str = "bench.app:create_bench_app",
+    ready_path: str = "/readyz",
+    logging: list[str] | None = None,
 ) -> Iterator[Server]:
+    """uvicorn as `confrere serve` runs it: with uvicorn's standard extras installed it picks uvloop and
+    httptools (`--loop auto --http auto`), for the product and the bare reference app alike; its logs (by
+    default Confrere's, with a JSON access line per request, as in production) go to `log_path`."""
+    if logging is None:
+        config = log_path.with_suffix(".logging.json")
+        config.write_text(json.dumps(LOG_CONFIG))
+        logging = ["--log-config", str(config)]
     port = free_port()
     command = [
         sys.executable,
@@ -110,9 +130,7 @@ def running_server(
         str(port),
         "--workers",
         str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
+        *logging,
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -121,7 +139,7 @@ def running_server(
         deadline = time.monotonic() + READY_SECONDS
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -190,6 +208,33 @@ def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
     )
 
 
+def _processes(server: Server) -> list[int]:
+    """The server's worker processes (uvicorn's supervisor's children), or the server itself."""
+    pid = server.process.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()] or [pid]
+
+
+def worker_rss_mb(server: Server) -> float:
+    """The resident memory of the largest worker process (the server itself when it runs one)."""
+    return max(_rss_mb(pid) for pid in _processes(server))
+
+
+def cpu_seconds(server: Server) -> float:
+    """User and system CPU time the server's processes have used so far."""
+    ticks = 0
+    for pid in {server.process.pid, *_processes(server)}:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _field(pattern: str, output: str) -> str:
     found = re.search(pattern, output)
     if found is None:
@@ -198,26 +243,45 @@ def _field(pattern: str, output: str) -> str:
 
 
 def measure(
-    name: str, url: str, load: Load, ceiling: Load, timing: Timing, work_dir: Path
+    name: str,
+    url: str,
+    load: Load,
+    ceiling: Load,
+    timing: Timing,
+    work_dir: Path,
+    ceiling_url: str | None = None,
+    cpu_seconds: Callable[[str], float] | None = None,
 ) -> tuple[Result, Result]:
-    """The scenario and the token-only ceiling, each run right after the other, `timing.runs` times, after a
-    warm-up of both; medians of each, and the median of the per-pair ratios."""
+    """The scenario and the ceiling (the token-only route unless told; served at `ceiling_url` when it is
+    another server), each run right after the other, `timing.runs` times, after a warm-up of both; medians
+    of each, and the median of the per-pair ratios. `cpu_seconds(url)`, when given, is the CPU time the
+    server at `url` has used so far."""
+    ceiling_url = ceiling_url or url
+
+    def run(target: str, target_load: Load) -> Sample:
+        before = cpu_seconds(target) if cpu_seconds else 0.0
+        sample = wrk(target, target_load, timing.seconds, work_dir)
+        if cpu_seconds is None or not sample.requests:
+            return sample
+        return replace(sample, cpu_ms=(cpu_seconds(target) - before) * 1000 / sample.requests)
+
     if timing.warmup:
-        wrk(url, ceiling, timing.warmup, work_dir)
+        wrk(ceiling_url, ceiling, timing.warmup, work_dir)
         wrk(url, load, timing.warmup, work_dir)
-    pairs = []
-    for _ in range(timing.runs):
-        pairs.append((wrk(url, ceiling, timing.seconds, work_dir), wrk(url, load, timing.seconds, work_dir)))
+    pairs = [(run(ceiling_url, ceiling), run(url, load)) for _ in range(timing.runs)]
     ceilings = [ceiling_sample for ceiling_sample, _ in pairs]
     samples = [sample for _, sample in pairs]
     ceiling_rps = statistics.median(sample.rps for sample in ceilings)
     ratio = statistics.median(sample.rps / ceiling_sample.rps for ceiling_sample, sample in pairs)
-    return _result(name, samples, ceiling_rps, ratio), _result(
-        "token-only ceiling", ceilings, ceiling_rps, 1.0
+    cpu_ratio = statistics.median(
+        ceiling_sample.cpu_ms / sample.cpu_ms if sample.cpu_ms else 0.0 for ceiling_sample, sample in pairs
+    )
+    return _result(name, samples, ceiling_rps, ratio, cpu_ratio), _result(
+        "token-only ceiling", ceilings, ceiling_rps, 1.0, 1.0
     )
 
 
-def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float) -> Result:
+def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float, cpu_ratio: float) -> Result:
     return Result(
         name=name,
         rps=statistics.median(sample.rps for sample in samples),
@@ -227,4 +291,6 @@ def _result(name: str, samples: list[Sample], ceiling_rps: float, ratio: float) 
         ratio=ratio,
         errors=sum(sample.errors for sample in samples),
         requests=sum(sample.requests for sample in samples),
+        cpu_ms=statistics.median(sample.cpu_ms for sample in samples),
+        cpu_ratio=cpu_ratio,
     )

@@ -25,6 +25,7 @@ from app.crypto.e2ee import (
     DeviceKeys,
     Header,
     Manifest,
+    Recipient,
     SealedObject,
     encrypt_content,
     key_commitment,
@@ -61,9 +62,10 @@ def sealed_json(sealed: SealedObject, *, with_ciphertext: bool = True) -> dict:
     return body | ({"ciphertext": b64(sealed.ciphertext)} if with_ciphertext else {})
 
 
-def _seal(author: Author, case_id: str, kind: str, object_id: str, text: bytes, recipients: dict[str, bytes]):
+def _seal(
+    author: Author, case_id: str, kind: str, object_id: str, text: bytes, recipients: dict[str, Recipient]
+):
     header = Header(
-        suite=author.keys.suite,
         case_id=case_id,
         kind=kind,
         object_id=object_id,
@@ -72,7 +74,7 @@ def _seal(author: Author, case_id: str, kind: str, object_id: str, text: bytes, 
     return seal(text, header, recipients, author.keys)
 
 
-def case_body(author: Author, recipients: dict[str, bytes], specialty: str, case_id: str) -> dict:
+def case_body(author: Author, recipients: dict[str, Recipient], specialty: str, case_id: str) -> dict:
     return {
         "id": case_id,
         "specialty": specialty,
@@ -82,14 +84,14 @@ def case_body(author: Author, recipients: dict[str, bytes], specialty: str, case
     }
 
 
-def message_body(author: Author, recipients: dict[str, bytes], case_id: str) -> dict:
+def message_body(author: Author, recipients: dict[str, Recipient], case_id: str) -> dict:
     message_id = str(uuid.uuid4())
     sealed = _seal(author, case_id, "message", message_id, MESSAGE_TEXT, recipients)
     return {"id": message_id, "kind": "message", "sealed": sealed_json(sealed)}
 
 
 def sealed_attachment(
-    author: Author, recipients: dict[str, bytes], case_id: str, data: bytes
+    author: Author, recipients: dict[str, Recipient], case_id: str, data: bytes
 ) -> SealedObject:
     return _seal(author, case_id, "attachment", str(uuid.uuid4()), data, recipients)
 
@@ -109,7 +111,6 @@ class SharedCiphertext:
 def shared_ciphertext(author: Author, case_id: str, data: bytes) -> SharedCiphertext:
     content_key = os.urandom(32)
     header = Header(
-        suite=author.keys.suite,
         case_id=case_id,
         kind="attachment",
         object_id=str(uuid.uuid4()),
@@ -121,19 +122,18 @@ def shared_ciphertext(author: Author, case_id: str, data: bytes) -> SharedCipher
 
 
 def attachment_meta(
-    author: Author, recipients: dict[str, bytes], case_id: str, shared: SharedCiphertext, sha256: str
+    author: Author, recipients: dict[str, Recipient], case_id: str, shared: SharedCiphertext, sha256: str
 ) -> dict:
     attachment_id = str(uuid.uuid4())
     header = Header(
-        suite=author.keys.suite,
         case_id=case_id,
         kind="attachment",
         object_id=attachment_id,
         author_device_id=author.device_id,
     )
     envelopes = {
-        device_id: wrap_content_key(shared.content_key, header, device_id, public)
-        for device_id, public in recipients.items()
+        device_id: wrap_content_key(shared.content_key, header, device_id, recipient)
+        for device_id, recipient in recipients.items()
     }
     manifest = Manifest(
         header_sha256=header.sha256.hex(),
@@ -143,6 +143,7 @@ def attachment_meta(
             device_id: hashlib.sha256(wrapped).hexdigest() for device_id, wrapped in envelopes.items()
         },
         key_commitment=key_commitment(shared.content_key, header.sha256).hex(),
+        envelope_suites={device_id: recipient.suite for device_id, recipient in recipients.items()},
     ).to_bytes()
     sealed = SealedObject(
         header.to_bytes(), b"", envelopes, manifest, author.keys.sign(manifest_signing_input(manifest))
@@ -150,11 +151,13 @@ def attachment_meta(
     return {"id": attachment_id, **sealed_json(sealed, with_ciphertext=False)}
 
 
-def new_case_body(author: Author, recipients: dict[str, bytes], specialty: str, _: int) -> dict:
+def new_case_body(author: Author, recipients: dict[str, Recipient], specialty: str, _: int) -> dict:
     return case_body(author, recipients, specialty, str(uuid.uuid4()))
 
 
-def new_message_body(author: Author, recipients: dict[str, bytes], case_ids: list[str], index: int) -> dict:
+def new_message_body(
+    author: Author, recipients: dict[str, Recipient], case_ids: list[str], index: int
+) -> dict:
     """Line i posts to case_ids[i % n], as line i of the matching paths file says (bench/scenarios.py)."""
     return message_body(author, recipients, case_ids[index % len(case_ids)])
 

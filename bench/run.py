@@ -28,9 +28,19 @@ import httpx
 
 from app.config import Environment, Settings
 from app.platform.keyring import load_server_keys
-from bench import audit_bench, client_crypto, explain, report, seed
+from bench import audit_bench, bare, client_crypto, explain, report, seed
 from bench.fixtures import create_cases, deep_queue_cursor, tokens, upload_attachment
-from bench.harness import CONNECTIONS, Load, Result, Timing, measure, running_server, wrk
+from bench.harness import (
+    CONNECTIONS,
+    Load,
+    Server,
+    Timing,
+    cpu_seconds,
+    measure,
+    running_server,
+    worker_rss_mb,
+    wrk,
+)
 from bench.scenarios import Scenario, Targets, read_scenarios, references, token_ceiling, write_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +78,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--runs", type=int, help="wrk runs per scenario (default: the scale's)")
     parser.add_argument("--seconds", type=int, help="seconds per wrk run (default: the scale's)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="uvicorn worker processes (default: what `confrere serve` runs, 1 on SQLite, 2 on PostgreSQL)",
+    )
     parser.add_argument(
         "--body-rate",
         type=int,
@@ -89,7 +104,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _server_env(settings: Settings) -> dict[str, str]:
+def server_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
         "CONFRERE_ENVIRONMENT": settings.environment.value,
@@ -115,7 +130,7 @@ class Runner:
         self.settings = Settings(
             environment=Environment.DEVELOPMENT, data_dir=work / "data", database_url=args.database_url
         )
-        self.env = _server_env(self.settings)
+        self.env = server_env(self.settings)
         self.engine = seed.seed_engine(self.settings)
         self.rng = random.Random(2026)
         self.results: dict[str, Any] = {"http": [], "series": {}, "ceilings": {}}
@@ -123,15 +138,70 @@ class Runner:
     def _wanted(self, scenario: Scenario) -> bool:
         return not self.args.only or scenario.key in self.args.only
 
-    def _measure(self, url: str, scenario: Scenario, ceiling: Load) -> Result:
-        result, ceiling_result = measure(scenario.title, url, scenario.load, ceiling, self.timing, self.work)
+    def _measure(self, server: Server, scenario: Scenario, ceiling: Load) -> dict[str, Any]:
+        """The scenario against the token-only route, as a dict with its ratio to the external bare app and
+        the resident memory of the server's largest worker right after the load."""
+        result, ceiling_result = measure(
+            scenario.title, server.url, scenario.load, ceiling, self.timing, self.work, cpu_seconds=self._cpu
+        )
+        bare_ratio = result.ratio / self.bare_over_token
+        bare_cpu_ratio = result.cpu_ratio / self.bare_over_token_cpu
         print(
             f"  {scenario.title}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
             f"p99 {result.p99_ms:.1f} ms, {result.ratio:.0%} of token-only "
-            f"({ceiling_result.rps:,.0f} req/s), errors {result.errors}",
+            f"({ceiling_result.rps:,.0f} req/s), {bare_ratio:.3f} of the bare app; server CPU "
+            f"{result.cpu_ms:.2f} ms a request, {result.cpu_ratio:.0%} of token-only's, {bare_cpu_ratio:.3f} "
+            f"of the bare app's; errors {result.errors}",
             flush=True,
         )
-        return result
+        return {
+            "key": scenario.key,
+            **result.as_dict(),
+            "title": scenario.title,
+            "bare_ratio": bare_ratio,
+            "bare_cpu_ratio": bare_cpu_ratio,
+            "rss_mb": worker_rss_mb(server),
+        }
+
+    def _cpu(self, url: str) -> float:
+        return cpu_seconds(self.servers[url])
+
+    def _external_bare(self, server: Server, bare_url: str, token_only: Load, plain_async: Load) -> None:
+        """The external bare app against the token-only route (the factor that turns every ratio to the
+        token-only route into one to the bare app), and Confrere's bare async route against it directly."""
+        bare_load = Load(paths=[bare.PATH])
+        external, _ = measure(
+            "External bare FastAPI app",
+            bare_url,
+            bare_load,
+            token_only,
+            self.timing,
+            self.work,
+            server.url,
+            self._cpu,
+        )
+        self.bare_over_token, self.bare_over_token_cpu = external.ratio, external.cpu_ratio
+        fixed, _ = measure(
+            "Bare async route / external bare app",
+            server.url,
+            plain_async,
+            bare_load,
+            self.timing,
+            self.work,
+            bare_url,
+            self._cpu,
+        )
+        print(
+            f"  external bare app: {external.rps:,.0f} req/s, {external.ratio:.2f}x token-only; "
+            f"Confrere's bare async route: {fixed.ratio:.0%} of it (CPU a request: {fixed.cpu_ratio:.0%})",
+            flush=True,
+        )
+        self.results["external_bare"] = {
+            **external.as_dict(),
+            "fixed_cost_ratio": fixed.ratio,
+            "fixed_cost_cpu_ratio": fixed.cpu_ratio,
+            "bare_async_rps": fixed.rps,
+        }
 
     def run(self) -> dict[str, Any]:
         started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -151,7 +221,7 @@ class Runner:
             "load_average": {"start": load_start, "end": report.load_average()},
             "timing": self.timing.__dict__,
             "connections": CONNECTIONS,
-            "workers": self.args.workers,
+            "workers": self.args.workers or self.settings.serve_workers,
             "main_size": self.scale.main_size,
             "largest_size": self.scale.series[-1],
         }
@@ -185,6 +255,10 @@ class Runner:
             seed.bulk_audit_records(self.engine, self.people, records, self.rng)
         print("sequencer", flush=True)
         sequencer = audit_bench.sequencer(self.settings, records)
+        # Statistics of a numbered log, as a production database has them: those taken while the whole
+        # backlog was pending made SQLite (which never analyzes again by itself) scan every record for the
+        # few pending ones, at every pass of the sequencer, with the writer's lock held.
+        seed.analyze(self.engine)
         print(f"export of {records:,} records", flush=True)
         exported, bundle = audit_bench.export(self.env, self.people.officer.id, records)
         print("offline verification", flush=True)
@@ -196,8 +270,20 @@ class Runner:
 
     def _http(self, size: int) -> None:
         print(f"server at {size:,} cases", flush=True)
-        with running_server(self.env, self.work / "server.log", workers=self.args.workers) as server:
+        workers = self.args.workers or self.settings.serve_workers
+        with (
+            running_server(self.env, self.work / "server.log", workers=workers) as server,
+            running_server(
+                self.env,
+                self.work / "bare.log",
+                workers=workers,
+                app="bench.bare:create_bare_app",
+                ready_path=bare.PATH,
+                logging=[],  # uvicorn's defaults, access log included, as a user would run it
+            ) as bare_server,
+        ):
             url = server.url
+            self.servers = {server.url: server, bare_server.url: bare_server}
             access = tokens(url, self.people)
             cursor, length = deep_queue_cursor(self.engine, QUEUE_DEPTH)
             if self.targets is None:
@@ -209,29 +295,25 @@ class Runner:
                 self.targets = replace(self.targets, deep_cursor=cursor)
             print(f"  queue of {length:,} cases; deep cursor at {QUEUE_DEPTH:.0%}", flush=True)
             token_only = token_ceiling(access)
+            reference_loads = references(access)
+            self._external_bare(server, bare_server.url, token_only, reference_loads[1].load)
             for scenario in read_scenarios(access, self.targets):
                 if self._wanted(scenario):
-                    result = self._measure(url, scenario, token_only)
-                    self.results["series"].setdefault(scenario.title, {})[str(size)] = result.as_dict()
+                    result = self._measure(server, scenario, token_only)
+                    self.results["series"].setdefault(scenario.title, {})[str(size)] = result
                     if size == self.scale.main_size:
-                        self.results["http"].append(
-                            {"key": scenario.key, **result.as_dict(), "title": scenario.title}
-                        )
+                        self.results["http"].append(result)
             if size != self.scale.main_size:
                 return
-            for key, title, load in references(access):
-                result = self._measure(url, Scenario(key, title, load), token_only)
-                self.results["http"].insert(0, {"key": key, **result.as_dict(), "title": title})
+            for scenario in reference_loads:
+                self.results["http"].insert(0, self._measure(server, scenario, token_only))
             total_seconds = self.timing.warmup + self.timing.runs * self.timing.seconds
             bodies = self.args.body_rate * total_seconds
             for scenario in write_scenarios(
                 access, self.people, self.targets, self.work, bodies, uploads=60 * total_seconds
             ):
                 if self._wanted(scenario):
-                    result = self._measure(url, scenario, token_only)
-                    self.results["http"].append(
-                        {"key": scenario.key, **result.as_dict(), "title": scenario.title}
-                    )
+                    self.results["http"].append(self._measure(server, scenario, token_only))
                     if scenario.key == "login":
                         self.results["login_probe"] = self._probe_during(url, scenario.load)
 
@@ -269,6 +351,17 @@ def _probe(url: str, stop: threading.Event, seconds: float | None = None) -> lis
     return latencies
 
 
+# An access line per request is gigabytes over a full run; what else the servers logged stays.
+ACCESS_LINE_MARKERS = ('"logger":"confrere.access"', ' HTTP/1.1" ')
+
+
+def _drop_access_lines(log: Path) -> None:
+    kept = log.with_suffix(".kept")
+    with log.open(errors="replace") as lines, kept.open("w") as out:
+        out.writelines(line for line in lines if not any(marker in line for marker in ACCESS_LINE_MARKERS))
+    kept.replace(log)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     database = "postgresql" if args.database_url and args.database_url.startswith("postgresql") else "sqlite"
@@ -282,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(work / "data")
         for leftover in [*work.glob("*.ndjson"), *work.glob("*.txt"), *work.glob("*.bin")]:
             leftover.unlink()
+        for log in work.glob("*.log"):
+            _drop_access_lines(log)
     print(report.markdown(results))
     print(f"\nwritten to {work}")
 

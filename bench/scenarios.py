@@ -42,12 +42,12 @@ def token_ceiling(tokens: Tokens) -> Load:
     return Load(paths=["/bench/token"], token=tokens.reader)
 
 
-def references(tokens: Tokens) -> list[tuple[str, str, Load]]:
+def references(tokens: Tokens) -> list[Scenario]:
     """The bare JSON ceiling, and both ceilings as `async def` routes (no worker thread); bench/app.py."""
     return [
-        ("plain", "Bare JSON route (ceiling)", Load(paths=["/bench/plain"])),
-        ("plain_async", "Bare JSON route, async def", Load(paths=["/bench/plain-async"])),
-        (
+        Scenario("plain", "Bare JSON route (ceiling)", Load(paths=["/bench/plain"])),
+        Scenario("plain_async", "Bare JSON route, async def", Load(paths=["/bench/plain-async"])),
+        Scenario(
             "token_async",
             "Token-only route, async def",
             Load(paths=["/bench/token-async"], token=tokens.reader),

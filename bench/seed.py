@@ -26,7 +26,7 @@ from app.audit.records import Actor, AuditTrail, Event, Outcome, Resource, encod
 from app.cli import alembic_config
 from app.config import Settings
 from app.crypto import totp
-from app.crypto.e2ee import DeviceKeys, Header, Suite, generate_device_keys, seal
+from app.crypto.e2ee import DeviceKeys, Header, Recipient, Suite, generate_device_keys, seal
 from app.crypto.passwords import PasswordHasher
 from app.crypto.sealing import SecretSealer
 from app.models.audit import AuditRecord
@@ -89,10 +89,14 @@ class Cast:
         return self.physicians[0]
 
     @property
-    def queue_recipients(self) -> dict[str, bytes]:
+    def queue_recipients(self) -> dict[str, Recipient]:
         """Every device that may receive a new case of the queue specialty, the requester's included."""
         people = [self.reader, *self.cardiologists]
-        return {str(person.device_id): person.keys.kem_public for person in people if person.keys}
+        return {
+            str(person.device_id): Recipient(person.keys.suite, person.keys.kem_public)
+            for person in people
+            if person.keys
+        }
 
 
 def is_postgres(url: str) -> bool:
@@ -231,10 +235,9 @@ class _Template:
 def _template(author: Person) -> _Template:
     assert author.keys is not None
     case_id = str(uuid.uuid4())
-    header = Header(
-        suite=SUITE, case_id=case_id, kind="case", object_id=case_id, author_device_id=str(author.device_id)
-    )
-    sealed = seal(b"x" * 200, header, {str(author.device_id): author.keys.kem_public}, author.keys)
+    header = Header(case_id=case_id, kind="case", object_id=case_id, author_device_id=str(author.device_id))
+    recipient = Recipient(author.keys.suite, author.keys.kem_public)
+    sealed = seal(b"x" * 200, header, {str(author.device_id): recipient}, author.keys)
     return _Template(
         sealed.header,
         sealed.manifest,

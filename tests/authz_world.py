@@ -38,6 +38,7 @@ from tests.e2ee_helpers import (
     new_id,
     register_device,
     registration_body,
+    request_challenge,
     share_body,
     upload,
 )
@@ -339,15 +340,19 @@ def key_backup_stored(w: World, role: str) -> Call:
 
 
 def register_own_device(w: World, role: str) -> Call:
-    challenge = w.client.post("/v1/devices/challenge", headers=w.headers[role])
-    refused = {"challenge_id": new_id(), "challenge": base64.b64encode(bytes(32)).decode()}
-    issued = challenge.json() if challenge.status_code == 201 else refused
     keys = generate_device_keys(Suite.X25519)
+    challenge = request_challenge(w.client, w.headers[role], keys)
+    refused = {
+        "challenge_id": new_id(),
+        "challenge": base64.b64encode(bytes(32)).decode(),
+        "kem_challenge": "",
+    }
+    issued = challenge.json() if challenge.status_code == 201 else refused
     return Call("POST", "/v1/devices", json=registration_body(keys, issued, w.user_id(role)))
 
 
 def revoke_own_device(w: World, role: str) -> Call:
-    challenge = w.client.post("/v1/devices/challenge", headers=w.headers[role])
+    challenge = request_challenge(w.client, w.headers[role], generate_device_keys(Suite.X25519))
     device_id = new_id()
     if challenge.status_code == 201:
         device_id = register_device(w.client, w.headers[role], w.user_id(role), Suite.X25519).id

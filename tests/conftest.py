@@ -29,6 +29,7 @@ from app.models.base import metadata, utcnow
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
 from app.runtime.database import transaction
 from app.services.auth import totp_context
+from tests.s3_server import S3Server, s3_server
 
 PASSWORD = "a long enough test password"
 HASHER = PasswordHasher()
@@ -207,3 +208,13 @@ def assert_problem(response, status: int, code: str) -> dict:
     assert body["code"] == code, body
     assert body["status"] == status
     return body
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server, one per test session, started on first use."""
+    try:
+        with s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+            yield server
+    except RuntimeError as error:
+        pytest.skip(f"NO S3 TESTS: the S3-compatible test server (moto[server]) cannot start: {error}")

@@ -17,14 +17,21 @@ from fastapi.testclient import TestClient
 
 from app.client.api import b64, unb64
 from app.crypto.e2ee import (
+    FORMAT_V1,
+    FORMAT_V2,
+    KEM_PROOF_LENGTH,
     DeviceKeys,
+    E2EEError,
     Header,
     Manifest,
+    ObjectContext,
+    Recipient,
     SealedObject,
     ShareStatement,
     Suite,
     generate_device_keys,
     manifest_signing_input,
+    open_kem_challenge,
     open_sealed,
     rewrap,
     seal,
@@ -63,21 +70,37 @@ class Clinician:
         return self.devices[0]
 
 
+def challenge_body(keys: DeviceKeys) -> dict:
+    return {"suite": str(keys.suite), "kem_public_key": b64(keys.kem_public)}
+
+
+def request_challenge(client: TestClient, headers: dict, keys: DeviceKeys):
+    """POST /v1/devices/challenge for the KEM key of `keys` (the response, to check its status)."""
+    return client.post("/v1/devices/challenge", json=challenge_body(keys), headers=headers)
+
+
 def registration_body(keys: DeviceKeys, challenge: dict, user_id: str, label: str = "test device") -> dict:
+    """A registration as a device builds it: it opens the KEM challenge and signs over the secret."""
+    nonce = unb64(challenge["challenge"])
+    try:
+        kem_proof = open_kem_challenge(keys, unb64(challenge["kem_challenge"]), nonce, user_id)
+    except E2EEError:  # the challenge was sealed to another key: send what such a device would have
+        kem_proof = bytes(KEM_PROOF_LENGTH)
     return {
         "challenge_id": challenge["challenge_id"],
         "suite": str(keys.suite),
         "signing_public_key": b64(keys.signing_public),
         "kem_public_key": b64(keys.kem_public),
         "label": label,
-        "signature": b64(sign_device_registration(keys, unb64(challenge["challenge"]), user_id)),
+        "kem_proof": b64(kem_proof),
+        "signature": b64(sign_device_registration(keys, nonce, user_id, kem_proof)),
     }
 
 
 def register_device(client: TestClient, headers: dict, user_id: str, suite: Suite = Suite.XWING) -> Device:
-    challenge = client.post("/v1/devices/challenge", headers=headers)
-    assert challenge.status_code == 201, challenge.text
     keys = generate_device_keys(suite)
+    challenge = request_challenge(client, headers, keys)
+    assert challenge.status_code == 201, challenge.text
     response = client.post(
         "/v1/devices", json=registration_body(keys, challenge.json(), user_id), headers=headers
     )
@@ -104,13 +127,26 @@ def devices_of(*people: Clinician) -> list[Device]:
     return [device for person in people for device in person.devices]
 
 
+def as_recipient(device: Device) -> Recipient:
+    return Recipient(device.keys.suite, device.keys.kem_public)
+
+
 def seal_object(
-    author: Device, case_id: str, kind: str, object_id: str, plaintext: bytes, recipients: Iterable[Device]
+    author: Device,
+    case_id: str,
+    kind: str,
+    object_id: str,
+    plaintext: bytes,
+    recipients: Iterable[Device],
+    *,
+    version: int = FORMAT_V2,
 ) -> SealedObject:
-    header = Header(
-        suite=author.keys.suite, case_id=case_id, kind=kind, object_id=object_id, author_device_id=author.id
+    """Sealed in format version 2 (each envelope in its device's suite), or 1 as older clients did."""
+    context = {"case_id": case_id, "kind": kind, "object_id": object_id, "author_device_id": author.id}
+    header = (
+        Header(**context) if version == FORMAT_V2 else Header(v=FORMAT_V1, suite=author.keys.suite, **context)
     )
-    return seal(plaintext, header, {device.id: device.keys.kem_public for device in recipients}, author.keys)
+    return seal(plaintext, header, {device.id: as_recipient(device) for device in recipients}, author.keys)
 
 
 def sealed_json(sealed: SealedObject, *, with_ciphertext: bool = True) -> dict:
@@ -128,7 +164,10 @@ def resign(sealed: SealedObject, author: Device, envelopes: dict[str, bytes] | N
     envelopes = sealed.envelopes if envelopes is None else envelopes
     manifest = Manifest.parse(sealed.manifest)
     hashes = {device_id: hashlib.sha256(wrapped).hexdigest() for device_id, wrapped in envelopes.items()}
-    changed = Manifest(**{**manifest.__dict__, "envelopes": hashes}).to_bytes()
+    suites = {device_id: manifest.envelope_suites.get(device_id, Suite.XWING) for device_id in envelopes}
+    if manifest.v == FORMAT_V1:
+        suites = {}
+    changed = Manifest(**{**manifest.__dict__, "envelopes": hashes, "envelope_suites": suites}).to_bytes()
     signature = author.keys.sign(manifest_signing_input(changed))
     return SealedObject(sealed.header, sealed.ciphertext, envelopes, changed, signature)
 
@@ -200,10 +239,14 @@ def upload(client: TestClient, headers: dict, case_id: str, meta: dict, cipherte
     )
 
 
-def open_object(sealed: dict, device: Device, ciphertext: bytes | None = None) -> bytes:
-    """What a recipient device does: verify the author's signature and the commitment, then decrypt."""
+def open_object(
+    sealed: dict, device: Device, ciphertext: bytes | None = None, served: ObjectContext | None = None
+) -> bytes:
+    """What a recipient device does: verify the author's signature and the commitment, then decrypt. Tests
+    about other things than the served context leave `served` out: it is then the header's own."""
     mine = next(e for e in sealed["envelopes"] if e["device_id"] == device.id)
     manifest = Manifest.parse(unb64(sealed["manifest"]))
+    header = Header.parse(unb64(sealed["header"]))
     return open_sealed(
         unb64(sealed["header"]),
         ciphertext if ciphertext is not None else unb64(sealed["ciphertext"]),
@@ -213,6 +256,7 @@ def open_object(sealed: dict, device: Device, ciphertext: bytes | None = None) -
         device.id,
         device.keys,
         unb64(sealed["author_device"]["signing_public_key"]),
+        served=served or ObjectContext(header.case_id, header.kind, header.object_id),
         reshared=device.id not in manifest.envelopes,
     )
 
@@ -236,7 +280,7 @@ def share_body(sharer: Device, case_id: str, objects: Iterable[dict], recipient:
                 sharer.id,
                 sharer.keys,
                 device.id,
-                device.keys.kem_public,
+                as_recipient(device),
             )
             envelopes.append(
                 {"object_id": header.object_id, "device_id": device.id, "wrapped_key": b64(wrapped)}

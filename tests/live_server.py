@@ -52,6 +52,34 @@ def live_server(
     production_entry: bool = False,
 ) -> Iterator[LiveServer]:
     """`production_entry`: start as `confrere serve` does (its JSON log configuration included)."""
+    with live_servers(settings, [log_path], extra_env, production_entry=production_entry) as (server,):
+        yield server
+
+
+@contextmanager
+def live_servers(
+    settings: Settings,
+    log_paths: list[Path],
+    extra_env: dict[str, str] | None = None,
+    *,
+    production_entry: bool = False,
+) -> Iterator[list[LiveServer]]:
+    """One server per log path, all started at once (as nodes behind a load balancer would be)."""
+    servers = []
+    try:
+        for log_path in log_paths:
+            servers.append(_start(settings, log_path, extra_env, production_entry))
+        for server in servers:
+            _wait_ready(server)
+        yield servers
+    finally:
+        for server in servers:
+            _stop(server.process)
+
+
+def _start(
+    settings: Settings, log_path: Path, extra_env: dict[str, str] | None, production_entry: bool
+) -> LiveServer:
     port = free_port()
     if production_entry:
         serve = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -74,21 +102,20 @@ def live_server(
         process = subprocess.Popen(
             command, cwd=ROOT, env={**settings_env(settings), **(extra_env or {})}, stdout=log, stderr=log
         )
-    server = LiveServer(url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
-    try:
-        _wait_ready(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return LiveServer(url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
 
 
-def _wait_ready(server: LiveServer, timeout: float = 30) -> None:
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(server: LiveServer, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.crypto.e2ee import Suite, generate_device_keys
 from app.platform.routes import api_routes
 from tests.authz_world import (
     ADMIN,
@@ -57,6 +58,7 @@ from tests.authz_world import (
     with_fresh_session,
 )
 from tests.conftest import Accounts, built_app, make_settings
+from tests.e2ee_helpers import challenge_body
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,10 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
     ),
     # -- devices and directory
     ("POST", "/v1/devices/challenge"): one(
-        lambda w, r: Call("POST", "/v1/devices/challenge"), expect("active", CREATED)
+        lambda w, r: Call(
+            "POST", "/v1/devices/challenge", json=challenge_body(generate_device_keys(Suite.X25519))
+        ),
+        expect("active", CREATED),
     ),
     ("POST", "/v1/devices"): one(register_own_device, expect("active", CREATED)),
     ("GET", "/v1/devices"): one(get("/v1/devices"), expect("active", OK)),

@@ -249,3 +249,29 @@ def test_lists_and_queue_paginate_with_keyset_cursors(client, accounts):
         client.get("/v1/cases", params={"cursor": "garbage"}, headers=derm.headers), 422, "invalid_cursor"
     )
     assert_problem(client.get("/v1/cases/queue", headers=physician.headers), 403, "role_required")
+
+
+def test_the_case_answer_says_what_the_caller_may_do_now(client, accounts):
+    physician, derm, case = _setup(client, accounts)
+    case_id = case["id"]
+    colleague = clinician(client, accounts, Role.SPECIALIST, specialties=DERM)
+
+    def allowed(person):
+        body = client.get(f"/v1/cases/{case_id}", headers=person.headers).json()
+        return body["allowed_transitions"], body["allowed_writes"]
+
+    requester_writes = ["attachment", "message", "info_response"]
+    assert (case["allowed_transitions"], case["allowed_writes"]) == (["withdraw"], requester_writes)
+    assert allowed(derm) == (["claim"], [])
+    assert move(client, derm, case_id, "claim").status_code == 200
+    assert allowed(derm) == (
+        ["decline", "request_info", "answer"],
+        ["attachment", "message", "info_request", "report"],
+    )
+    assert allowed(physician) == (["withdraw"], requester_writes)
+    assert_problem(client.get(f"/v1/cases/{case_id}", headers=colleague.headers), 404, "case_not_found")
+    assert move(client, derm, case_id, "request_info").status_code == 200
+    assert allowed(physician) == (["provide_info", "withdraw"], requester_writes)
+    assert move(client, physician, case_id, "withdraw").status_code == 200
+    assert allowed(physician) == ([], [])
+    assert allowed(derm) == ([], [])

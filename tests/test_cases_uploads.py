@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from app.crypto.canonical import dumps
-from app.crypto.e2ee import WRAPPED_KEY_LENGTH, SealedObject, Suite, manifest_signing_input
+from app.crypto.e2ee import FORMAT_V1, WRAPPED_KEY_LENGTH, SealedObject, Suite, manifest_signing_input
 from app.models.cases import Case, CaseObject, Envelope
 from app.models.users import Role
 from app.runtime.database import new_session
@@ -87,7 +87,7 @@ def test_tampered_forged_and_replayed_cases_are_refused_and_nothing_is_stored(cl
         (resign(good, physician.device, short), "envelope_length"),
         (replace(good, envelopes=short), "envelope_length"),
         (replace(good, envelopes={derm.device.id: good.envelopes[derm.device.id]}), "envelope_set_mismatch"),
-        (replace(good, header=dumps({**json.loads(good.header), "suite": "p256"})), "unknown_suite"),
+        (replace(good, header=dumps({**json.loads(good.header), "aead": "p256"})), "unknown_suite"),
         (replace(good, header=good.header + b" "), "not_canonical"),
         # Another user's device, even with that device's real signature: only the caller's own devices author.
         (seal_object(derm.device, case_id, "case", case_id, b"q", [derm.device]), "invalid_signing_device"),
@@ -107,16 +107,19 @@ def test_tampered_forged_and_replayed_cases_are_refused_and_nothing_is_stored(cl
     assert _stored(engine) == (1, 1, 2)
 
 
-def test_each_device_must_be_of_the_header_suite(client, people, engine):
+def test_each_envelope_must_be_of_its_devices_suite(client, people, engine):
     physician, x25519 = people["physician"], people["x25519"]
     case_id = new_id()
     sealed = seal_object(physician.device, case_id, "case", case_id, b"q", [physician.device])
-    # Only a malicious author builds this: an X-Wing-sized envelope for an X25519 device.
+    # Only a malicious author builds this: an envelope labelled X-Wing for an X25519 device.
     alien = os.urandom(WRAPPED_KEY_LENGTH[Suite.XWING])
     mixed = resign(sealed, physician.device, {**sealed.envelopes, x25519.device.id: alien})
     assert_problem(_post_case(client, physician, case_id, mixed), 422, "suite_mismatch")
-    # An X25519 header naming the caller's X-Wing device as its author.
-    other = seal_object(x25519.device, case_id, "case", case_id, b"q", [x25519.device])
+    # Version 1: one suite per object, for its author and every recipient.
+    old = seal_object(physician.device, case_id, "case", case_id, b"q", [physician.device], version=FORMAT_V1)
+    mixed = resign(old, physician.device, {**old.envelopes, x25519.device.id: alien})
+    assert_problem(_post_case(client, physician, case_id, mixed), 422, "suite_mismatch")
+    other = seal_object(x25519.device, case_id, "case", case_id, b"q", [x25519.device], version=FORMAT_V1)
     header = dumps({**json.loads(other.header), "author_device_id": physician.device.id})
     assert_problem(
         _post_case(client, physician, case_id, replace(other, header=header)), 422, "suite_mismatch"

@@ -54,7 +54,7 @@ def test_whole_case_flow_through_the_reference_client(settings, accounts, engine
         photo = b"\x89PNG\r\n" + marker_photo + bytes(range(256)) * 40
         case_id = physician.create_case(
             specialty="dermatology",
-            content={"question": marker_text},
+            question=marker_text,
             attachments=[Attachment(name="lesion.png", media_type="image/png", data=photo)],
         )
         assert case_id in [case["id"] for case in specialist.api.queue()]
@@ -65,7 +65,7 @@ def test_whole_case_flow_through_the_reference_client(settings, accounts, engine
 
         assert specialist.transition(case_id, "claim")["status"] == "claimed"
         opened = specialist.open_case(case_id)
-        assert opened.content["question"] == marker_text
+        assert opened.content.question == marker_text
         assert opened.attachments[0].data == photo
 
         specialist.post(case_id, "info_request", "Any dermoscopy?")

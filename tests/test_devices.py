@@ -7,13 +7,28 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from app.crypto.e2ee import Suite, generate_device_keys
+from app.crypto.e2ee import (
+    KEM_PROOF_LENGTH,
+    DeviceKeys,
+    E2EEError,
+    Suite,
+    generate_device_keys,
+    open_kem_challenge,
+    sign_device_registration,
+)
 from app.models.base import utcnow
 from app.models.devices import DeviceChallenge
 from app.models.users import Role
 from app.runtime.database import transaction
 from tests.conftest import assert_problem, auth_headers
-from tests.e2ee_helpers import b64, clinician, register_device, registration_body, unb64
+from tests.e2ee_helpers import (
+    b64,
+    clinician,
+    register_device,
+    registration_body,
+    request_challenge,
+    unb64,
+)
 
 
 @pytest.fixture
@@ -22,8 +37,8 @@ def physician(client, accounts):
     return str(account.id), auth_headers(client, account)
 
 
-def _challenge(client, headers) -> dict:
-    response = client.post("/v1/devices/challenge", headers=headers)
+def _challenge(client, headers, keys) -> dict:
+    response = request_challenge(client, headers, keys)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -31,9 +46,9 @@ def _challenge(client, headers) -> dict:
 @pytest.mark.parametrize("suite", list(Suite))
 def test_a_device_registers_with_proof_of_possession_and_is_listed(client, physician, suite):
     user_id, headers = physician
-    challenge = _challenge(client, headers)
-    assert len(unb64(challenge["challenge"])) == 32
     keys = generate_device_keys(suite)
+    challenge = _challenge(client, headers, keys)
+    assert len(unb64(challenge["challenge"])) == 32
     body = registration_body(keys, challenge, user_id, label="Claire's phone")
     response = client.post("/v1/devices", json=body, headers=headers)
     assert response.status_code == 201, response.text
@@ -53,10 +68,10 @@ def test_registration_refusals_have_stable_codes(client, physician, accounts):
     other = generate_device_keys(Suite.X25519)
 
     def attempt(**changes):
-        body = registration_body(keys, _challenge(client, headers), user_id) | changes
+        body = registration_body(keys, _challenge(client, headers, keys), user_id) | changes
         return client.post("/v1/devices", json=body, headers=headers)
 
-    forged = registration_body(other, _challenge(client, headers), user_id)["signature"]
+    forged = registration_body(other, _challenge(client, headers, keys), user_id)["signature"]
     assert_problem(attempt(signature=forged), 422, "invalid_signature")
     assert_problem(attempt(kem_public_key=b64(bytes(32))), 422, "invalid_key")  # low-order X25519 point
     assert_problem(attempt(signing_public_key=b64(bytes(31))), 422, "invalid_key")
@@ -65,9 +80,9 @@ def test_registration_refusals_have_stable_codes(client, physician, accounts):
 
     # A challenge issued to someone else, and an expired one.
     stranger = auth_headers(client, accounts.create(Role.PHYSICIAN))
-    foreign = registration_body(keys, _challenge(client, stranger), user_id)
+    foreign = registration_body(keys, _challenge(client, stranger, keys), user_id)
     assert_problem(client.post("/v1/devices", json=foreign, headers=headers), 422, "invalid_challenge")
-    challenge = _challenge(client, headers)
+    challenge = _challenge(client, headers, keys)
     with transaction(client.app.state.runtime.engine) as session:
         session.execute(update(DeviceChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
     expired = registration_body(keys, challenge, user_id)
@@ -79,11 +94,69 @@ def test_a_signing_key_registers_once(client, physician):
     user_id, headers = physician
     keys = generate_device_keys(Suite.XWING)
     first = client.post(
-        "/v1/devices", json=registration_body(keys, _challenge(client, headers), user_id), headers=headers
+        "/v1/devices",
+        json=registration_body(keys, _challenge(client, headers, keys), user_id),
+        headers=headers,
     )
     assert first.status_code == 201
-    again = registration_body(keys, _challenge(client, headers), user_id)
+    again = registration_body(keys, _challenge(client, headers, keys), user_id)
     assert_problem(client.post("/v1/devices", json=again, headers=headers), 409, "device_exists")
+
+
+def test_a_key_registered_to_another_user_is_refused_with_key_in_use(client, physician, accounts):
+    user_id, headers = physician
+    colleague = accounts.create(Role.PHYSICIAN)
+    theirs = register_device(client, auth_headers(client, colleague), str(colleague.id), Suite.X25519).keys
+    own = generate_device_keys(Suite.X25519)
+    # Their signing key with a KEM key of ours; our signing key with their KEM key (whose challenge we
+    # cannot open, so only a copy of their private key would get this far: the check stands behind it).
+    borrowed_signing = DeviceKeys(Suite.X25519, theirs.signing_private, own.kem_private)
+    body = registration_body(borrowed_signing, _challenge(client, headers, borrowed_signing), user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "key_in_use")
+    borrowed_kem = DeviceKeys(Suite.X25519, own.signing_private, theirs.kem_private)
+    body = registration_body(borrowed_kem, _challenge(client, headers, borrowed_kem), user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "key_in_use")
+    assert client.get("/v1/devices", headers=headers).json() == []
+    # Our own KEM key again, with a new signing key: that device exists already.
+    first = register_device(client, headers, user_id, Suite.X25519).keys
+    again = DeviceKeys(Suite.X25519, own.signing_private, first.kem_private)
+    body = registration_body(again, _challenge(client, headers, again), user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "device_exists")
+
+
+@pytest.mark.parametrize("suite", list(Suite))
+def test_a_registration_without_a_valid_kem_proof_is_refused(client, physician, suite):
+    user_id, headers = physician
+    keys = generate_device_keys(suite)
+    # Someone who knows a public KEM key but not its private half cannot open the challenge sealed to it.
+    impostor = generate_device_keys(suite)
+    challenge = _challenge(client, headers, keys)
+    with pytest.raises(E2EEError, check=lambda e: e.code == "decryption_failed"):
+        open_kem_challenge(
+            impostor, unb64(challenge["kem_challenge"]), unb64(challenge["challenge"]), user_id
+        )
+    guessed = bytes(KEM_PROOF_LENGTH)
+    nonce = unb64(challenge["challenge"])
+    body = registration_body(keys, challenge, user_id) | {
+        "kem_proof": b64(guessed),
+        "signature": b64(sign_device_registration(keys, nonce, user_id, guessed)),
+    }
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 422, "invalid_kem_proof")
+    # The right secret, opened for a KEM key other than the one registered.
+    other = _challenge(client, headers, impostor)
+    body = registration_body(keys, other, user_id)
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 422, "invalid_kem_proof")
+    # The proof is signed: a valid proof under a signature that does not cover it is refused.
+    challenge = _challenge(client, headers, keys)
+    body = registration_body(keys, challenge, user_id)
+    stale = sign_device_registration(keys, unb64(challenge["challenge"]), user_id, guessed)
+    assert_problem(
+        client.post("/v1/devices", json=body | {"signature": b64(stale)}, headers=headers),
+        422,
+        "invalid_signature",
+    )
+    assert client.get("/v1/devices", headers=headers).json() == []
+    assert client.post("/v1/devices", json=body, headers=headers).status_code == 201
 
 
 def test_every_acting_user_may_register_but_not_a_pending_one(client, accounts):
@@ -91,7 +164,8 @@ def test_every_acting_user_may_register_but_not_a_pending_one(client, accounts):
         account = accounts.create(role)
         register_device(client, auth_headers(client, account), str(account.id))
     pending = auth_headers(client, accounts.create(Role.PHYSICIAN, verified=False))
-    assert_problem(client.post("/v1/devices/challenge", headers=pending), 403, "account_not_active")
+    keys = generate_device_keys(Suite.X25519)
+    assert_problem(request_challenge(client, pending, keys), 403, "account_not_active")
 
 
 def test_revocation_is_idempotent_and_owner_only(client, physician, accounts):

@@ -72,7 +72,7 @@ def test_following_events_across_workers_and_reconnections(settings, accounts, t
             if attempt:
                 # Outlive the server's stream: this case reaches the client after it reconnected.
                 time.sleep(STREAM_SECONDS + 1)
-            created.append(physician.create_case(specialty="dermatology", content={"question": marker}))
+            created.append(physician.create_case(specialty="dermatology", question=marker))
             # Woken at once (NOTIFY across processes, or in process), not when the stream ends.
             _wait_for(
                 lambda n=len(created): len(received) >= n,

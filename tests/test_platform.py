@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from app.cli import OPENAPI_PATH, alembic_config, render_openapi
@@ -17,6 +17,8 @@ from app.config import Settings
 from app.models.base import metadata
 from app.models.users import Role
 from app.platform.routes import api_routes
+from app.runtime import database
+from app.runtime.database import create_db_engine
 from tests.conftest import assert_problem, auth_headers
 
 
@@ -145,3 +147,48 @@ def test_me_shows_roles_and_status(client, accounts):
     assert me["specialties"] == ["dermatology"]
     assert me["status"] == "active"
     assert me["totp_enabled"] is False
+
+
+def test_a_url_no_database_can_store_is_refused_with_the_request_id_and_headers(client):
+    """Checked before routing (app.platform.middleware), it is answered like every other problem."""
+    request_id = "0123456789abcdef0123456789abcdef"
+    response = client.get("/v1/cases?specialty=a%00b", headers={"X-Request-ID": request_id})
+    assert_problem(response, 422, "invalid_input")
+    assert response.json()["request_id"] == request_id
+    assert response.json()["instance"] == "/v1/cases"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "workers", "expected"),
+    [
+        (None, None, 1),
+        ("postgresql+psycopg://postgres@127.0.0.1/confrere", None, 2),
+        ("postgresql+psycopg://postgres@127.0.0.1/confrere", 4, 4),
+    ],
+    ids=["sqlite", "postgresql", "chosen"],
+)
+def test_serve_runs_one_process_on_sqlite_and_two_on_postgresql(tmp_path, database_url, workers, expected):
+    settings = Settings(data_dir=tmp_path, database_url=database_url, workers=workers)
+    assert settings.serve_workers == expected
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_after_idling(settings, monkeypatch):
+    """Only connections that sat idle are pinged (app.runtime.database); a dropped one is replaced."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pool only: SQLite has no server to lose")
+    engine = create_db_engine(settings)
+    try:
+        with engine.connect() as connection, engine.connect() as other:
+            dropped = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            connection.commit()  # given back idle, as a request leaves it
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
+        monkeypatch.setattr(database, "IDLE_BEFORE_PING_SECONDS", 0.0)
+        with engine.connect() as first, engine.connect() as second:  # both pooled connections again
+            pids = {
+                connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                for connection in (first, second)
+            }
+        assert dropped not in pids
+    finally:
+        engine.dispose()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 from typing import Annotated
 
+import anyio
+import pytest
 from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -13,8 +15,9 @@ from fastapi.routing import APIRoute
 from app.deps import Db
 from app.platform.routes import api_routes
 from app.runtime.body_limits import LargeBody, declared_large_body
-from app.runtime.context import before_transaction
-from app.runtime.unit_of_work import unit_of_work
+from app.runtime.context import before_transaction, declares_inline_read
+from app.runtime.database import new_session
+from app.runtime.unit_of_work import RequestDb, unit_of_work
 
 
 def solve_order(dependant: Dependant) -> list:
@@ -99,3 +102,40 @@ def test_routes_that_take_large_bodies_declare_them(app):
         ("POST", "/v1/cases/{case_id}/attachments"): LargeBody.ATTACHMENT,
         ("PUT", "/v1/me/key-backup"): LargeBody.KEY_BACKUP,
     }
+
+
+def test_only_the_light_hot_reads_run_on_the_event_loop(app):
+    inline = {
+        (method, route.path)
+        for route in api_routes(app)
+        if declares_inline_read(route)
+        for method in route.methods
+    }
+    assert inline == {("GET", "/v1/cases"), ("GET", "/v1/cases/queue"), ("GET", "/v1/cases/{case_id}")}
+
+
+def test_a_read_handler_runs_its_database_work_in_one_call(engine):
+    """A second call would see another snapshot on PostgreSQL: refused on every backend alike."""
+    db = RequestDb(new_session(engine), reading=True, inline=True)
+
+    async def twice() -> None:
+        await db.run(lambda session: None)
+        await db.run(lambda session: None)
+
+    with pytest.raises(RuntimeError, match="one call"):
+        anyio.run(twice)
+
+
+def test_the_unit_of_work_has_one_declaration(app):
+    """Declared with another scope it would be solved twice and a SQLite write would wait on itself."""
+    declarations = {
+        (id(sub.call), sub.scope)
+        for route in api_routes(app)
+        for sub in _dependants(route.dependant)
+        if sub.call is unit_of_work
+    }
+    assert declarations == {(id(unit_of_work), "function")}
+
+
+def _dependants(dependant: Dependant) -> list[Dependant]:
+    return [node for sub in dependant.dependencies for node in (sub, *_dependants(sub))]

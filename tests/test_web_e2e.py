@@ -247,7 +247,7 @@ def test_web_client_and_reference_client_read_each_other(web_bundle, settings, a
             run.expect("registered")
             python_case = doctor.create_case(
                 specialty="dermatology",
-                content={"question": texts["python_question"]},
+                question=texts["python_question"],
                 priority="urgent",
                 attachments=[Attachment(name="rash.png", media_type="image/png", data=python_photo)],
             )
@@ -256,7 +256,7 @@ def test_web_client_and_reference_client_read_each_other(web_bundle, settings, a
             # Browser to Python: the case and its photo, sealed in Chromium, verified and opened here.
             browser_case = run.expect("created")["case_id"]
             opened = expert.open_case(browser_case)
-            assert opened.content["question"] == texts["browser_question"]
+            assert opened.content.question == texts["browser_question"]
             assert [(a.name, a.media_type, a.data) for a in opened.attachments] == [
                 ("lesion.png", "image/png", browser_photo)
             ]
@@ -331,7 +331,7 @@ def test_a_physician_withdraws_a_case_in_the_browser(web_bundle, settings, accou
         # The physician's reference client asks; it seals the case for all their devices, this browser's too.
         doctor = _clinician(server.url, physician, STEPS_SUITE)
         expert = _clinician(server.url, specialist, STEPS_SUITE)
-        case_id = doctor.create_case(specialty="dermatology", content={"question": question})
+        case_id = doctor.create_case(specialty="dermatology", question=question)
         assert case_id in [item["id"] for item in expert.api.queue()]
 
         browser("physician", "open", hash=f"#/case/{case_id}", ready=_case_shown(case_id, "open"))
@@ -360,7 +360,7 @@ def test_a_specialist_declines_a_claimed_case_in_the_browser(web_bundle, setting
         browser.enrol("specialist", specialist)
         doctor = _clinician(server.url, physician, STEPS_SUITE)
         question = "Nail dystrophy of several fingers, no skin lesions: psoriasis or onychomycosis?"
-        case_id = doctor.create_case(specialty="dermatology", content={"question": question})
+        case_id = doctor.create_case(specialty="dermatology", question=question)
         open_case, claimed_case = _case_shown(case_id, "open"), _case_shown(case_id, "claimed")
 
         browser("specialist", "open", hash="#/queue", ready=_listed(case_id))

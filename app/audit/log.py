@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from app.crypto.merkle import CompactRange, NodeCoord, leaf_hash
 from app.crypto.signed_note import NoteError, NoteVerifier, open_checkpoint
 from app.models.audit import AuditCheckpoint, AuditLogState, AuditRecord, AuditTreeNode
+from app.models.base import table_of
 
-RECORDS = AuditRecord.__table__
-NODES = AuditTreeNode.__table__
-STATE = AuditLogState.__table__
-CHECKPOINTS = AuditCheckpoint.__table__
+RECORDS = table_of(AuditRecord)
+NODES = table_of(AuditTreeNode)
+STATE = table_of(AuditLogState)
+CHECKPOINTS = table_of(AuditCheckpoint)
 STATE_ID = 1
 # Bound parameters per IN list (SQLite): well under its limit, large enough for a whole tile.
 _IN_CHUNK = 500
@@ -51,8 +52,9 @@ class DbNodeReader:
 
     def get_nodes(self, coords: Sequence[NodeCoord]) -> dict[NodeCoord, bytes]:
         if self._postgres:
-            levels, indices = zip(*coords, strict=True) if coords else ((), ())
-            rows = self._db.execute(_PG_NODES, {"levels": list(levels), "indices": list(indices)})
+            levels = [level for level, _ in coords]
+            indices = [index for _, index in coords]
+            rows = self._db.execute(_PG_NODES, {"levels": levels, "indices": indices})
             return {(level, index): node for level, index, node in rows}
         by_level: dict[int, list[int]] = defaultdict(list)
         for level, index in coords:

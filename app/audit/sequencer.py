@@ -22,7 +22,7 @@ from app.crypto.merkle import CompactRange, leaf_hash
 from app.crypto.signed_note import Checkpoint, NoteSigner, sign_checkpoint
 from app.models.base import utcnow
 from app.platform.background import BackgroundLoop
-from app.platform.positions import number_rows
+from app.platform.positions import number_rows, unnumbered_in_order
 
 DEFAULT_BATCH_SIZE = 5000
 # pg_try_advisory_xact_lock key: "confrere" in ASCII, a constant every deployment of this code shares.
@@ -56,10 +56,9 @@ def sequence_batch(
             select(STATE.c.compact_range).where(STATE.c.id == STATE_ID).with_for_update()
         ).one_or_none()
         pending = connection.execute(
-            select(RECORDS.c.id, RECORDS.c.record)
-            .where(RECORDS.c.position.is_(None), RECORDS.c.id > after_id)
-            .order_by(RECORDS.c.id)
-            .limit(batch_size)
+            unnumbered_in_order(
+                select(RECORDS.c.id, RECORDS.c.record).where(RECORDS.c.id > after_id), RECORDS
+            ).limit(batch_size)
         ).all()
         if state is not None and not pending:
             return Batch(0, 0)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from app.audit.bundle import (
     BUNDLE_FORMAT,
@@ -118,11 +118,12 @@ def _read_json(archive: zipfile.ZipFile, name: str) -> Any:
 def _parse_hashes(value: object, where: str) -> list[bytes]:
     _require(isinstance(value, list), f"{where}: expected a list of hex hashes")
     hashes = []
-    for position, item in enumerate(value):  # type: ignore[arg-type]
+    items: list[object] = value  # type: ignore[assignment]
+    for position, item in enumerate(items):
         _require(
             isinstance(item, str) and bool(_HASH_HEX.fullmatch(item)), f"{where}[{position}]: not a hash"
         )
-        hashes.append(bytes.fromhex(item))
+        hashes.append(bytes.fromhex(cast(str, item)))
     return hashes
 
 

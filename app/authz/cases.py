@@ -2,7 +2,8 @@
 
 A `Party` is the caller (a Principal) or another user loaded with their memberships (a Member): the same
 rules decide whether the caller may read a case and whether a device of someone else may receive its keys,
-so the server never lets an envelope reach a person it would refuse to show the case to.
+so the server never lets an envelope reach a person it would refuse to show the case to. Who sees a case is
+defined once, in app/authz/visibility.py.
 """
 
 from __future__ import annotations
@@ -10,20 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Set
 from dataclasses import dataclass
-from typing import Protocol
 
 from app.authz.policies import ALLOW, Decision, deny
-from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, Transition
+from app.authz.visibility import Party, grounds, is_clinician, is_participant, is_specialist_of
+from app.errors import Refusal
+from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, ObjectKind, Transition
 from app.models.users import CLINICAL_ROLES, Role, User
-
-
-class Party(Protocol):
-    @property
-    def id(self) -> uuid.UUID: ...
-
-    user: User
-    roles: frozenset[Role]
-    specialties: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -39,68 +32,41 @@ class Member:
         return self.user.id
 
 
-def is_clinician(party: Party) -> bool:
-    """Verified, active and holding a clinical role: compliance officers and admins as such never are."""
-    return party.user.can_act and bool(party.roles & CLINICAL_ROLES)
-
-
-def is_specialist_of(party: Party, specialty: str) -> bool:
-    return party.user.can_act and Role.SPECIALIST in party.roles and specialty in party.specialties
-
-
-def in_queue(case: Case) -> bool:
-    return case.status == CaseStatus.OPEN and case.named_specialist_id is None and case.assignee_id is None
-
-
-def holds_a_role_in(party: Party, case: Case) -> bool:
-    return party.id in (case.requester_id, case.assignee_id, case.named_specialist_id)
-
-
-def is_participant(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
-    return holds_a_role_in(party, case) or party.id in shared
-
-
 def has_access(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
-    """Who may see the case, and equally who may hold an envelope for its content.
+    """Who may see the case, and equally who may hold an envelope for its content (app/authz/visibility.py).
 
-    `shared` holds the users a re-share made participants. Specialists of the specialty see a case only
-    while it waits in their queue: open, not offered to a named specialist, not claimed.
-    """
+    `shared` holds the users a re-share made participants."""
     if not is_clinician(party):
-        return deny("not_a_clinician")
-    if is_participant(party, case, shared):
-        return ALLOW
-    if in_queue(case) and is_specialist_of(party, case.specialty):
-        return ALLOW
-    return deny("not_visible")
+        return deny(Refusal.NOT_A_CLINICIAN)
+    return ALLOW if grounds(party, case, shared) else deny(Refusal.NOT_VISIBLE)
 
 
 def may_act_as_clinician(party: Party) -> Decision:
     """Asking for opinions, listing one's cases, reading the directory. Specialists "may all a physician
     may", so either clinical role will do."""
     if not party.user.can_act:
-        return deny("account_not_active")
-    return ALLOW if party.roles & CLINICAL_ROLES else deny("role_required")
+        return deny(Refusal.ACCOUNT_NOT_ACTIVE)
+    return ALLOW if party.roles & CLINICAL_ROLES else deny(Refusal.ROLE_REQUIRED)
 
 
 def may_be_named(party: Party, specialty: str, requester_id: uuid.UUID) -> Decision:
     if party.id != requester_id and is_specialist_of(party, specialty):
         return ALLOW
-    return deny("invalid_named_specialist")
+    return deny(Refusal.INVALID_NAMED_SPECIALIST)
 
 
 def may_be_shared_with(party: Party, case: Case) -> Decision:
     """A re-share reaches the requester, the named specialist, or a specialist of the case's specialty."""
     if not is_clinician(party):
-        return deny("recipient_not_eligible")
+        return deny(Refusal.RECIPIENT_NOT_ELIGIBLE)
     if party.id in (case.requester_id, case.named_specialist_id) or is_specialist_of(party, case.specialty):
         return ALLOW
-    return deny("recipient_not_eligible")
+    return deny(Refusal.RECIPIENT_NOT_ELIGIBLE)
 
 
 def may_share(party: Party, case: Case, shared: Set[uuid.UUID]) -> Decision:
     """Participants re-share; a specialist who only sees the case in the queue does not."""
-    return ALLOW if is_participant(party, case, shared) else deny("share_not_allowed")
+    return ALLOW if is_participant(party, case, shared) else deny(Refusal.SHARE_NOT_ALLOWED)
 
 
 def _is_requester(party: Party, case: Case) -> bool:
@@ -115,20 +81,28 @@ def _may_post_freely(party: Party, case: Case, shared: Set[uuid.UUID]) -> bool:
     return party.id in (case.requester_id, case.assignee_id) or party.id in shared
 
 
-_WRITERS: dict[str, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
-    "message": _may_post_freely,
-    "attachment": _may_post_freely,
-    "info_request": lambda party, case, _: _is_assignee(party, case),
-    "report": lambda party, case, _: _is_assignee(party, case),
-    "info_response": lambda party, case, _: _is_requester(party, case),
+_WRITERS: dict[ObjectKind, Callable[[Party, Case, Set[uuid.UUID]], bool]] = {
+    ObjectKind.ATTACHMENT: _may_post_freely,
+    ObjectKind.MESSAGE: _may_post_freely,
+    ObjectKind.INFO_REQUEST: lambda party, case, _: _is_assignee(party, case),
+    ObjectKind.INFO_RESPONSE: lambda party, case, _: _is_requester(party, case),
+    ObjectKind.REPORT: lambda party, case, _: _is_assignee(party, case),
 }
 
 
-def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: str) -> Decision:
+def may_write(party: Party, case: Case, shared: Set[uuid.UUID], kind: ObjectKind) -> Decision:
     """Who may add a sealed object of `kind` to a case the caller can see."""
     if case.status in FINAL_STATUSES:
-        return deny("case_closed")
-    return ALLOW if _WRITERS[kind](party, case, shared) else deny("write_not_allowed")
+        return deny(Refusal.CASE_CLOSED)
+    writer = _WRITERS.get(kind)  # a case's own object is written once, by creating the case
+    return ALLOW if writer is not None and writer(party, case, shared) else deny(Refusal.WRITE_NOT_ALLOWED)
+
+
+def allowed_writes(party: Party, case: Case, shared: Set[uuid.UUID]) -> list[ObjectKind]:
+    """The kinds of object the party may add to the case now (the case answer carries them to clients)."""
+    if case.status in FINAL_STATUSES:
+        return []
+    return [kind for kind, writer in _WRITERS.items() if writer(party, case, shared)]
 
 
 @dataclass(frozen=True)
@@ -168,10 +142,16 @@ def may_transition(party: Party, case: Case, action: Transition) -> Decision:
     """The state machine of DESIGN.md section 3, for a caller who can see the case."""
     rule = TRANSITIONS[action]
     if action is Transition.CLAIM and case.assignee_id is not None:
-        return deny("already_claimed")
+        return deny(Refusal.ALREADY_CLAIMED)
     if case.status not in rule.sources:
-        return deny("illegal_transition")
-    return ALLOW if rule.actor(party, case) else deny("transition_not_allowed")
+        return deny(Refusal.ILLEGAL_TRANSITION)
+    return ALLOW if rule.actor(party, case) else deny(Refusal.TRANSITION_NOT_ALLOWED)
+
+
+def allowed_transitions(party: Party, case: Case) -> list[Transition]:
+    """The transitions the party may make now, in the order of the state machine (the case answer carries
+    them to clients, which offer nothing else)."""
+    return [action for action in TRANSITIONS if may_transition(party, case, action)]
 
 
 def lost_claim(party: Party, case: Case) -> bool:

@@ -1,32 +1,72 @@
-"""Scoped queries: the SQL side of the case policies (app/authz/cases.py), for lists and batch checks."""
+"""Scoped queries: the SQL side of the case policies, built from the definition of who sees a case
+(app/authz/visibility.py), and the loaders that give the Python side its parties."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, union_all
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.authz.cases import Member
-from app.models.cases import Case, CaseShare, CaseStatus
-from app.models.users import User, UserStatus
-from app.services import accounts
+from app.authz.visibility import QUEUE_ROLE, QUEUED, SEATS
+from app.models.cases import Case, CaseShare
+from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+
+# A select of users (rows or ids), narrowed and returned as the same kind of select.
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 def acting_users() -> ColumnElement[bool]:
     """SQL twin of `User.can_act`: verified and active."""
-    return and_(User.verified_at.is_not(None), User.status == UserStatus.ACTIVE)
+    return and_(col(User.verified_at).is_not(None), col(User.status) == UserStatus.ACTIVE)
 
 
-_USERS = select(User).where(User.id.in_(bindparam("user_ids", expanding=True)))
+def memberships(of_users: Callable[[Any], ColumnElement[bool]]) -> CompoundSelect:
+    """Roles and specialties as rows (kind, user_id, value), of the users `of_users(user_id column)`
+    selects: filtered in each branch, so no database has to push the filter down into the union."""
+    return union_all(
+        select(literal("role").label("kind"), UserRole.user_id, col(UserRole.role).label("value")).where(
+            of_users(UserRole.user_id)
+        ),
+        select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
+            of_users(UserSpecialty.user_id)
+        ),
+    )
+
+
+_MEMBERSHIPS = memberships(lambda user_id: user_id.in_(bindparam("user_ids", expanding=True)))
+
+
+def roles_and_specialties(
+    session: Session, user_ids: list[uuid.UUID]
+) -> tuple[dict[uuid.UUID, set[Role]], dict[uuid.UUID, set[str]]]:
+    """Both memberships for a batch of users in one query, whatever the batch size (every request loads
+    its caller's)."""
+    roles: dict[uuid.UUID, set[Role]] = defaultdict(set)
+    specialties: dict[uuid.UUID, set[str]] = defaultdict(set)
+    if not user_ids:
+        return roles, specialties
+    for kind, user_id, value in session.execute(_MEMBERSHIPS, {"user_ids": list(user_ids)}).all():
+        if kind == "role":
+            roles[user_id].add(Role(value))
+        else:
+            specialties[user_id].add(value)
+    return roles, specialties
+
+
+_USERS = select(User).where(col(User.id).in_(bindparam("user_ids", expanding=True)))
 
 
 def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
     """Users with their roles and specialties, in two queries whatever their number (statements built
     once: every case action runs this)."""
     users = session.exec(_USERS, params={"user_ids": list(set(user_ids))}).all()
-    roles, specialties = accounts.roles_and_specialties(session, [user.id for user in users])
+    roles, specialties = roles_and_specialties(session, [user.id for user in users])
     return {
         user.id: Member(
             user=user, roles=frozenset(roles[user.id]), specialties=frozenset(specialties[user.id])
@@ -38,7 +78,7 @@ def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.U
 # Built once, like the other statements of a case read (app/services/cases.py).
 _SHARED_USERS = (
     select(CaseShare.recipient_id)
-    .where(CaseShare.case_id == bindparam("case_id"), CaseShare.grants_access)
+    .where(col(CaseShare.case_id) == bindparam("case_id"), CaseShare.grants_access)
     .distinct()
 )
 
@@ -48,27 +88,50 @@ def shared_user_ids(session: Session, case_id: uuid.UUID) -> frozenset[uuid.UUID
     return frozenset(session.exec(_SHARED_USERS, params={"case_id": case_id}).all())
 
 
-def participant_selects(user_id: uuid.UUID) -> list[Select]:
-    """The cases a user takes part in, one select per way of taking part, each served by its own index."""
-    shared = select(CaseShare.case_id).where(CaseShare.recipient_id == user_id, CaseShare.grants_access)
+def _case_column(name: str) -> ColumnElement:
+    return getattr(Case, name)
+
+
+def queued() -> ColumnElement[bool]:
+    """SQL twin of `in_queue`."""
+    return and_(
+        *(
+            _case_column(name).is_(None) if value is None else _case_column(name) == value
+            for name, value in QUEUED.items()
+        )
+    )
+
+
+def specialists_of(query: SelectT, specialty: object) -> SelectT:
+    """`query`, which selects from users, narrowed to the SQL twin of `is_specialist_of`: the users whose
+    queue holds the specialty's waiting cases."""
+    return (
+        query.join(UserRole, col(UserRole.user_id) == User.id)
+        .join(UserSpecialty, col(UserSpecialty.user_id) == User.id)
+        .where(
+            acting_users(),
+            col(UserRole.role) == QUEUE_ROLE.value,
+            col(UserSpecialty.specialty_code) == specialty,
+        )
+    )
+
+
+def participant_selects(user_id: uuid.UUID) -> list[SelectOfScalar[Case]]:
+    """The cases a user takes part in, one select per way of taking part (each seat, then re-shares),
+    each served by its own index."""
+    shared = select(CaseShare.case_id).where(
+        col(CaseShare.recipient_id) == user_id, col(CaseShare.grants_access)
+    )
     return [
-        select(Case).where(Case.requester_id == user_id),
-        select(Case).where(Case.assignee_id == user_id),
-        select(Case).where(Case.named_specialist_id == user_id),
-        select(Case).where(Case.id.in_(shared)),
+        *(select(Case).where(_case_column(column) == user_id) for column in SEATS.values()),
+        select(Case).where(col(Case.id).in_(shared)),
     ]
 
 
-def queue_selects(user_id: uuid.UUID, specialties: Iterable[str]) -> list[Select]:
-    """Open cases waiting in these specialties' queues (one select per specialty, for the queue index),
-    except the caller's own requests, which they may not claim."""
+def queue_selects(user_id: uuid.UUID, specialties: Iterable[str]) -> list[SelectOfScalar[Case]]:
+    """Queued cases of these specialties (one select per specialty, for the queue index), except the
+    caller's own requests, which they may not claim."""
     return [
-        select(Case).where(
-            Case.specialty == specialty,
-            Case.status == CaseStatus.OPEN,
-            Case.named_specialist_id.is_(None),
-            Case.assignee_id.is_(None),
-            Case.requester_id != user_id,
-        )
+        select(Case).where(col(Case.specialty) == specialty, queued(), col(Case.requester_id) != user_id)
         for specialty in sorted(specialties)
     ]

@@ -101,8 +101,8 @@ class ConfrereApi:
 
     # -- devices and directory ---------------------------------------------------------------------
 
-    def device_challenge(self) -> dict:
-        return self.json("POST", "/v1/devices/challenge")
+    def device_challenge(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/devices/challenge", json=body)
 
     def register_device(self, **body: Any) -> dict:
         return self.json("POST", "/v1/devices", json=body)

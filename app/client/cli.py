@@ -156,7 +156,7 @@ def _case(args: argparse.Namespace, clinician: Clinician) -> int:
         ]
         case_id = clinician.create_case(
             specialty=args.specialty,
-            content={"question": args.question},
+            question=args.question,
             attachments=attachments,
             priority=args.priority,
             named_specialist_id=args.named_specialist,
@@ -175,14 +175,18 @@ def _case(args: argparse.Namespace, clinician: Clinician) -> int:
         meta = opened.meta
         print(f"case {meta['id']} [{meta['status']}] {meta['specialty']} {meta['priority']}")
         print(f"due {meta['due_at']}")
-        print(f"question: {opened.content.get('question', '')}")
+        if opened.content is not None:
+            print(f"question: {opened.content.question}")
+        else:
+            print(f"content (not in the expected format, shown as raw text): {opened.raw_text}")
         for attachment in opened.attachments:
             print(f"attachment: {attachment.name} ({attachment.media_type}, {len(attachment.data)} bytes)")
             if args.save_attachments:
                 args.save_attachments.mkdir(parents=True, exist_ok=True)
                 (args.save_attachments / Path(attachment.name).name).write_bytes(attachment.data)
         for message in clinician.read_messages(args.case_id):
-            print(f"[{message.created_at}] {message.kind} from {message.author_id}: {message.text}")
+            raw = "" if message.parsed else " (not in the expected format, shown as raw text)"
+            print(f"[{message.created_at}] {message.kind} from {message.author_id}{raw}: {message.text}")
     elif command == "reply":
         print(clinician.post(args.case_id, args.kind, args.text))
     elif command == "transition":

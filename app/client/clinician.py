@@ -7,19 +7,32 @@ and opens what it downloads. Everything follows docs/e2ee.md; the server only ev
 from __future__ import annotations
 
 import io
-import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from app.client.api import ConfrereApi, b64, unb64
+from app.client.content import (
+    CONTENT_VERSION,
+    AttachmentRef,
+    CaseContent,
+    MessageContent,
+    content_bytes,
+    parse_as,
+)
 from app.crypto.canonical import Header, Manifest, ShareStatement
 from app.crypto.e2ee import (
+    FORMAT_V1,
     DeviceKeys,
     E2EEError,
+    ObjectContext,
+    Recipient,
     Suite,
+    check_context,
     generate_device_keys,
+    open_kem_challenge,
     open_sealed,
     rewrap,
     seal,
@@ -28,8 +41,6 @@ from app.crypto.e2ee import (
     sign_share,
     verify_manifest,
 )
-
-CONTENT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -42,18 +53,24 @@ class Attachment:
 
 @dataclass(frozen=True)
 class OpenedCase:
+    """`content` is None when the decrypted case does not match its schema: show `raw_text` instead."""
+
     meta: dict[str, Any]
-    content: dict[str, Any]
+    content: CaseContent | None
+    raw_text: str
     attachments: list[Attachment]
 
 
 @dataclass(frozen=True)
 class OpenedMessage:
+    """`text` is the message's text, or the raw decrypted text when it does not match its schema."""
+
     id: str
     kind: str
     author_id: str
     created_at: str
     text: str
+    parsed: bool
 
 
 def _sealed_in(sealed) -> dict[str, Any]:
@@ -83,25 +100,28 @@ class Clinician:
         """Creates device keys here and registers their public halves, proving possession."""
         user_id = api.me()["id"]
         keys = generate_device_keys(Suite(suite))
-        challenge = api.device_challenge()
+        challenge = api.device_challenge(suite=str(keys.suite), kem_public_key=b64(keys.kem_public))
+        nonce = unb64(challenge["challenge"])
+        kem_proof = open_kem_challenge(keys, unb64(challenge["kem_challenge"]), nonce, user_id)
         device = api.register_device(
             challenge_id=challenge["challenge_id"],
             suite=str(keys.suite),
             signing_public_key=b64(keys.signing_public),
             kem_public_key=b64(keys.kem_public),
             label=label,
-            signature=b64(sign_device_registration(keys, unb64(challenge["challenge"]), user_id)),
+            kem_proof=b64(kem_proof),
+            signature=b64(sign_device_registration(keys, nonce, user_id, kem_proof)),
         )
         return cls(api, user_id, device["id"], keys)
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def _recipients(self, devices: list[dict[str, Any]]) -> dict[str, bytes]:
-        """Devices of this device's suite: a sealed object has one suite, named in its header."""
+    @staticmethod
+    def _recipients(devices: list[dict[str, Any]]) -> dict[str, Recipient]:
+        """Every device, each in its own suite (format version 2: one object for x25519 and xwing)."""
         return {
-            device["device_id"]: unb64(device["kem_public_key"])
+            device["device_id"]: Recipient(Suite(device["suite"]), unb64(device["kem_public_key"]))
             for device in devices
-            if device["suite"] == str(self.keys.suite)
         }
 
     def _own_devices(self) -> list[dict[str, Any]]:
@@ -111,9 +131,10 @@ class Clinician:
             if device["revoked_at"] is None
         ]
 
-    def _seal(self, case_id: str, kind: str, object_id: str, plaintext: bytes, recipients: dict[str, bytes]):
+    def _seal(
+        self, case_id: str, kind: str, object_id: str, plaintext: bytes, recipients: dict[str, Recipient]
+    ):
         header = Header(
-            suite=self.keys.suite,
             case_id=case_id,
             kind=kind,
             object_id=object_id,
@@ -125,8 +146,8 @@ class Clinician:
         self,
         *,
         specialty: str,
-        content: dict[str, Any],
-        attachments: list[Attachment] = (),
+        question: str,
+        attachments: Sequence[Attachment] = (),
         priority: str = "routine",
         consent_at: datetime | None = None,
         named_specialist_id: str | None = None,
@@ -138,15 +159,15 @@ class Clinician:
             else self.api.specialty_recipients(specialty)
         )
         recipients = self._recipients(audience + self._own_devices())
-        body = {
-            "v": CONTENT_VERSION,
-            **content,
-            "attachments": [
-                {"id": item.id, "name": item.name, "media_type": item.media_type, "size": len(item.data)}
+        body = CaseContent(
+            v=CONTENT_VERSION,
+            question=question,
+            attachments=[
+                AttachmentRef(id=item.id, name=item.name, media_type=item.media_type, size=len(item.data))
                 for item in attachments
             ],
-        }
-        sealed = self._seal(case_id, "case", case_id, json.dumps(body).encode(), recipients)
+        )
+        sealed = self._seal(case_id, "case", case_id, content_bytes(body), recipients)
         self.api.create_case(
             id=case_id,
             specialty=specialty,
@@ -159,13 +180,13 @@ class Clinician:
             self._upload(case_id, item, recipients)
         return case_id
 
-    def _upload(self, case_id: str, item: Attachment, recipients: dict[str, bytes]) -> None:
+    def _upload(self, case_id: str, item: Attachment, recipients: dict[str, Recipient]) -> None:
         sealed = self._seal(case_id, "attachment", item.id, item.data, recipients)
         meta = _sealed_in(sealed)
         del meta["ciphertext"]
         self.api.upload_attachment(case_id, {"id": item.id, **meta}, io.BytesIO(sealed.ciphertext))
 
-    def _participant_recipients(self, case: dict[str, Any]) -> dict[str, bytes]:
+    def _participant_recipients(self, case: dict[str, Any]) -> dict[str, Recipient]:
         devices = self._own_devices()
         for user_id in {case["requester_id"], case["assignee_id"], case["named_specialist_id"]} - {None}:
             devices += self.api.user_devices(user_id)
@@ -176,7 +197,7 @@ class Clinician:
     def post(self, case_id: str, kind: str, text: str) -> str:
         case = self.api.case(case_id)
         message_id = str(uuid.uuid4())
-        body = json.dumps({"v": CONTENT_VERSION, "text": text}).encode()
+        body = content_bytes(MessageContent(v=CONTENT_VERSION, text=text))
         sealed = self._seal(case_id, kind, message_id, body, self._participant_recipients(case))
         self.api.post_message(case_id, id=message_id, kind=kind, sealed=_sealed_in(sealed))
         return message_id
@@ -186,7 +207,8 @@ class Clinician:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def _open(self, sealed: dict[str, Any], ciphertext: bytes | None = None) -> bytes:
+    def _open(self, sealed: dict[str, Any], served: ObjectContext, ciphertext: bytes | None = None) -> bytes:
+        """Verifies and decrypts an object the API served as `served` (docs/e2ee.md section 13)."""
         author = sealed["author_device"]
         header = Header.parse(unb64(sealed["header"]))
         if author["device_id"] != header.author_device_id:
@@ -205,57 +227,75 @@ class Clinician:
             self.device_id,
             self.keys,
             unb64(author["signing_public_key"]),
+            served=served,
             reshared=self.device_id not in manifest.envelopes,
         )
 
     def open_case(self, case_id: str) -> OpenedCase:
         case = self.api.case(case_id)
-        content = json.loads(self._open(case["sealed"]))
-        names = {item["id"]: item for item in content.get("attachments", [])}
+        parsed = parse_as(CaseContent, self._open(case["sealed"], ObjectContext(case_id, "case", case_id)))
+        content = parsed.content
+        names = {item.id: item for item in content.attachments} if content else {}
         attachments = []
         for attachment in case["attachments"]:
             ciphertext = self.api.download_attachment(case_id, attachment["id"])
-            described = names.get(attachment["id"], {})
+            described = names.get(attachment["id"])
+            served = ObjectContext(case_id, "attachment", attachment["id"])
             attachments.append(
                 Attachment(
                     id=attachment["id"],
-                    name=described.get("name", attachment["id"]),
-                    media_type=described.get("media_type", "application/octet-stream"),
-                    data=self._open(attachment["sealed"], ciphertext),
+                    name=described.name if described else attachment["id"],
+                    media_type=described.media_type if described else "application/octet-stream",
+                    data=self._open(attachment["sealed"], served, ciphertext),
                 )
             )
-        return OpenedCase(meta=case, content=content, attachments=attachments)
+        return OpenedCase(meta=case, content=content, raw_text=parsed.raw_text, attachments=attachments)
 
     def read_messages(self, case_id: str) -> list[OpenedMessage]:
-        return [
-            OpenedMessage(
-                id=message["id"],
-                kind=message["kind"],
-                author_id=message["author_id"],
-                created_at=message["created_at"],
-                text=json.loads(self._open(message["sealed"]))["text"],
+        opened = []
+        for message in self.api.messages(case_id):
+            served = ObjectContext(case_id, message["kind"], message["id"])
+            # Every thread kind (message, info_request, info_response, report) has the message schema.
+            parsed = parse_as(MessageContent, self._open(message["sealed"], served))
+            opened.append(
+                OpenedMessage(
+                    id=message["id"],
+                    kind=message["kind"],
+                    author_id=message["author_id"],
+                    created_at=message["created_at"],
+                    text=parsed.content.text if parsed.content else parsed.raw_text,
+                    parsed=parsed.content is not None,
+                )
             )
-            for message in self.api.messages(case_id)
-        ]
+        return opened
 
     # -- re-sharing --------------------------------------------------------------------------------
 
     def share(self, case_id: str, recipient_user_id: str) -> int:
         """Gives a colleague's devices access: re-wraps each object's key, signed by this device."""
         case = self.api.case(case_id)
-        objects = [case["sealed"], *(item["sealed"] for item in case["attachments"])]
-        objects += [message["sealed"] for message in self.api.messages(case_id)]
+        objects = [(case["sealed"], ObjectContext(case_id, "case", case_id))]
+        objects += [
+            (item["sealed"], ObjectContext(case_id, "attachment", item["id"])) for item in case["attachments"]
+        ]
+        objects += [
+            (message["sealed"], ObjectContext(case_id, message["kind"], message["id"]))
+            for message in self.api.messages(case_id)
+        ]
         targets = self._recipients(self.api.user_devices(recipient_user_id))
         envelopes, entries = [], []
-        for sealed in objects:
+        for sealed, served in objects:
             header, manifest = verify_manifest(
                 unb64(sealed["header"]),
                 unb64(sealed["manifest"]),
                 unb64(sealed["signature"]),
                 unb64(sealed["author_device"]["signing_public_key"]),
             )
+            check_context(header, served)
             mine = next(e for e in sealed["envelopes"] if e["device_id"] == self.device_id)
-            for device_id, kem_public in targets.items():
+            for device_id, recipient in targets.items():
+                if header.v == FORMAT_V1 and recipient.suite is not header.suite:
+                    continue  # a version 1 object can only be re-shared within its suite
                 wrapped = rewrap(
                     header,
                     manifest,
@@ -263,7 +303,7 @@ class Clinician:
                     self.device_id,
                     self.keys,
                     device_id,
-                    kem_public,
+                    recipient,
                 )
                 envelopes.append(
                     {"object_id": header.object_id, "device_id": device_id, "wrapped_key": b64(wrapped)}

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.client.api import ApiError, ConfrereApi, unb64
 from app.client.clinician import Attachment, Clinician
@@ -57,7 +57,7 @@ def provision_accounts(settings: Settings) -> dict[str, bytes]:
     try:
         with transaction(engine) as session:
             for account in (PHYSICIAN, SPECIALIST, OFFICER):
-                if session.exec(select(User).where(User.email == account.email)).first():
+                if session.exec(select(User).where(col(User.email) == account.email)).first():
                     continue
                 user = accounts.provision(
                     session,
@@ -120,10 +120,7 @@ def run_demo(server: str, settings: Settings, suite: str, say: Callable[[str], N
     photo = b"\x89PNG demo lesion photo " + hashlib.sha256(str(time.time()).encode()).digest()
     case_id = physician.create_case(
         specialty=SPECIALTY,
-        content={
-            "question": "Pigmented lesion on the left forearm, changed in 3 months. Excision?",
-            "patient": {"age": 54, "sex": "F"},
-        },
+        question="Woman, 54: pigmented lesion on the left forearm, changed in 3 months. Excision?",
         attachments=[Attachment(name="lesion.png", media_type="image/png", data=photo)],
     )
     stored = physician.api.case(case_id)
@@ -136,8 +133,9 @@ def run_demo(server: str, settings: Settings, suite: str, say: Callable[[str], N
     say(f"4. Dermatologist's queue holds the case: {case_id in queued}")
     specialist.transition(case_id, "claim")
     opened = specialist.open_case(case_id)
+    question = opened.content.question if opened.content else opened.raw_text
     say(
-        f"5. Dermatologist claimed and decrypted it: {opened.content['question']!r}, "
+        f"5. Dermatologist claimed and decrypted it: {question!r}, "
         f"photo {len(opened.attachments[0].data)} bytes, signature and key commitment verified"
     )
     specialist.post(case_id, "info_request", "Dermoscopy image available? Any family history of melanoma?")

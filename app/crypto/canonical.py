@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from app.crypto.e2ee_keys import E2EEError, Suite
@@ -82,7 +82,12 @@ def require_int(value: object, name: str, code: str) -> int:
     return value
 
 
-HEADER_VERSION = 1
+FORMAT_V1 = 1
+FORMAT_V2 = 2
+# Version 1 objects stay readable; new objects are version 2 (docs/e2ee.md section 2).
+FORMAT_VERSIONS = frozenset({FORMAT_V1, FORMAT_V2})
+# The one content AEAD, named in version 2 headers so that a later one can be told apart.
+CONTENT_AEAD = "aes-256-gcm"
 OBJECT_KINDS = frozenset({"case", "attachment", "message", "info_request", "info_response", "report"})
 # Kinds posted to a case's thread after creation (the case itself and attachments are not messages).
 MESSAGE_KINDS = frozenset({"message", "info_request", "info_response", "report"})
@@ -90,41 +95,67 @@ MESSAGE_KINDS = frozenset({"message", "info_request", "info_response", "report"}
 MIN_CIPHERTEXT_SIZE = 12 + 16
 
 
+def _require_version(obj: Mapping[str, Any], code: str) -> int:
+    version = obj.get("v")
+    if type(version) is not int or version not in FORMAT_VERSIONS:
+        raise E2EEError(code, "unsupported format version")
+    return version
+
+
 @dataclass(frozen=True, kw_only=True)
 class Header:
-    """The clear, canonical header of a sealed object: AES-GCM associated data and HPKE `info` context."""
+    """The clear, canonical header of a sealed object: AES-GCM associated data and HPKE `info` context.
 
-    suite: Suite
+    Version 2 (the default) names the content AEAD and leaves the KEM suite to each envelope; version 1
+    named one KEM suite for every envelope of the object and is only read, never written, by clients.
+    """
+
     case_id: str
     kind: str
     object_id: str
     author_device_id: str
-    v: int = HEADER_VERSION
+    v: int = FORMAT_V2
+    suite: Suite | None = None
+    aead: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "suite", Suite(self.suite))
-        if require_int(self.v, "v", "invalid_header") != HEADER_VERSION:
-            raise E2EEError("invalid_header", "unsupported header version")
-        require_uuid(self.case_id, "case_id", "invalid_header")
-        require_uuid(self.object_id, "object_id", "invalid_header")
-        require_uuid(self.author_device_id, "author_device_id", "invalid_header")
+        code = "invalid_header"
+        if type(self.v) is not int or self.v not in FORMAT_VERSIONS:
+            raise E2EEError(code, "unsupported header version")
+        if self.v == FORMAT_V1:
+            if self.suite is None or self.aead is not None:
+                raise E2EEError(code, "a version 1 header names a suite and no aead")
+            object.__setattr__(self, "suite", Suite(self.suite))
+        else:
+            if self.suite is not None:
+                raise E2EEError(code, "a version 2 header names no suite: each envelope names its own")
+            aead = CONTENT_AEAD if self.aead is None else self.aead
+            if aead != CONTENT_AEAD:
+                raise E2EEError("unknown_suite", "unknown content AEAD")
+            object.__setattr__(self, "aead", aead)
+        require_uuid(self.case_id, "case_id", code)
+        require_uuid(self.object_id, "object_id", code)
+        require_uuid(self.author_device_id, "author_device_id", code)
         if not isinstance(self.kind, str) or self.kind not in OBJECT_KINDS:
-            raise E2EEError("invalid_header", "unknown object kind")
+            raise E2EEError(code, "unknown object kind")
         # A case is its own object; any other object id equal to the case id would alias the case.
         if (self.kind == "case") != (self.object_id == self.case_id):
-            raise E2EEError("invalid_header", "object_id must equal case_id exactly when kind is 'case'")
+            raise E2EEError(code, "object_id must equal case_id exactly when kind is 'case'")
+
+    def _fields(self) -> dict[str, Any]:
+        common = {
+            "v": self.v,
+            "case_id": self.case_id,
+            "kind": self.kind,
+            "object_id": self.object_id,
+            "author_device_id": self.author_device_id,
+        }
+        if self.v == FORMAT_V1:
+            return common | {"suite": str(self.suite)}
+        return common | {"aead": self.aead}
 
     def to_bytes(self) -> bytes:
-        return dumps(
-            {
-                "v": self.v,
-                "suite": str(self.suite),
-                "case_id": self.case_id,
-                "kind": self.kind,
-                "object_id": self.object_id,
-                "author_device_id": self.author_device_id,
-            }
-        )
+        return dumps(self._fields())
 
     @property
     def sha256(self) -> bytes:
@@ -133,24 +164,32 @@ class Header:
     @classmethod
     def parse(cls, raw: bytes) -> Header:
         obj = loads(raw)
-        require_fields(obj, {f.name for f in fields(cls)}, "invalid_header")
+        version = _require_version(obj, "invalid_header")
+        own = "suite" if version == FORMAT_V1 else "aead"
+        require_fields(obj, {"v", "case_id", "kind", "object_id", "author_device_id", own}, "invalid_header")
         return cls(**obj)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Manifest:
-    """What the author signs: header, ciphertext and every envelope by hash, and the key commitment."""
+    """What the author signs: header, ciphertext and every envelope by hash, and the key commitment.
+
+    `envelopes` maps device id to the envelope's hex SHA-256; in version 2 `envelope_suites` maps the same
+    device ids to each envelope's KEM suite (serialized together: `{"sha256": ..., "suite": ...}`). In
+    version 1 `envelope_suites` is empty: every envelope is of the header's suite.
+    """
 
     header_sha256: str
     ciphertext_sha256: str
     ciphertext_size: int
     envelopes: dict[str, str]
     key_commitment: str
-    v: int = HEADER_VERSION
+    v: int = FORMAT_V2
+    envelope_suites: dict[str, Suite] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         code = "invalid_manifest"
-        if require_int(self.v, "v", code) != HEADER_VERSION:
+        if type(self.v) is not int or self.v not in FORMAT_VERSIONS:
             raise E2EEError(code, "unsupported manifest version")
         require_sha256_hex(self.header_sha256, "header_sha256", code)
         require_sha256_hex(self.ciphertext_sha256, "ciphertext_sha256", code)
@@ -163,24 +202,60 @@ class Manifest:
             require_uuid(device_id, "envelope device id", code)
             require_sha256_hex(digest, "envelope hash", code)
         object.__setattr__(self, "envelopes", dict(self.envelopes))
+        wanted = set(self.envelopes) if self.v == FORMAT_V2 else set()
+        if set(self.envelope_suites) != wanted:
+            raise E2EEError(code, "version 2 names the suite of every envelope, version 1 of none")
+        suites = {device_id: Suite(suite) for device_id, suite in self.envelope_suites.items()}
+        object.__setattr__(self, "envelope_suites", suites)
 
     def to_bytes(self) -> bytes:
+        envelopes: Mapping[str, Any] = self.envelopes
+        if self.v == FORMAT_V2:
+            envelopes = {
+                device_id: {"sha256": digest, "suite": str(self.envelope_suites[device_id])}
+                for device_id, digest in self.envelopes.items()
+            }
         return dumps(
             {
                 "v": self.v,
                 "header_sha256": self.header_sha256,
                 "ciphertext_sha256": self.ciphertext_sha256,
                 "ciphertext_size": self.ciphertext_size,
-                "envelopes": self.envelopes,
+                "envelopes": envelopes,
                 "key_commitment": self.key_commitment,
             }
         )
 
     @classmethod
     def parse(cls, raw: bytes) -> Manifest:
+        code = "invalid_manifest"
         obj = loads(raw)
-        require_fields(obj, {f.name for f in fields(cls)}, "invalid_manifest")
-        return cls(**obj)
+        version = _require_version(obj, code)
+        require_fields(
+            obj,
+            {"v", "header_sha256", "ciphertext_sha256", "ciphertext_size", "envelopes", "key_commitment"},
+            code,
+        )
+        envelopes = obj["envelopes"]
+        if version == FORMAT_V1 or not isinstance(envelopes, dict):
+            return cls(**obj)
+        for entry in envelopes.values():
+            if not isinstance(entry, dict):
+                raise E2EEError(code, "a version 2 envelope entry is an object")
+            require_fields(entry, {"sha256", "suite"}, code)
+            if not isinstance(entry["suite"], str):
+                raise E2EEError(code, "an envelope suite is a string")
+        return cls(
+            **{
+                **obj,
+                "envelopes": {device_id: entry["sha256"] for device_id, entry in envelopes.items()},
+                "envelope_suites": {device_id: entry["suite"] for device_id, entry in envelopes.items()},
+            }
+        )
+
+
+# The share statement did not change in format version 2: it serves both versions.
+SHARE_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,11 +286,11 @@ class ShareStatement:
     case_id: str
     sharer_device_id: str
     entries: tuple[ShareEntry, ...]
-    v: int = HEADER_VERSION
+    v: int = SHARE_VERSION
 
     def __post_init__(self) -> None:
         code = "invalid_share"
-        if require_int(self.v, "v", code) != HEADER_VERSION:
+        if require_int(self.v, "v", code) != SHARE_VERSION:
             raise E2EEError(code, "unsupported share statement version")
         require_uuid(self.case_id, "case_id", code)
         require_uuid(self.sharer_device_id, "sharer_device_id", code)

@@ -1,8 +1,10 @@
 """The Confrere E2EE format (normative spec: docs/e2ee.md): content encryption, HPKE key envelopes, signed
 manifests, key commitment and re-sharing. Composed only from `cryptography` primitives; no I/O.
 
-Client side: `seal`, `open_sealed`, `unwrap_content_key`, `rewrap`, `sign_share`.
-Server side (public keys only): `check_sealed_upload`, `check_share`.
+Client side: `seal`, `open_sealed` (with `check_context`), `unwrap_content_key`, `rewrap`, `sign_share`,
+`open_kem_challenge`. Server side (public keys only): `check_sealed_upload`, `check_share`,
+`seal_kem_challenge`. New objects are format version 2 (each envelope names its KEM suite); version 1
+objects still open.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.crypto.canonical import (
+    CONTENT_AEAD,
+    FORMAT_V1,
+    FORMAT_V2,
     MESSAGE_KINDS,
     MIN_CIPHERTEXT_SIZE,
     OBJECT_KINDS,
@@ -27,6 +32,7 @@ from app.crypto.canonical import (
 )
 from app.crypto.e2ee_keys import (
     CONTENT_KEY_LENGTH,
+    KEM_PROOF_LENGTH,
     KEM_PUBLIC_KEY_LENGTH,
     WRAPPED_KEY_LENGTH,
     DeviceKeys,
@@ -34,16 +40,23 @@ from app.crypto.e2ee_keys import (
     Suite,
     device_registration_message,
     generate_device_keys,
+    kem_proof_info,
     length_prefixed,
     load_kem_public_key,
     load_signing_public_key,
+    open_kem_challenge,
+    seal_kem_challenge,
     sign_device_registration,
     verify_device_registration,
     verify_signature,
 )
 
 __all__ = [
+    "CONTENT_AEAD",
     "CONTENT_KEY_LENGTH",
+    "FORMAT_V1",
+    "FORMAT_V2",
+    "KEM_PROOF_LENGTH",
     "KEM_PUBLIC_KEY_LENGTH",
     "MESSAGE_KINDS",
     "NONCE_LENGTH",
@@ -53,24 +66,32 @@ __all__ = [
     "E2EEError",
     "Header",
     "Manifest",
+    "ObjectContext",
+    "Recipient",
     "SealedObject",
     "ShareEntry",
     "ShareStatement",
     "Suite",
+    "check_context",
     "check_sealed_upload",
     "check_share",
     "decrypt_content",
     "device_registration_message",
     "encrypt_content",
     "envelope_info",
+    "envelope_suite",
+    "envelope_suites",
     "generate_device_keys",
+    "kem_proof_info",
     "key_commitment",
     "load_kem_public_key",
     "load_signing_public_key",
     "manifest_signing_input",
+    "open_kem_challenge",
     "open_sealed",
     "rewrap",
     "seal",
+    "seal_kem_challenge",
     "share_entry",
     "share_signing_input",
     "sign_device_registration",
@@ -86,6 +107,33 @@ ENVELOPE_LABEL = b"confrere/v1/envelope"
 KEY_COMMITMENT_LABEL = b"confrere/v1/key-commitment"
 MANIFEST_LABEL = b"confrere/v1/manifest\x00"
 SHARE_LABEL = b"confrere/v1/share\x00"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A device to seal for, as the directory names it: its KEM suite and KEM public key."""
+
+    suite: Suite
+    kem_public: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "suite", Suite(self.suite))
+
+
+@dataclass(frozen=True)
+class ObjectContext:
+    """Where the API served an object: the case, and the kind and id of the case, message or attachment."""
+
+    case_id: str
+    kind: str
+    object_id: str
+
+
+def check_context(header: Header, served: ObjectContext) -> None:
+    """A recipient MUST refuse an object whose signed header names another case, kind or object than the
+    one it was served as: a genuinely signed object of one case must not open inside another."""
+    if (header.case_id, header.kind, header.object_id) != (served.case_id, served.kind, served.object_id):
+        raise E2EEError("context_mismatch", "the object was signed for another case, kind or object")
 
 
 @dataclass(frozen=True)
@@ -132,12 +180,32 @@ def envelope_info(suite: Suite, case_id: str, header_sha256: bytes, recipient_de
     )
 
 
+def envelope_suite(header: Header, recipient_suite: Suite) -> Suite:
+    """The suite of an envelope for a device of `recipient_suite`: its own in version 2; in version 1 every
+    envelope is of the header's suite, so a device of the other suite cannot be a recipient."""
+    if header.v == FORMAT_V1 and header.suite is not recipient_suite:
+        raise E2EEError(
+            "suite_mismatch", "a version 1 object is sealed for devices of its header's suite only"
+        )
+    return Suite(recipient_suite)
+
+
+def envelope_suites(header: Header, manifest: Manifest) -> dict[str, Suite]:
+    """The KEM suite of every envelope the manifest lists, by recipient device id."""
+    if manifest.v != header.v:
+        raise E2EEError("invalid_manifest", "manifest and header are of different format versions")
+    if header.suite is not None:  # version 1: the header's suite for every envelope
+        return dict.fromkeys(manifest.envelopes, header.suite)
+    return dict(manifest.envelope_suites)
+
+
 def wrap_content_key(
-    content_key: bytes, header: Header, recipient_device_id: str, kem_public: bytes
+    content_key: bytes, header: Header, recipient_device_id: str, recipient: Recipient
 ) -> bytes:
     """HPKE single-shot base-mode encryption of the content key for one device: `enc || ct`."""
-    info = envelope_info(header.suite, header.case_id, header.sha256, recipient_device_id)
-    return header.suite.hpke.encrypt(content_key, load_kem_public_key(header.suite, kem_public), info=info)
+    suite = envelope_suite(header, recipient.suite)
+    info = envelope_info(suite, header.case_id, header.sha256, recipient_device_id)
+    return suite.hpke.encrypt(content_key, load_kem_public_key(suite, recipient.kem_public), info=info)
 
 
 def manifest_signing_input(manifest_bytes: bytes) -> bytes:
@@ -149,24 +217,28 @@ def share_signing_input(statement_bytes: bytes) -> bytes:
 
 
 def seal(
-    plaintext: bytes, header: Header, recipients: Mapping[str, bytes], author: DeviceKeys
+    plaintext: bytes, header: Header, recipients: Mapping[str, Recipient], author: DeviceKeys
 ) -> SealedObject:
-    """Encrypt under a fresh content key, wrap it for every recipient device, sign the manifest."""
-    if author.suite is not header.suite:
+    """Encrypt under a fresh content key, wrap it for every recipient device in its own suite (version 2;
+    a version 1 header allows only its suite), sign the manifest."""
+    if header.v == FORMAT_V1 and author.suite is not header.suite:
         raise E2EEError("suite_mismatch", "author keys and header use different suites")
     header_bytes = header.to_bytes()
     content_key = os.urandom(CONTENT_KEY_LENGTH)
     ciphertext = encrypt_content(content_key, os.urandom(NONCE_LENGTH), header_bytes, plaintext)
     envelopes = {
-        device_id: wrap_content_key(content_key, header, device_id, kem_public)
-        for device_id, kem_public in recipients.items()
+        device_id: wrap_content_key(content_key, header, device_id, recipient)
+        for device_id, recipient in recipients.items()
     }
+    suites = {device_id: recipient.suite for device_id, recipient in recipients.items()}
     manifest = Manifest(
+        v=header.v,
         header_sha256=header.sha256.hex(),
         ciphertext_sha256=_sha256(ciphertext).hex(),
         ciphertext_size=len(ciphertext),
         envelopes={device_id: _sha256(w).hex() for device_id, w in envelopes.items()},
         key_commitment=key_commitment(content_key, header.sha256).hex(),
+        envelope_suites=suites if header.v == FORMAT_V2 else {},
     ).to_bytes()
     return SealedObject(
         header_bytes, ciphertext, envelopes, manifest, author.sign(manifest_signing_input(manifest))
@@ -182,6 +254,7 @@ def verify_manifest(
     verify_signature(author_signing_public, signature, manifest_signing_input(manifest_bytes))
     if manifest.header_sha256 != _sha256(header_bytes).hex():
         raise E2EEError("header_mismatch", "manifest is for another header")
+    envelope_suites(header, manifest)
     return header, manifest
 
 
@@ -215,8 +288,9 @@ def check_sealed_upload(
     _check_ciphertext(manifest, ciphertext_sha256, ciphertext_size)
     if set(envelopes) != set(manifest.envelopes):
         raise E2EEError("envelope_set_mismatch", "uploaded envelopes differ from the signed manifest")
+    suites = envelope_suites(header, manifest)
     for device_id, wrapped_key in envelopes.items():
-        _check_envelope_length(header.suite, wrapped_key)
+        _check_envelope_length(suites[device_id], wrapped_key)
         if _sha256(wrapped_key).hex() != manifest.envelopes[device_id]:
             raise E2EEError("envelope_hash_mismatch", "an envelope differs from its signed hash")
     return header, manifest
@@ -227,16 +301,20 @@ def unwrap_content_key(
 ) -> bytes:
     """Open an envelope addressed to `device_id` and check the content key against the signed commitment.
 
-    `header` and `manifest` must come from `verify_manifest`.
+    `header` and `manifest` must come from `verify_manifest`. The envelope is of this device's suite: a
+    manifest that labels it otherwise is refused, and `info` binds the suite, so a relabelled envelope
+    does not open.
     """
-    if keys.suite is not header.suite:
-        raise E2EEError("suite_mismatch", "device keys and header use different suites")
     if manifest.header_sha256 != header.sha256.hex():
         raise E2EEError("header_mismatch", "manifest is for another header")
-    _check_envelope_length(header.suite, wrapped_key)
-    info = envelope_info(header.suite, header.case_id, header.sha256, device_id)
+    # None: a re-shared version 2 envelope, which the author's manifest does not list.
+    labelled = header.suite if header.v == FORMAT_V1 else envelope_suites(header, manifest).get(device_id)
+    if labelled not in (None, keys.suite):
+        raise E2EEError("suite_mismatch", "the envelope is labelled with another suite than this device's")
+    _check_envelope_length(keys.suite, wrapped_key)
+    info = envelope_info(keys.suite, header.case_id, header.sha256, device_id)
     try:
-        content_key = header.suite.hpke.decrypt(wrapped_key, keys.kem_private_key(), info=info)
+        content_key = keys.suite.hpke.decrypt(wrapped_key, keys.kem_private_key(), info=info)
     except (InvalidTag, ValueError):
         raise E2EEError("decryption_failed", "envelope does not open for this device and object") from None
     expected = bytes.fromhex(manifest.key_commitment)
@@ -257,9 +335,11 @@ def open_sealed(
     keys: DeviceKeys,
     author_signing_public: bytes,
     *,
+    served: ObjectContext,
     reshared: bool = False,
 ) -> bytes:
-    """Verify and decrypt an object for this device.
+    """Verify and decrypt an object for this device, served by the API as `served` (docs/e2ee.md section
+    13: the signed header must name that case, kind and object).
 
     A re-shared envelope is not in the author's manifest; it is accepted with `reshared=True` because the
     signed key commitment still proves the sharer wrapped the author's key, and `info` binds it to this
@@ -267,6 +347,7 @@ def open_sealed(
     `author_signing_public` must be the key the caller trusts for the header's `author_device_id`.
     """
     parsed_header, parsed_manifest = verify_manifest(header, manifest, signature, author_signing_public)
+    check_context(parsed_header, served)
     _check_ciphertext(parsed_manifest, _sha256(ciphertext), len(ciphertext))
     if not reshared and parsed_manifest.envelopes.get(device_id) != _sha256(wrapped_key).hex():
         raise E2EEError("envelope_set_mismatch", "envelope is not listed for this device in the manifest")
@@ -281,11 +362,12 @@ def rewrap(
     device_id: str,
     keys: DeviceKeys,
     recipient_device_id: str,
-    recipient_kem_public: bytes,
+    recipient: Recipient,
 ) -> bytes:
-    """Re-share: open this device's envelope (commitment checked) and wrap the same key for a new device."""
+    """Re-share: open this device's envelope (commitment checked) and wrap the same key for a new device
+    in that device's suite (a version 1 object only for devices of its header's suite)."""
     content_key = unwrap_content_key(header, manifest, wrapped_key, device_id, keys)
-    return wrap_content_key(content_key, header, recipient_device_id, recipient_kem_public)
+    return wrap_content_key(content_key, header, recipient_device_id, recipient)
 
 
 def share_entry(header: Header, recipient_device_id: str, envelope: bytes) -> ShareEntry:
@@ -308,28 +390,32 @@ def check_share(
     signature: bytes,
     sharer_signing_public: bytes,
     envelopes: Mapping[tuple[str, str], bytes],
-    suite_by_object: Mapping[str, Suite],
-    header_sha256_by_object: Mapping[str, bytes] | None = None,
+    header_by_object: Mapping[str, Header],
+    recipient_suites: Mapping[str, Suite],
 ) -> ShareStatement:
     """Server-side validation of a re-share upload keyed by (object_id, recipient_device_id).
 
-    The caller still checks the statement's case and sharer device against the request, that the sharer is a
-    participant, and that every object belongs to the case; pass `header_sha256_by_object` (stored header
-    hashes) so that an entry naming a wrong header is refused here rather than failing at the recipient.
+    `header_by_object` holds the stored headers of the case's objects (an entry naming any other object,
+    or another header, is refused here rather than failing at the recipient) and `recipient_suites` the
+    registered suite of every recipient device. The caller still checks the statement's case and sharer
+    device against the request and that the sharer is a participant.
     """
     statement = ShareStatement.parse(statement_bytes)
     verify_signature(sharer_signing_public, signature, share_signing_input(statement_bytes))
     if {e.key for e in statement.entries} != set(envelopes):
         raise E2EEError("envelope_set_mismatch", "uploaded envelopes differ from the signed statement")
     for entry in statement.entries:
-        if entry.object_id not in suite_by_object:
+        header = header_by_object.get(entry.object_id)
+        if header is None:
             raise E2EEError("envelope_set_mismatch", "statement names an unknown object")
-        if header_sha256_by_object is not None and (
-            header_sha256_by_object.get(entry.object_id, b"").hex() != entry.header_sha256
-        ):
+        if header.sha256.hex() != entry.header_sha256:
             raise E2EEError("header_mismatch", "statement names another header for an object")
+        if entry.recipient_device_id not in recipient_suites:
+            raise E2EEError("envelope_set_mismatch", "statement names an unknown device")
         wrapped_key = envelopes[entry.key]
-        _check_envelope_length(Suite(suite_by_object[entry.object_id]), wrapped_key)
+        _check_envelope_length(
+            envelope_suite(header, recipient_suites[entry.recipient_device_id]), wrapped_key
+        )
         if _sha256(wrapped_key).hex() != entry.envelope_sha256:
             raise E2EEError("envelope_hash_mismatch", "an envelope differs from its signed hash")
     return statement

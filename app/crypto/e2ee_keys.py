@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 
@@ -22,7 +22,10 @@ MIN_CHALLENGE_LENGTH = 16
 _X25519_LENGTH = 32
 _MLKEM768_PUBLIC_LENGTH = 1184
 _XWING_EXPANDED_LENGTH = 96
-_REGISTRATION_LABEL = b"confrere/v1/device-registration"
+# Version 2 of the registration message adds the KEM proof; version 1 (signing key only) is refused.
+_REGISTRATION_LABEL = b"confrere/v2/device-registration"
+_KEM_PROOF_LABEL = b"confrere/v2/device-kem-proof"
+KEM_PROOF_LENGTH = 32
 
 # y-coordinates of the 8 small-order Edwards25519 points (each y covers both signs of x). OpenSSL verifies
 # against such keys, and a key of small order lets anyone forge signatures with probability 1/8.
@@ -173,7 +176,9 @@ class DeviceKeys:
     @property
     def kem_public(self) -> bytes:
         if self.suite is Suite.X25519:
-            return self.kem_private_key().public_key().public_bytes_raw()
+            return (
+                x25519.X25519PrivateKey.from_private_bytes(self.kem_private).public_key().public_bytes_raw()
+            )
         # The HPKE X-Wing key object exposes no bytes, so serialize its two components.
         mlkem_private, x_private = _xwing_expand(self.kem_private)
         return mlkem_private.public_key().public_bytes_raw() + x_private.public_key().public_bytes_raw()
@@ -188,31 +193,81 @@ def generate_device_keys(suite: Suite) -> DeviceKeys:
     )
 
 
-def device_registration_message(
-    challenge: bytes, user_id: str, suite: Suite, signing_public: bytes, kem_public: bytes
+def kem_proof_info(challenge: bytes, user_id: str, suite: Suite, kem_public: bytes) -> bytes:
+    """HPKE `info` of the registration's KEM challenge: binds it to the challenge, account, suite and key."""
+    return length_prefixed(_KEM_PROOF_LABEL, challenge, user_id.encode(), Suite(suite).encode(), kem_public)
+
+
+def seal_kem_challenge(
+    secret: bytes, challenge: bytes, user_id: str, suite: Suite, kem_public: bytes
 ) -> bytes:
-    """The bytes a device signs to prove it holds the signing key it registers (binds both public keys)."""
+    """Server side: HPKE-seal the registration's KEM secret to the key being registered (`enc || ct`)."""
     suite = Suite(suite)
-    load_signing_public_key(signing_public)
-    load_kem_public_key(suite, kem_public)
+    _check_challenge(challenge, user_id)
+    if len(secret) != KEM_PROOF_LENGTH:
+        raise E2EEError("invalid_challenge", f"the KEM secret is {KEM_PROOF_LENGTH} bytes")
+    info = kem_proof_info(challenge, user_id, suite, kem_public)
+    return suite.hpke.encrypt(secret, load_kem_public_key(suite, kem_public), info=info)
+
+
+def open_kem_challenge(keys: DeviceKeys, sealed_secret: bytes, challenge: bytes, user_id: str) -> bytes:
+    """Device side: decapsulate the server's KEM challenge; only the holder of the KEM private key can."""
+    info = kem_proof_info(challenge, user_id, keys.suite, keys.kem_public)
+    try:
+        secret = keys.suite.hpke.decrypt(sealed_secret, keys.kem_private_key(), info=info)
+    except (InvalidTag, ValueError):
+        raise E2EEError(
+            "decryption_failed", "the KEM challenge does not open with this device's key"
+        ) from None
+    if len(secret) != KEM_PROOF_LENGTH:
+        raise E2EEError("invalid_challenge", f"the KEM secret is {KEM_PROOF_LENGTH} bytes")
+    return secret
+
+
+def _check_challenge(challenge: bytes, user_id: str) -> None:
     if len(challenge) < MIN_CHALLENGE_LENGTH:
         raise E2EEError("invalid_challenge", f"challenge must be at least {MIN_CHALLENGE_LENGTH} bytes")
     if not user_id:
         raise E2EEError("invalid_challenge", "user id is empty")
+
+
+def device_registration_message(
+    challenge: bytes, user_id: str, suite: Suite, signing_public: bytes, kem_public: bytes, kem_proof: bytes
+) -> bytes:
+    """The bytes a device signs at registration (version 2): both public keys, and the KEM secret it
+    decapsulated, so one signature proves possession of the signing key and of the KEM key."""
+    suite = Suite(suite)
+    load_signing_public_key(signing_public)
+    load_kem_public_key(suite, kem_public)
+    _check_challenge(challenge, user_id)
+    if len(kem_proof) != KEM_PROOF_LENGTH:
+        raise E2EEError("invalid_kem_proof", f"the KEM proof is {KEM_PROOF_LENGTH} bytes")
     return length_prefixed(
-        _REGISTRATION_LABEL, challenge, user_id.encode(), suite.encode(), signing_public, kem_public
+        _REGISTRATION_LABEL,
+        challenge,
+        user_id.encode(),
+        suite.encode(),
+        signing_public,
+        kem_public,
+        kem_proof,
     )
 
 
-def sign_device_registration(keys: DeviceKeys, challenge: bytes, user_id: str) -> bytes:
+def sign_device_registration(keys: DeviceKeys, challenge: bytes, user_id: str, kem_proof: bytes) -> bytes:
     message = device_registration_message(
-        challenge, user_id, keys.suite, keys.signing_public, keys.kem_public
+        challenge, user_id, keys.suite, keys.signing_public, keys.kem_public, kem_proof
     )
     return keys.sign(message)
 
 
 def verify_device_registration(
-    signature: bytes, challenge: bytes, user_id: str, suite: Suite, signing_public: bytes, kem_public: bytes
+    signature: bytes,
+    challenge: bytes,
+    user_id: str,
+    suite: Suite,
+    signing_public: bytes,
+    kem_public: bytes,
+    kem_proof: bytes,
 ) -> None:
-    message = device_registration_message(challenge, user_id, suite, signing_public, kem_public)
+    message = device_registration_message(challenge, user_id, suite, signing_public, kem_public, kem_proof)
     verify_signature(signing_public, signature, message)

@@ -4,6 +4,7 @@ from app.models.audit import AuditCheckpoint, AuditExport, AuditLogState, AuditR
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.cases import Case, CaseObject, CaseShare, Envelope
 from app.models.devices import Device, DeviceChallenge, KeyBackup
+from app.models.limits import RateLimitBucket
 from app.models.notifications import Event, EventRecipient, Webhook, WebhookDelivery
 from app.models.specialties import Specialty
 from app.models.users import User, UserRole, UserSpecialty
@@ -25,6 +26,7 @@ __all__ = [
     "EventRecipient",
     "KeyBackup",
     "LoginThrottle",
+    "RateLimitBucket",
     "RefreshToken",
     "Specialty",
     "User",

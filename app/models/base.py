@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, Table
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -18,6 +18,11 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for bulk statements (SQLModel does not type `__table__`)."""
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def utcnow() -> datetime:

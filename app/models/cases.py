@@ -41,6 +41,23 @@ class Transition(StrEnum):
     WITHDRAW = "withdraw"
 
 
+class ObjectKind(StrEnum):
+    """What a sealed object of a case is: its sealed header's `kind` (docs/e2ee.md)."""
+
+    CASE = "case"
+    ATTACHMENT = "attachment"
+    MESSAGE = "message"
+    INFO_REQUEST = "info_request"
+    INFO_RESPONSE = "info_response"
+    REPORT = "report"
+
+
+# The kinds of a case's thread (app/schemas/cases.py MessageKind).
+MESSAGE_KINDS = frozenset(
+    {ObjectKind.MESSAGE, ObjectKind.INFO_REQUEST, ObjectKind.INFO_RESPONSE, ObjectKind.REPORT}
+)
+
+
 class DeclineReason(StrEnum):
     OUTSIDE_EXPERTISE = "outside_expertise"
     UNAVAILABLE = "unavailable"
@@ -71,7 +88,7 @@ class Case(SQLModel, table=True):
     assignee_id: uuid.UUID | None = Field(
         default=None, sa_column=Column(ForeignKey("users.id"), nullable=True)
     )
-    status: str = Field(default=CaseStatus.OPEN, sa_type=String(20))
+    status: str = Field(default=CaseStatus.OPEN, sa_type=String(20))  # a CaseStatus
     priority: str = Field(sa_type=String(10))
     due_at: datetime = Field(sa_type=UTCDateTime)
     patient_consent_at: datetime = Field(sa_type=UTCDateTime)
@@ -102,7 +119,7 @@ class CaseObject(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     case_id: uuid.UUID = Field(sa_column=Column(ForeignKey("cases.id"), nullable=False))
-    kind: str = Field(sa_type=String(20))
+    kind: str = Field(sa_type=String(20))  # an ObjectKind
     author_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
     author_device_id: uuid.UUID = Field(sa_column=Column(ForeignKey("devices.id"), nullable=False))
     header: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -36,7 +36,8 @@ class Device(SQLModel, table=True):
 
 
 class DeviceChallenge(SQLModel, table=True):
-    """A random nonce a new device signs to prove it holds its signing key; deleted when used."""
+    """A random nonce a new device signs, and from which the KEM secret sealed to its KEM key is derived:
+    together they prove it holds both private keys. Deleted when used."""
 
     __tablename__ = "device_challenges"
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import recorder
 from app.audit.records import Actor, AuditTrail, Purpose, Resource
 from app.authz import queries
-from app.authz.cases import in_queue
+from app.authz.visibility import in_queue, participant_ids, seat_holders
 from app.config import Settings
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.notifications import EventType
@@ -53,12 +53,12 @@ def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID
     specialists while it waits unclaimed in their queue."""
     pending = [status.value for status in PENDING_STATUSES]
     marked = []
-    due = (Case.status.in_(pending), Case.due_at < now, Case.overdue_notified_at.is_(None))
+    due = (col(Case.status).in_(pending), col(Case.due_at) < now, col(Case.overdue_notified_at).is_(None))
     for case in _cases(session, *due):
-        unchanged = [Case.status.in_(pending), Case.overdue_notified_at.is_(None)]
+        unchanged = [col(Case.status).in_(pending), col(Case.overdue_notified_at).is_(None)]
         if not update_if_unchanged(session, case, unchanged, {"overdue_notified_at": now}):
             continue
-        recipients = {case.requester_id, case.assignee_id, case.named_specialist_id}
+        recipients = seat_holders(case)
         if in_queue(case):
             recipients |= outbox.queue_audience(session, case)
         shared = queries.shared_user_ids(session, case.id)
@@ -75,15 +75,15 @@ def escalate(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
     escalated = []
     for case in _cases(
         session,
-        Case.status == CaseStatus.OPEN,
-        Case.named_specialist_id.is_not(None),
-        Case.assignee_id.is_(None),
-        Case.due_at < now,
+        col(Case.status) == CaseStatus.OPEN,
+        col(Case.named_specialist_id).is_not(None),
+        col(Case.assignee_id).is_(None),
+        col(Case.due_at) < now,
     ):
         unchanged = [
-            Case.status == CaseStatus.OPEN,
-            Case.named_specialist_id == case.named_specialist_id,
-            Case.assignee_id.is_(None),
+            col(Case.status) == CaseStatus.OPEN,
+            col(Case.named_specialist_id) == case.named_specialist_id,
+            col(Case.assignee_id).is_(None),
         ]
         offered_to_all = {"named_specialist_id": None, "updated_at": now}
         if not update_if_unchanged(session, case, unchanged, offered_to_all):
@@ -102,19 +102,19 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
         return []
     cutoff = now - timedelta(hours=settings.auto_close_answered_after_hours)
     closed = []
-    for case in _cases(session, Case.status == CaseStatus.ANSWERED, Case.answered_at <= cutoff):
+    for case in _cases(session, col(Case.status) == CaseStatus.ANSWERED, col(Case.answered_at) <= cutoff):
         closing = {"status": CaseStatus.CLOSED.value, "closed_at": now, "updated_at": now}
-        if not update_if_unchanged(session, case, [Case.status == CaseStatus.ANSWERED], closing):
+        if not update_if_unchanged(session, case, [col(Case.status) == CaseStatus.ANSWERED], closing):
             continue
         shared = queries.shared_user_ids(session, case.id)
-        outbox.emit(session, case, EventType.CLOSED, outbox.participants(case, shared), now, shared=shared)
+        outbox.emit(session, case, EventType.CLOSED, participant_ids(case, shared), now, shared=shared)
         _audit(session, run_id, AUTO_CLOSE, case)
         closed.append(case.id)
     return closed
 
 
 def _cases(session: Session, *conditions: ColumnElement[bool]) -> list[Case]:
-    query = select(Case).where(*conditions).order_by(Case.due_at, Case.id).limit(BATCH_SIZE)
+    query = select(Case).where(*conditions).order_by(col(Case.due_at), col(Case.id)).limit(BATCH_SIZE)
     return list(session.exec(query).all())
 
 

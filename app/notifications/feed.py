@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models.notifications import Event, EventRecipient
 from app.models.users import User
@@ -43,9 +43,11 @@ def addressed_to(
     """The user's events at positions in (after, up_to], in order."""
     rows = session.exec(
         select(Event)
-        .join(EventRecipient, EventRecipient.event_id == Event.id)
-        .where(EventRecipient.user_id == user_id, Event.position > after, Event.position <= up_to)
-        .order_by(Event.position)
+        .join(EventRecipient, col(EventRecipient.event_id) == Event.id)
+        .where(
+            col(EventRecipient.user_id) == user_id, col(Event.position) > after, col(Event.position) <= up_to
+        )
+        .order_by(col(Event.position))
         .limit(limit)
     ).all()
     return [view(row) for row in rows]
@@ -79,8 +81,8 @@ def recipients_between(session: Session, positions: range) -> set[uuid.UUID]:
     """Who the events at these positions are addressed to: the streams to wake."""
     query = (
         select(EventRecipient.user_id)
-        .join(Event, Event.id == EventRecipient.event_id)
-        .where(Event.position >= positions.start, Event.position < positions.stop)
+        .join(Event, col(Event.id) == EventRecipient.event_id)
+        .where(col(Event.position) >= positions.start, col(Event.position) < positions.stop)
         .distinct()
     )
     return set(session.exec(query).all())
@@ -98,9 +100,9 @@ def purge(session: Session, before: datetime) -> int:
     newest = session.exec(select(func.max(Event.position))).one()
     if newest is None:
         return 0
-    result = session.execute(
+    result = session.exec(
         delete(Event)
-        .where(Event.created_at < before, Event.position < newest)
+        .where(col(Event.created_at) < before, col(Event.position) < newest)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount

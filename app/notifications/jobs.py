@@ -1,4 +1,5 @@
-"""The periodic job: deadlines (app/services/deadlines.py) and the purge of events past their retention.
+"""The periodic job: deadlines (app/notifications/deadlines.py), the purge of events past their retention and
+of full rate limit buckets (app/platform/ratelimit.py).
 
 It runs in a daemon thread of each API process (`jobs_in_process`), or from cron as `confrere jobs run-once`.
 Several at once are harmless: every change is conditional, so a case is marked, escalated or closed once;
@@ -18,6 +19,7 @@ from app.models.base import utcnow
 from app.notifications import deadlines, feed
 from app.notifications.deadlines import DeadlineReport
 from app.platform.background import BackgroundLoop
+from app.platform.ratelimit import forget_full_buckets
 from app.runtime.database import transaction
 
 # pg_try_advisory_xact_lock key: "cfjobs" in ASCII.
@@ -28,6 +30,7 @@ ADVISORY_LOCK_KEY = 0x6366_6A6F_6273
 class JobReport:
     deadlines: DeadlineReport
     purged_events: int
+    forgotten_buckets: int = 0  # rate limit rows of full buckets (PostgreSQL)
 
 
 def run_once(engine: Engine, settings: Settings, now: datetime | None = None) -> JobReport | None:
@@ -42,7 +45,8 @@ def run_once(engine: Engine, settings: Settings, now: datetime | None = None) ->
             return None
         report = deadlines.run(session, settings, now, run_id=uuid.uuid4().hex)
         purged = feed.purge(session, now - timedelta(hours=settings.events_retention_hours))
-    return JobReport(deadlines=report, purged_events=purged)
+        forgotten = forget_full_buckets(session.connection(), now.timestamp()) if postgres else 0
+    return JobReport(deadlines=report, purged_events=purged, forgotten_buckets=forgotten)
 
 
 class BackgroundJobs(BackgroundLoop):

@@ -9,16 +9,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Set
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
-from app.authz.cases import in_queue
 from app.authz.notifications import may_be_notified
+from app.authz.visibility import in_queue, participant_ids
 from app.models.cases import Case, Transition
 from app.models.notifications import Event, EventRecipient, EventType, Webhook, WebhookDelivery
-from app.models.users import Role, User, UserRole, UserSpecialty
+from app.models.users import User
 
 # Set on a session that wrote events; the event sequencer wakes when it commits (app/notifications).
 EVENTS_WRITTEN = "confrere.events_written"
@@ -35,7 +36,7 @@ TRANSITION_EVENTS = {
 
 
 # Built once, like the queue audience below: every case action runs them.
-_WEBHOOKS_OF = select(Webhook.id).where(Webhook.owner_id.in_(bindparam("owner_ids", expanding=True)))
+_WEBHOOKS_OF = select(Webhook.id).where(col(Webhook.owner_id).in_(bindparam("owner_ids", expanding=True)))
 
 
 def emit(
@@ -59,33 +60,22 @@ def emit(
     event = Event(type=event_type.value, case_id=case.id, object_id=object_id, created_at=now)
     session.add(event)
     session.flush()  # the event's id, for its recipients and deliveries
+    event_id = cast(int, event.id)
     # Core, not ORM objects: a queued case has a recipient per specialist of its specialty.
     session.execute(
-        insert(EventRecipient), [{"user_id": user_id, "event_id": event.id} for user_id in recipients]
+        insert(EventRecipient), [{"user_id": user_id, "event_id": event_id} for user_id in recipients]
     )
     webhooks = session.exec(_WEBHOOKS_OF, params={"owner_ids": recipients}).all()
     session.add_all(
-        WebhookDelivery(webhook_id=webhook_id, event_id=event.id, next_attempt_at=now, created_at=now)
+        WebhookDelivery(webhook_id=webhook_id, event_id=event_id, next_attempt_at=now, created_at=now)
         for webhook_id in webhooks
     )
     session.info[EVENTS_WRITTEN] = True
     return event
 
 
-def participants(case: Case, shared: Set[uuid.UUID]) -> set[uuid.UUID | None]:
-    return {case.requester_id, case.assignee_id, case.named_specialist_id, *shared}
-
-
-_QUEUE_AUDIENCE = (
-    select(User.id)
-    .join(UserRole, UserRole.user_id == User.id)
-    .join(UserSpecialty, UserSpecialty.user_id == User.id)
-    .where(
-        queries.acting_users(),
-        UserRole.role == Role.SPECIALIST.value,
-        UserSpecialty.specialty_code == bindparam("specialty"),
-        User.id != bindparam("requester_id"),
-    )
+_QUEUE_AUDIENCE = queries.specialists_of(select(User.id), bindparam("specialty")).where(
+    col(User.id) != bindparam("requester_id")
 )
 
 
@@ -108,7 +98,7 @@ def case_moved(
     """The event of a transition, for the case's participants; a claim or a withdrawal also tells the
     specialty's specialists that the case left their queue, and a decline that it is back in it."""
     shared = queries.shared_user_ids(session, case.id)
-    recipients = participants(case, shared)
+    recipients = participant_ids(case, shared)
     if was_queued:
         recipients |= queue_audience(session, case)
     emit(session, case, TRANSITION_EVENTS[action], recipients - {actor_id}, now, shared=shared)
@@ -136,5 +126,5 @@ def message_posted(
     author_id: uuid.UUID,
     now: datetime,
 ) -> None:
-    recipients = participants(case, shared) - {author_id}
+    recipients = participant_ids(case, shared) - {author_id}
     emit(session, case, EventType.MESSAGE_POSTED, recipients, now, shared=shared, object_id=message_id)

@@ -23,14 +23,15 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
+from app.models.base import table_of
 from app.models.notifications import Event
 from app.notifications.outbox import EVENTS_WRITTEN
 from app.platform.background import BackgroundLoop
-from app.platform.positions import number_rows
+from app.platform.positions import number_rows, unnumbered_in_order
 
 logger = logging.getLogger(__name__)
 
-EVENTS = Event.__table__
+EVENTS = table_of(Event)
 CHANNEL = "confrere_events"
 # pg_try_advisory_xact_lock key: "cfevents" in ASCII (the audit sequencer holds another key).
 ADVISORY_LOCK_KEY = 0x6366_6576_656E_7473
@@ -43,7 +44,8 @@ _WAKE_ON_COMMIT: WeakKeyDictionary[Engine, threading.Event] = WeakKeyDictionary(
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
     if session.info.pop(EVENTS_WRITTEN, False):
-        wake = _WAKE_ON_COMMIT.get(session.get_bind())
+        bind = session.get_bind()
+        wake = _WAKE_ON_COMMIT.get(bind if isinstance(bind, Engine) else bind.engine)
         if wake is not None:
             wake.set()
 
@@ -56,11 +58,10 @@ def sequence_batch(engine: Engine, batch_size: int = DEFAULT_BATCH_SIZE) -> rang
         locked = select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))
         if postgres and not connection.execute(locked).scalar():
             return None
-        pending = connection.execute(
-            select(EVENTS.c.id).where(EVENTS.c.position.is_(None)).order_by(EVENTS.c.id).limit(batch_size)
-        ).scalars()
-        pending = list(pending)
-        # The newest event is never purged (app/services/event_feed.py), so positions never restart.
+        pending = list(
+            connection.execute(unnumbered_in_order(select(EVENTS.c.id), EVENTS).limit(batch_size)).scalars()
+        )
+        # The newest event is never purged (app/notifications/feed.py), so positions never restart.
         last = connection.execute(select(func.max(EVENTS.c.position))).scalar() or 0
         if not pending:
             return range(last + 1, last + 1)

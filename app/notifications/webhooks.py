@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import anyio
 import httpx
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.queries import acting_users
 from app.config import Settings
@@ -81,8 +81,10 @@ def register(
         raise target
     # The owner's row, locked, serializes one user's registrations (PostgreSQL): otherwise concurrent ones
     # all count below the cap and all insert. SQLite runs write transactions one at a time anyway.
-    session.exec(select(User.id).where(User.id == owner_id).with_for_update())
-    count = session.exec(select(func.count()).select_from(Webhook).where(Webhook.owner_id == owner_id)).one()
+    session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update())
+    count = session.exec(
+        select(func.count()).select_from(Webhook).where(col(Webhook.owner_id) == owner_id)
+    ).one()
     if count >= settings.max_webhooks_per_user:
         raise WebhookLimitReached()
     webhook_id = uuid.uuid4()
@@ -98,7 +100,11 @@ def register(
 
 
 def list_own(session: Session, owner_id: uuid.UUID) -> list[Webhook]:
-    query = select(Webhook).where(Webhook.owner_id == owner_id).order_by(Webhook.created_at, Webhook.id)
+    query = (
+        select(Webhook)
+        .where(col(Webhook.owner_id) == owner_id)
+        .order_by(col(Webhook.created_at), col(Webhook.id))
+    )
     return list(session.exec(query).all())
 
 
@@ -113,21 +119,23 @@ def get_own(session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID) -> Web
 def remove(session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID) -> None:
     """Deletes the webhook and its delivery log (the database cascades); pending deliveries are dropped."""
     webhook = get_own(session, owner_id, webhook_id)
-    session.execute(delete(Webhook).where(Webhook.id == webhook.id))
+    session.execute(delete(Webhook).where(col(Webhook.id) == webhook.id))
 
 
 def delivery_log(
     session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> DeliveryPage:
     webhook = get_own(session, owner_id, webhook_id)
-    query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
+    query = select(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook.id)
     if cursor is not None:
         query = query.where(NEWEST_FIRST.after(cursor))
     rows = list(session.exec(query.order_by(*NEWEST_FIRST.order_by()).limit(limit + 1)).all())
     page = NEWEST_FIRST.page(rows, limit)
     events = {
         event.id: event
-        for event in session.exec(select(Event).where(Event.id.in_([row.event_id for row in page.items])))
+        for event in session.exec(
+            select(Event).where(col(Event.id).in_([row.event_id for row in page.items]))
+        )
     }
     return DeliveryPage(
         items=[_delivery_view(row, events[row.event_id]) for row in page.items], next_cursor=page.next_cursor
@@ -165,16 +173,16 @@ def take_due(session: Session, now: datetime, *, limit: int, lease: timedelta) -
     dies mid-attempt leaves it due again when the lease ends: delivery is at least once."""
     rows = session.exec(
         select(WebhookDelivery, Webhook, Event)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .join(Event, Event.id == WebhookDelivery.event_id)
-        .join(User, User.id == Webhook.owner_id)
+        .join(Webhook, col(Webhook.id) == WebhookDelivery.webhook_id)
+        .join(Event, col(Event.id) == WebhookDelivery.event_id)
+        .join(User, col(User.id) == Webhook.owner_id)
         .where(
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            Event.position.is_not(None),
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+            col(WebhookDelivery.next_attempt_at) <= now,
+            col(Event.position).is_not(None),
             acting_users(),
         )
-        .order_by(WebhookDelivery.next_attempt_at, Event.position)
+        .order_by(col(WebhookDelivery.next_attempt_at), col(Event.position))
         .limit(limit)
         .with_for_update(skip_locked=True, of=WebhookDelivery)
     ).all()

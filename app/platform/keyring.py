@@ -51,9 +51,20 @@ def rotate_token_key(settings: Settings) -> str:
     return key.kid
 
 
+def _may_generate(settings: Settings, what: Path | str) -> None:
+    # Nodes that each made their own keys would not accept each other's tokens, and would sign one log
+    # with two keys: on several nodes the keys are made once and shared.
+    if not settings.generate_keys:
+        raise KeyringError(
+            f"{what} is missing and CONFRERE_GENERATE_KEYS is false: create the server keys once with "
+            "`confrere init-keys` and give every node the same keys directory"
+        )
+
+
 def _token_keys(settings: Settings) -> TokenKeySet:
     paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
     if not paths:
+        _may_generate(settings, settings.resolved_keys_dir / TOKEN_KEY_GLOB)
         rotate_token_key(settings)
         paths = sorted(settings.resolved_keys_dir.glob(TOKEN_KEY_GLOB))
     return TokenKeySet([TokenSigningKey.from_pem(path.read_bytes()) for path in paths])
@@ -64,6 +75,7 @@ def _server_secret(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode()
     path = settings.resolved_keys_dir / SECRET_FILE
     if not path.exists():
+        _may_generate(settings, path)
         _write_private(path, secrets.token_bytes(32))
     return path.read_bytes()
 
@@ -84,6 +96,7 @@ def _create_once(path: Path, data: bytes) -> None:
 def load_audit_log_signer(settings: Settings) -> NoteSigner:
     path = settings.resolved_keys_dir / AUDIT_LOG_KEY_FILE
     if not path.exists():
+        _may_generate(settings, path)
         _create_once(path, NoteSigner.generate(settings.audit_log_origin).key_string.encode() + b"\n")
     signer = NoteSigner.from_key_string(path.read_text().strip())
     if signer.name != settings.audit_log_origin:

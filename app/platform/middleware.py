@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.records import Actor, AuditTrail, as_uuid, client_name, request_id_or_new
+from app.errors import AppError, InvalidInput, PayloadTooLarge
 from app.models.devices import NO_DEVICE
 from app.platform.logs import REQUEST_ID, log_access
+from app.schemas.common import storable_text
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("confrere_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
@@ -91,13 +95,41 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            if (refusal := _unstorable_url(scope)) is None:
+                await self.app(scope, receive, send_with_headers)
+            else:
+                status_holder["status"] = InvalidInput.status
+                await _send_problem(send_with_headers, InvalidInput(refusal), scope["path"], request_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], route, str(status_holder["status"])).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
-            log_access(scope["method"], scope["path"], route, status_holder["status"], elapsed)
+            status = status_holder["status"]
+            requests, latency = _metrics(scope["method"], route, status)
+            requests.inc()
+            latency.observe(elapsed)
+            log_access(scope["method"], scope["path"], route, status, elapsed)
+
+
+@functools.cache
+def _metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The labelled series of a kind of request, looked up once: `labels()` takes a lock and builds its key
+    at every call. Bounded: a route is a template (or "unmatched"), never a raw path."""
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+
+
+def _unstorable_url(scope: Scope) -> str | None:
+    """Why the path or a query value is text the database cannot store (app.schemas.common.storable_text),
+    checked here for every route rather than as a dependency of each, which cost a dependency per request."""
+    values = [scope["path"]]
+    if query := scope.get("query_string"):
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        values += [part for pair in pairs for part in pair]
+    for value in values:
+        try:
+            storable_text(value)
+        except ValueError as error:
+            return f"the URL is not valid: {error}"
+    return None
 
 
 class BodyTooLarge(Exception):
@@ -147,19 +179,27 @@ class BodyLimitMiddleware:
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps(
-        {
-            "type": "about:blank",
-            "title": "The request body is too large",
-            "status": 413,
-            "code": "payload_too_large",
-            "detail": f"this route accepts at most {limit} bytes",
-        }
-    )
+    await _send_problem(send, PayloadTooLarge(f"this route accepts at most {limit} bytes"))
+
+
+async def _send_problem(
+    send: Send, error: AppError, instance: str | None = None, request_id: str | None = None
+) -> None:
+    """A problem answered before the app runs, shaped like those of app.problem_handlers."""
+    problem = {
+        "type": "about:blank",
+        "title": error.title,
+        "status": error.status,
+        "code": error.code,
+        "detail": error.detail,
+    }
+    if instance is not None:
+        problem |= {"instance": instance, "request_id": request_id}
+    body = orjson.dumps(problem)
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": error.status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

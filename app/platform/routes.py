@@ -18,6 +18,11 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
             if isinstance(route, APIRoute):
                 found.append(route)
             elif hasattr(route, "original_router"):
+                # Checks made over these routes (body limits, the order of dependencies) read each route as
+                # declared: an include that adds a prefix or dependencies but the app's would escape them.
+                context = route.include_context
+                if context.prefix or any(dep not in app.router.dependencies for dep in context.dependencies):
+                    raise RuntimeError("routers are included without a prefix or dependencies of their own")
                 walk(route.original_router.routes)
 
     walk(app.router.routes)

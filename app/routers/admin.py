@@ -18,7 +18,6 @@ from app.deps import Admin, Db, TrailDep
 from app.models.base import utcnow
 from app.models.users import Role, User, UserStatus
 from app.runtime.context import audited
-from app.runtime.principals import refuse
 from app.schemas.accounts import RolesUpdate, SuspendRequest, UserOut, UserPage
 from app.schemas.common import problems
 from app.schemas.specialties import SpecialtyCreate, SpecialtyOut
@@ -85,7 +84,7 @@ async def verify_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserOut:
     dependencies=[_user_action("admin.user.suspend")],
 )
 async def suspend_user(user_id: uuid.UUID, body: SuspendRequest, principal: Admin, db: Db) -> UserOut:
-    refuse(policies.may_change_roles_of(principal, user_id))
+    policies.enforce(policies.may_change_roles_of(principal, user_id))
     return await db.run(_changed, admin.suspend, user_id, utcnow())
 
 
@@ -110,7 +109,7 @@ async def reactivate_user(user_id: uuid.UUID, principal: Admin, db: Db) -> UserO
     dependencies=[_user_action("admin.user.roles")],
 )
 async def set_roles(user_id: uuid.UUID, body: RolesUpdate, principal: Admin, db: Db) -> UserOut:
-    refuse(policies.may_change_roles_of(principal, user_id))
+    policies.enforce(policies.may_change_roles_of(principal, user_id))
     return await db.run(_changed, admin.set_roles, user_id, body, utcnow())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response, status
@@ -35,7 +35,9 @@ NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 # A tile's path names its width, so its bytes never change, partial tiles included.
 IMMUTABLE = "private, max-age=31536000, immutable"
 COMPLIANCE = Purpose.COMPLIANCE
-_NOTE = {200: {"content": {"text/plain": {"example": "confrere.local/audit\n42\n...\n\n— ...\n"}}}}
+_NOTE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"example": "confrere.local/audit\n42\n...\n\n— ...\n"}}}
+}
 
 
 def _declare(action: str, resource: str = "audit_log", id_param: str | None = None):

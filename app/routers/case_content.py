@@ -9,6 +9,7 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import Json
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.records import Resource
 from app.deps import BlobStoreDep, CurrentPrincipal, Db, SettingsDep, TrailDep
@@ -118,8 +119,10 @@ async def download_attachment(
     blobs: BlobStoreDep,
 ) -> StreamingResponse:
     row = await db.run(attachments.find, principal, case_id, attachment_id)
+    # Opening an object of the S3 backend is a request to the store: off the event loop, as the reads are.
+    stream = await run_in_threadpool(blobs.open, row.ciphertext_sha256)
     return StreamingResponse(
-        _chunks(blobs.open(row.ciphertext_sha256)),
+        _chunks(stream),
         media_type="application/octet-stream",
         headers={"Content-Length": str(row.ciphertext_size), "X-Content-SHA256": row.ciphertext_sha256},
     )

@@ -15,7 +15,7 @@ from app.deps import Clinician, CurrentPrincipal, Db, SettingsDep, Specialist, T
 from app.models.base import utcnow
 from app.models.cases import CaseStatus
 from app.runtime.body_limits import LargeBody, large_body
-from app.runtime.context import audited
+from app.runtime.context import audited, inline_read
 from app.schemas.cases import (
     CaseCreate,
     CaseDetail,
@@ -61,7 +61,7 @@ async def create_case(
     summary="Cases the caller takes part in, newest first (cursor pagination)",
     response_model=CasePage,
     responses=problems(401, 403, 422),
-    dependencies=[audited("case.list")],
+    dependencies=[audited("case.list"), inline_read()],
 )
 async def list_cases(
     principal: Clinician,
@@ -92,7 +92,7 @@ async def list_cases(
     summary="Open cases waiting in the caller's specialty queues, earliest due first, overdue flagged",
     response_model=CasePage,
     responses=problems(401, 403, 422),
-    dependencies=[audited("case.queue")],
+    dependencies=[audited("case.queue"), inline_read()],
 )
 async def case_queue(
     principal: Specialist,
@@ -112,7 +112,7 @@ async def case_queue(
     summary="A case: clear metadata, sealed content and attachments, with the caller's envelopes only",
     response_model=CaseDetail,
     responses=problems(401, 404, 422),
-    dependencies=[on_case("case.read")],
+    dependencies=[on_case("case.read"), inline_read()],
 )
 async def get_case(case_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> CaseDetail:
     return await db.run(cases.read, principal, case_id, utcnow())

@@ -1,4 +1,4 @@
-"""The caller's devices: registration with proof of possession of the signing key, listing, revocation."""
+"""The caller's devices: registration with proof of possession of both keys, listing, revocation."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.audit.records import Resource
-from app.deps import ActivePrincipal, Db, SettingsDep, TrailDep
+from app.deps import ActivePrincipal, Db, RuntimeDep, TrailDep
 from app.models.base import utcnow
 from app.runtime.context import audited
 from app.schemas.common import problems
-from app.schemas.devices import ChallengeOut, DeviceCreate, DeviceOut
+from app.schemas.devices import ChallengeIn, ChallengeOut, DeviceCreate, DeviceOut
 from app.services import devices
 
 router = APIRouter(prefix="/v1/devices", tags=["devices"])
@@ -20,23 +20,29 @@ router = APIRouter(prefix="/v1/devices", tags=["devices"])
 @router.post(
     "/challenge",
     operation_id="createDeviceChallenge",
-    summary="Get a single-use challenge (5 minutes) for the next device registration",
+    summary="Get a single-use challenge (5 minutes) and a secret sealed to the KEM key to register",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengeOut,
-    responses=problems(401, 403, 429),
+    responses=problems(400, 401, 403, 413, 422, 429),
     dependencies=[audited("device.challenge")],
 )
-async def create_challenge(principal: ActivePrincipal, db: Db) -> ChallengeOut:
-    challenge = await db.run(devices.issue_challenge, principal.id, utcnow())
+async def create_challenge(
+    body: ChallengeIn, principal: ActivePrincipal, db: Db, runtime: RuntimeDep
+) -> ChallengeOut:
+    sealer = runtime.authenticator.sealer
+    challenge, kem_challenge = await db.run(devices.issue_challenge, principal.id, body, sealer, utcnow())
     return ChallengeOut(
-        challenge_id=challenge.id, challenge=challenge.challenge, expires_at=challenge.expires_at
+        challenge_id=challenge.id,
+        challenge=challenge.challenge,
+        kem_challenge=kem_challenge,
+        expires_at=challenge.expires_at,
     )
 
 
 @router.post(
     "",
     operation_id="registerDevice",
-    summary="Register a device's public keys, signed with its new signing key over the challenge",
+    summary="Register a device's public keys, proving possession of its signing and KEM keys",
     status_code=status.HTTP_201_CREATED,
     response_model=DeviceOut,
     responses=problems(400, 401, 403, 409, 413, 422, 429),
@@ -46,10 +52,11 @@ async def register_device(
     body: DeviceCreate,
     principal: ActivePrincipal,
     db: Db,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
     trail: TrailDep,
 ) -> DeviceOut:
-    device = await db.run(devices.register, principal.id, body, utcnow(), settings.max_devices_per_user)
+    sealer, max_devices = runtime.authenticator.sealer, runtime.settings.max_devices_per_user
+    device = await db.run(devices.register, principal.id, body, sealer, utcnow(), max_devices)
     trail.resource = Resource(type="device", id=str(device.id))
     return DeviceOut.model_validate(device)
 

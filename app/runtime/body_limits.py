@@ -52,7 +52,7 @@ def limits_by_route(app: FastAPI, settings: Settings) -> Callable[[str, str], in
     routes: list[tuple[re.Pattern[str], frozenset[str], int]] = []
     for route in api_routes(app):
         if (kind := declared_large_body(route)) is not None:
-            routes.append((route.path_regex, frozenset(route.methods), kind.limit(settings)))
+            routes.append((route.path_regex, frozenset(route.methods or ()), kind.limit(settings)))
 
     def limit_for(method: str, path: str) -> int:
         for pattern, methods, limit in routes:

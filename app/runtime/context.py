@@ -1,5 +1,5 @@
 """What a request carries besides its transaction: its audit trail, declared by the route, and the checks
-every route gets."""
+every route gets (the URL's storability is checked before routing: app.platform.middleware)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,12 @@ from typing import Any, TypeVar
 from fastapi import Depends, Request
 
 from app.audit.records import AuditTrail, Purpose, Resource, recorded_code, recorded_id
-from app.errors import InvalidInput
-from app.schemas.common import storable_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def trail_of(request: Request) -> AuditTrail:
     return request.state.audit_trail
-
-
-async def storable_url(request: Request) -> None:
-    """Applied to every route: path and query values are text the database must be able to store."""
-    values = [request.url.path, *(part for item in request.query_params.multi_items() for part in item)]
-    try:
-        for value in values:
-            storable_text(value)
-    except ValueError as error:
-        raise InvalidInput(f"the URL is not valid: {error}") from None
 
 
 def before_transaction(dependency: F) -> F:
@@ -37,6 +25,24 @@ def before_transaction(dependency: F) -> F:
     dependency would be solved after the transaction."""
     dependency.runs_before_transaction = True  # type: ignore[attr-defined]
     return dependency
+
+
+def inline_read() -> Any:
+    """Declares a light read whose queries run on the event loop on SQLite (app.runtime.unit_of_work): the
+    hottest reads, a few indexed lookups each. Anything heavier stays on a worker thread."""
+
+    async def declare() -> None:
+        return None
+
+    declare.inline_read = True  # type: ignore[attr-defined]
+    return Depends(declare)
+
+
+def declares_inline_read(route: object) -> bool:
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and any(
+        getattr(dependency.call, "inline_read", False) for dependency in dependant.dependencies
+    )
 
 
 def _path_uuid(request: Request, name: str | None) -> uuid.UUID | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
 from app.config import Settings
@@ -86,8 +88,8 @@ class SerializedSQLiteDialect(SQLiteDialect_pysqlite):
 
     def do_begin(self, dbapi_connection: Any) -> None:
         connection = _raw(dbapi_connection)
-        # A transaction spans threads (FastAPI runs each dependency on a worker thread of its own), so the
-        # lock has no owning thread: it is held by the connection.
+        # A transaction spans threads (each `RequestDb.run` of a request may run on another worker thread),
+        # so the lock has no owning thread: it is held by the connection.
         if not self.write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
             raise sqlite3.OperationalError("database is locked (timed out waiting for the write lock)")
         self._holder = connection
@@ -158,11 +160,34 @@ def create_db_engine(settings: Settings) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = create_engine(url, pool_size=settings.db_pool_size, max_overflow=10, hide_parameters=True)
     _hide_row_values(engine)
+    _ping_idle_connections(engine)
     return engine
+
+
+# A connection given back this recently is taken as alive. SQLAlchemy's pool_pre_ping tests every one at
+# every checkout: a round trip, one in seven of a case read's on PostgreSQL (docs/benchmarks.md).
+IDLE_BEFORE_PING_SECONDS = 5.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle (the server restarted, a firewall
+    dropped them): a failed ping discards the connection and the pool hands out another."""
+
+    @event.listens_for(engine, "checkin")
+    def _given_back(_dbapi_connection, record) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection, record, _proxy) -> None:
+        idle = time.monotonic() - record.info.get("checked_in", float("-inf"))
+        if idle < IDLE_BEFORE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError() from error
 
 
 def _hide_row_values(engine: Engine) -> None:
@@ -248,6 +273,9 @@ class _Queued:
     error: BaseException | None = None
 
 
+GROUPS_IN_FLIGHT = 4
+
+
 class WriteGate:
     """Group commit of the audit records of reads and, on SQLite (`exclusive`), one writing request at a
     time, queued on the event loop.
@@ -257,11 +285,12 @@ class WriteGate:
     transaction; each request returns only once its own row is committed.
 
     On SQLite, a request thread waiting for the write lock would hold a worker thread while the request
-    holding the lock needs one for its next step (FastAPI runs each dependency and the route on a worker
-    thread of its own), so under load every worker could end up waiting for a lock held by a request that
+    holding the lock needs one for its next step (each `RequestDb.run` takes a worker thread of its own),
+    so under load every worker could end up waiting for a lock held by a request that
     cannot proceed. Write requests therefore take this gate, on the event loop and in arrival order, before
     their transaction starts, and so do the groups; the dialect's FairLock then only orders them with the
-    background threads. PostgreSQL lets writers run together: there only the groups take the gate.
+    background threads. PostgreSQL lets writers run together: there the groups alone take the gate, a few at
+    a time.
     """
 
     def __init__(self, engine: Engine, table: Table, *, exclusive: bool) -> None:
@@ -269,6 +298,9 @@ class WriteGate:
         self._engine = engine
         self._insert = insert(table)
         self._lock = anyio.Lock()
+        # PostgreSQL flushes its log once for the commits that wait on it together: with a few groups in
+        # flight, reads are no longer bound to one commit's flush (tens of ms on a busy disk) at a time.
+        self._groups = self._lock if exclusive else anyio.Semaphore(GROUPS_IN_FLIGHT)
         self._queued: list[_Queued] = []
 
     async def acquire(self) -> None:
@@ -288,7 +320,7 @@ class WriteGate:
         raises if its group failed."""
         queued = _Queued(row)
         self._queued.append(queued)
-        async with self._lock:
+        async with self._groups:
             if not queued.done:
                 group, self._queued = self._queued, []
                 try:

@@ -14,21 +14,11 @@ from app.audit.records import AuditTrail
 from app.authz import cases as case_policies
 from app.authz import policies
 from app.authz.principal import Principal
-from app.errors import (
-    AccountNotActive,
-    AppError,
-    Forbidden,
-    InvalidToken,
-    MfaRequired,
-    RoleRequired,
-    SelfChangeRefused,
-    Unauthenticated,
-    UnknownDevice,
-)
+from app.errors import AppError, InvalidToken, Unauthenticated, UnknownDevice
 from app.models.users import Role
 from app.runtime.context import before_transaction, trail_of
 from app.runtime.state import runtime_of
-from app.runtime.unit_of_work import RequestDb, unit_of_work
+from app.runtime.unit_of_work import DB, RequestDb
 from app.services.auth import AccessClaims, session_user
 
 bearer_scheme = HTTPBearer(
@@ -65,7 +55,8 @@ async def token_claims(
 ) -> AccessClaims | AppError:
     """The access token's claims, checked before the transaction opens. A request without a valid token
     counts against its address's write limit here: its refusal is an audit record, a write, so a flood of
-    them would otherwise cost one write each; past the limit they get a 429 that touches no database. The
+    them would otherwise cost one write each; past the limit they get a 429 that writes no record (on
+    PostgreSQL the shared bucket's one-row UPSERT, app.platform.ratelimit, is all it costs). The
     refusal itself is returned, to be raised in the transaction (current_principal), where it is recorded."""
     runtime = runtime_of(request)
     try:
@@ -73,58 +64,46 @@ async def token_claims(
             raise Unauthenticated()
         return runtime.authenticator.verify_access_token(credentials.credentials)
     except AppError as refusal:
-        runtime.rate_limits.writes.check(f"ip:{trail_of(request).actor.ip or 'unknown'}")
+        await runtime.rate_limits.writes.take(f"ip:{trail_of(request).actor.ip or 'unknown'}")
         return refusal
 
 
 async def current_principal(
     request: Request,
     claims: Annotated[AccessClaims | AppError, Depends(token_claims)],
-    db: Annotated[RequestDb, Depends(unit_of_work, scope="function")],
+    db: Annotated[RequestDb, DB],
 ) -> Principal:
     if isinstance(claims, AppError):
         raise claims
-    principal = await db.run_before_handler(_load_principal, trail_of(request), claims)
+    principal = await db.run_keeping_transaction(_load_principal, trail_of(request), claims)
     # Here rather than per route, so that no write route can be added without a limit.
     if request.method in WRITE_METHODS:
-        runtime_of(request).rate_limits.writes.check(f"user:{principal.id}")
+        await runtime_of(request).rate_limits.writes.take(f"user:{principal.id}")
     return principal
 
 
 @before_transaction
 async def address_write_limit(request: Request) -> None:
     """The write limit of public routes (register, login, refresh), which know no user yet: per address."""
-    runtime_of(request).rate_limits.writes.check(f"ip:{trail_of(request).actor.ip or 'unknown'}")
+    await runtime_of(request).rate_limits.writes.take(f"ip:{trail_of(request).actor.ip or 'unknown'}")
 
 
 _Caller = Annotated[Principal, Depends(current_principal)]
 
-_REFUSALS: dict[str, type[Forbidden]] = {
-    "account_not_active": AccountNotActive,
-    "role_required": RoleRequired,
-    "mfa_required": MfaRequired,
-    "self_role_change": SelfChangeRefused,
-}
-
-
-def refuse(decision: policies.Decision) -> None:
-    if not decision:
-        raise _REFUSALS.get(decision.reason or "", Forbidden)()
-
 
 async def active_principal(principal: _Caller) -> Principal:
-    refuse(policies.may_act(principal))
+    policies.enforce(policies.may_act(principal))
     return principal
 
 
 async def clinician(principal: _Caller) -> Principal:
-    refuse(case_policies.may_act_as_clinician(principal))
+    policies.enforce(case_policies.may_act_as_clinician(principal))
     return principal
 
 
 def role_required(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: _Caller) -> Principal:
-        refuse(policies.may_use_role(principal, role))
+        policies.enforce(policies.may_use_role(principal, role))
         return principal
 
     dependency.__name__ = f"require_{role.value}"
@@ -140,5 +119,5 @@ require_admin = role_required(Role.ADMIN)
 async def officer_within_export_quota(
     request: Request, officer: Annotated[Principal, Depends(require_compliance_officer)]
 ) -> Principal:
-    runtime_of(request).rate_limits.audit_exports.check(f"user:{officer.id}")
+    await runtime_of(request).rate_limits.audit_exports.take(f"user:{officer.id}")
     return officer

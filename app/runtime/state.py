@@ -16,9 +16,10 @@ from app.config import Settings
 from app.crypto.passwords import PasswordHasher
 from app.crypto.signed_note import NoteSigner
 from app.models.audit import AuditRecord
+from app.models.base import table_of
 from app.notifications.stream import EventStreams
 from app.notifications.workers import Notifications
-from app.platform.blobstore import BlobStore, FilesystemBlobStore
+from app.platform.blobstore import BlobStore, open_blob_store
 from app.platform.keyring import load_server_keys
 from app.platform.ratelimit import RateLimits
 from app.runtime.database import WriteGate, create_db_engine, create_read_engine, new_session
@@ -60,6 +61,7 @@ class Runtime:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+        self.rate_limits.close()
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -71,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         read_engine=read_engine,
         # SQLite has one writer, PostgreSQL many (see WriteGate).
-        write_gate=WriteGate(engine, AuditRecord.__table__, exclusive=settings.is_sqlite),
+        write_gate=WriteGate(engine, table_of(AuditRecord), exclusive=settings.is_sqlite),
         authenticator=Authenticator(
             settings,
             keys.tokens,
@@ -79,7 +81,7 @@ def build_runtime(settings: Settings) -> Runtime:
             PasswordHasher(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_lanes),
         ),
         audit_log_signer=keys.audit_log,
-        blobs=FilesystemBlobStore(settings.resolved_blobs_dir),
+        blobs=open_blob_store(settings),
         rate_limits=RateLimits.from_settings(settings),
         notifications=Notifications(engine, read_engine, keys.sealer, settings),
     )

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Concatenate, ParamSpec, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -30,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from app.audit import recorder
 from app.audit.records import AuditTrail
 from app.errors import AppError, DurableWrite
-from app.runtime.context import trail_of
+from app.runtime.context import declares_inline_read, trail_of
 from app.runtime.database import WriteGate, new_session, transaction
 from app.runtime.state import runtime_of
 
@@ -46,35 +47,41 @@ class RequestDb:
     """The request's session, and the one way a handler runs database work on it."""
 
     def __init__(self, session: Session, *, reading: bool, inline: bool) -> None:
-        self.session = session
+        self._session = session
         self.reading = reading
-        # A SQLite read is in-process and waits for no lock (WAL): on a worker thread it would cost more
-        # in thread handoffs than its queries take, so it runs right on the event loop.
+        # A light SQLite read (routes marked `inline_read()`) is in-process and waits for no lock (WAL): on
+        # a worker thread it would cost more in thread handoffs than its queries take, so it runs right on
+        # the event loop. Heavier reads (statistics, audit tiles) stay on worker threads.
         self.inline = inline
+        self._read_done = False
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`work(session, *args, **kwargs)`, a handler's database work: inline for a SQLite read, else on a
-        worker thread. A read's transaction ends right after it, on the same thread (on PostgreSQL a round
-        trip saved), so a read handler makes one call; its objects stay loaded."""
+        """`work(session, *args, **kwargs)`, a handler's database work, inline or on a worker thread. A read's
+        transaction ends right after it, on the same thread (on PostgreSQL a round trip saved), so a read
+        handler makes exactly one call (a second one is refused: it would see another snapshot)."""
+        if not self.reading:
+            return await run_in_threadpool(work, self._session, *args, **kwargs)
+        if self._read_done:
+            raise RuntimeError("a read handler runs its database work in one call")
+        self._read_done = True
         if self.inline:
-            return work(self.session, *args, **kwargs)
-        if self.reading:
-            return await run_in_threadpool(self._then_end, work, *args, **kwargs)
-        return await run_in_threadpool(work, self.session, *args, **kwargs)
+            return work(self._session, *args, **kwargs)
+        return await run_in_threadpool(partial(self._then_end, work, *args, **kwargs))
 
-    async def run_before_handler(
+    async def run_keeping_transaction(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """Like `run`, for a dependency's work (loading the caller): the transaction stays open."""
+        """Like `run`, for a dependency's work (loading the caller), after which the handler's follows in
+        the same transaction."""
         if self.inline:
-            return work(self.session, *args, **kwargs)
-        return await run_in_threadpool(work, self.session, *args, **kwargs)
+            return work(self._session, *args, **kwargs)
+        return await run_in_threadpool(work, self._session, *args, **kwargs)
 
     def _then_end(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            return work(self.session, *args, **kwargs)
+            return work(self._session, *args, **kwargs)
         finally:
-            self.session.close()
+            self._session.close()
 
 
 def _record_failure(engine: Engine, trail: AuditTrail, status: int, writes: list[DurableWrite]) -> None:
@@ -100,13 +107,20 @@ def _commit(session: Session, trail: AuditTrail, status: int) -> None:
         session.close()
 
 
-def _abandon(session: Session, engine: Engine, trail: AuditTrail, status: int, writes: list[DurableWrite]):
+def _abandon(
+    session: Session, engine: Engine, trail: AuditTrail, status: int, writes: list[DurableWrite]
+) -> None:
     session.rollback()
     session.close()
     _record_failure(engine, trail, status, writes)
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[RequestDb]:
+    # Declared with another scope, FastAPI would solve it twice, and a SQLite write would wait on the gate
+    # it already holds: every declaration goes through `DB` below, and a second entry is refused.
+    if getattr(request.state, "unit_of_work_open", False):
+        raise RuntimeError("the unit of work is declared twice on this route")
+    request.state.unit_of_work_open = True
     runtime = runtime_of(request)
     trail = trail_of(request)
     engine, gate = runtime.engine, runtime.write_gate
@@ -117,7 +131,7 @@ async def unit_of_work(request: Request) -> AsyncIterator[RequestDb]:
     db = RequestDb(
         new_session(runtime.read_engine if reading else engine),
         reading=reading,
-        inline=reading and gate.exclusive,
+        inline=reading and gate.exclusive and declares_inline_read(request.scope.get("route")),
     )
     status: int | None = None
     writes: list[DurableWrite] = []
@@ -125,7 +139,7 @@ async def unit_of_work(request: Request) -> AsyncIterator[RequestDb]:
         yield db
         route_status = getattr(request.scope.get("route"), "status_code", None) or 200
         if not reading:
-            await run_in_threadpool(_commit, db.session, trail, route_status)
+            await run_in_threadpool(_commit, db._session, trail, route_status)
         else:
             await _end_read(db)
             if trail.action is not None:
@@ -142,13 +156,13 @@ async def unit_of_work(request: Request) -> AsyncIterator[RequestDb]:
     except BaseException:
         # Cancelled (shutdown): nothing to answer or record, but the transaction ends here rather than when
         # the session is collected, which on SQLite would hold the write lock until then.
-        db.session.close()
+        db._session.close()
         raise
     finally:
         try:
             if status is not None:
                 if not reading:
-                    await run_in_threadpool(_abandon, db.session, engine, trail, status, writes)
+                    await run_in_threadpool(_abandon, db._session, engine, trail, status, writes)
                 else:
                     await _end_read(db)
                     await _record_read_failure(gate, engine, trail, status, writes)
@@ -158,10 +172,10 @@ async def unit_of_work(request: Request) -> AsyncIterator[RequestDb]:
 
 
 async def _end_read(db: RequestDb) -> None:
-    if db.inline or not db.session.in_transaction():
-        db.session.close()  # a SQLite read transaction, or none left: ending it waits for nothing
+    if db.inline or not db._session.in_transaction():
+        db._session.close()  # a SQLite read transaction, or none left: ending it waits for nothing
     else:
-        await run_in_threadpool(db.session.close)  # a round trip to the server
+        await run_in_threadpool(db._session.close)  # a round trip to the server
 
 
 async def _record_read_failure(
@@ -172,3 +186,7 @@ async def _record_read_failure(
             await run_in_threadpool(_record_failure, engine, trail, status, writes)
     else:
         await run_in_threadpool(_record_failure, engine, trail, status, writes)
+
+
+# The one declaration of the request's unit of work (app.deps.Db, the caller's loading in principals).
+DB = Depends(unit_of_work, scope="function")

@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import UUID4, Field, model_validator
 
-from app.models.cases import CaseStatus, DeclineReason, Priority, Transition
+from app.models.cases import CaseStatus, DeclineReason, ObjectKind, Priority, Transition
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
-from app.schemas.sealed import MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey, base64_bytes
+from app.schemas.sealed import Base64, MiB, SealedIn, SealedOut, SealedParts, Signature, WrappedKey
 
+# The values of app/models/cases.py MESSAGE_KINDS, spelled out for the contract (a test keeps them equal).
 MessageKind = Literal["message", "info_request", "info_response", "report"]
-Statement = base64_bytes(MiB)
+Statement = Annotated[bytes, Base64(MiB)]
 
 _NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last."
 # The id of a new object, chosen by the client: a random UUID (version 4). Any other UUID is refused as
@@ -67,6 +68,15 @@ class CaseAttachment(AttachmentOut):
 class CaseDetail(CaseOut):
     sealed: SealedOut
     attachments: list[CaseAttachment]
+    allowed_transitions: list[Transition] = Field(
+        description="The transitions the caller may make now, as the server's policy decides them.",
+        examples=[["decline", "request_info", "answer"]],
+    )
+    allowed_writes: list[ObjectKind] = Field(
+        description="The kinds of object the caller may add now (never `case`): messages, attachments, "
+        "requests for information, responses and the report, by their part in the case and its status.",
+        examples=[["message", "attachment", "info_request", "report"]],
+    )
 
 
 class CasePage(ResponseModel):

@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from app.schemas.common import RequestModel, ResponseModel
@@ -22,40 +25,45 @@ def _encode(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-def base64_bytes(max_bytes: int | None = None) -> Any:
-    """`bytes` read from and written as base64; longer input is refused before it is decoded."""
-    max_chars = None if max_bytes is None else 4 * ((max_bytes + 2) // 3)
+@dataclass(frozen=True)
+class Base64(GroupedMetadata):
+    """Marks `bytes` read from and written as base64: `Annotated[bytes, Base64(max_bytes)]`. Longer input
+    is refused before it is decoded."""
 
-    def decode(value: object) -> bytes:
+    max_bytes: int | None = None
+
+    @property
+    def max_chars(self) -> int | None:
+        return None if self.max_bytes is None else 4 * ((self.max_bytes + 2) // 3)
+
+    def decode(self, value: object) -> bytes:
         if isinstance(value, bytes):  # built from a stored row, not from a request
             return value
         if not isinstance(value, str):
             raise ValueError("expected a base64 string")
-        if max_chars is not None and len(value) > max_chars:
-            raise ValueError(f"at most {max_bytes} bytes")
+        if self.max_chars is not None and len(value) > self.max_chars:
+            raise ValueError(f"at most {self.max_bytes} bytes")
         try:
             return base64.b64decode(value, validate=True)
         except binascii.Error:
             raise ValueError("not standard base64 with padding (RFC 4648 section 4)") from None
 
-    schema: dict[str, Any] = {"type": "string", "contentEncoding": "base64"}
-    if max_chars is not None:
-        schema["maxLength"] = max_chars
-    return Annotated[
-        bytes,
-        BeforeValidator(decode),
-        PlainSerializer(_encode, return_type=str),
-        WithJsonSchema(schema),
-    ]
+    def __iter__(self) -> Iterator[Any]:
+        schema: dict[str, Any] = {"type": "string", "contentEncoding": "base64"}
+        if self.max_chars is not None:
+            schema["maxLength"] = self.max_chars
+        yield BeforeValidator(self.decode)
+        yield PlainSerializer(_encode, return_type=str)
+        yield WithJsonSchema(schema)
 
 
-Header = base64_bytes(1024)
-Manifest = base64_bytes(MiB)
-Signature = base64_bytes(128)
-WrappedKey = base64_bytes(2048)
-PublicKey = base64_bytes(2048)
+Header = Annotated[bytes, Base64(1024)]
+Manifest = Annotated[bytes, Base64(MiB)]
+Signature = Annotated[bytes, Base64(128)]
+WrappedKey = Annotated[bytes, Base64(2048)]
+PublicKey = Annotated[bytes, Base64(2048)]
 # Bounded by the route's body limit (settings.max_case_body_bytes), which depends on configuration.
-Ciphertext = base64_bytes()
+Ciphertext = Annotated[bytes, Base64()]
 
 
 class EnvelopeIn(RequestModel):

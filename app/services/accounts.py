@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, bindparam, literal, union_all
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
 
+from app.authz.queries import roles_and_specialties
 from app.crypto.passwords import PasswordHasher
 from app.errors import Conflict, InvalidInput
 from app.models.specialties import Specialty
@@ -34,11 +34,11 @@ def normalize_email(email: str) -> str:
 
 
 def find_by_email(session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+    return session.exec(select(User).where(col(User.email) == normalize_email(email))).first()
 
 
 _ACTIVE_SPECIALTIES = select(Specialty.code).where(
-    Specialty.code.in_(bindparam("codes", expanding=True)), Specialty.active
+    col(Specialty.code).in_(bindparam("codes", expanding=True)), Specialty.active
 )
 
 
@@ -99,7 +99,7 @@ def provision(
     password: str,
     display_name: str,
     roles: set[Role],
-    specialties: set[str] = frozenset(),
+    specialties: AbstractSet[str] = frozenset(),
     now: datetime,
 ) -> User:
     """An account created by an operator (bootstrap admin, demo): verified and active from the start."""
@@ -125,39 +125,6 @@ def replace_roles(session: Session, user_id: uuid.UUID, roles: set[Role], specia
     session.flush()
     session.add_all(UserRole(user_id=user_id, role=role.value) for role in roles)
     session.add_all(UserSpecialty(user_id=user_id, specialty_code=code) for code in specialties)
-
-
-def memberships(of_users: Callable[[Any], ColumnElement[bool]]) -> CompoundSelect:
-    """Roles and specialties as rows (kind, user_id, value), of the users `of_users(user_id column)`
-    selects: filtered in each branch, so no database has to push the filter down into the union."""
-    return union_all(
-        select(literal("role").label("kind"), UserRole.user_id, UserRole.role.label("value")).where(
-            of_users(UserRole.user_id)
-        ),
-        select(literal("specialty"), UserSpecialty.user_id, UserSpecialty.specialty_code).where(
-            of_users(UserSpecialty.user_id)
-        ),
-    )
-
-
-_MEMBERSHIPS = memberships(lambda user_id: user_id.in_(bindparam("user_ids", expanding=True)))
-
-
-def roles_and_specialties(
-    session: Session, user_ids: list[uuid.UUID]
-) -> tuple[dict[uuid.UUID, set[Role]], dict[uuid.UUID, set[str]]]:
-    """Both memberships for a batch of users in one query, whatever the batch size (every request loads
-    its caller's)."""
-    roles: dict[uuid.UUID, set[Role]] = defaultdict(set)
-    specialties: dict[uuid.UUID, set[str]] = defaultdict(set)
-    if not user_ids:
-        return roles, specialties
-    for kind, user_id, value in session.execute(_MEMBERSHIPS, {"user_ids": list(user_ids)}).all():
-        if kind == "role":
-            roles[user_id].add(Role(value))
-        else:
-            specialties[user_id].add(value)
-    return roles, specialties
 
 
 def views(session: Session, users: list[User]) -> list[UserOut]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict, NotFound
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
@@ -53,12 +53,16 @@ def list_users(
 ) -> Page[User]:
     query = select(User)
     if status is not None:
-        query = query.where(User.status == status.value)
+        query = query.where(col(User.status) == status.value)
     if role is not None:
-        query = query.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role.value)))
+        query = query.where(
+            col(User.id).in_(select(UserRole.user_id).where(col(UserRole.role) == role.value))
+        )
     if specialty is not None:
         query = query.where(
-            User.id.in_(select(UserSpecialty.user_id).where(UserSpecialty.specialty_code == specialty))
+            col(User.id).in_(
+                select(UserSpecialty.user_id).where(col(UserSpecialty.specialty_code) == specialty)
+            )
         )
     if cursor is not None:
         query = query.where(OLDEST_FIRST.after(cursor))

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit.records import AuditTrail
+from app.authz.queries import memberships
 from app.config import Settings
 from app.crypto import totp
 from app.crypto.passwords import PasswordHasher
@@ -36,7 +37,7 @@ from app.models.base import utcnow
 from app.models.devices import Device
 from app.models.users import Role, User, UserStatus
 from app.schemas.auth import TokenResponse, TotpEnrolment
-from app.services.accounts import find_by_email, memberships, normalize_email
+from app.services.accounts import find_by_email, normalize_email
 
 TOTP_ISSUER = "Confrere"
 
@@ -52,7 +53,8 @@ class TotpNotStarted(Conflict):
 
 
 class TotpCodeRejected(InvalidInput):
-    code = "invalid_totp"
+    # Not `invalid_totp`: that code is the login's 401, and a code names one status.
+    code = "totp_code_mismatch"
     title = "The TOTP code does not match"
 
 
@@ -287,7 +289,7 @@ class Authenticator:
         # The conditional update is the rotation: of two concurrent uses exactly one wins.
         spent = session.exec(
             update(RefreshToken)
-            .where(RefreshToken.token_hash == row.token_hash, RefreshToken.used_at.is_(None))
+            .where(col(RefreshToken.token_hash) == row.token_hash, col(RefreshToken.used_at).is_(None))
             .values(used_at=now)
         )
         if spent.rowcount == 1:
@@ -362,7 +364,7 @@ def revoke_session(session_id: uuid.UUID, now: datetime, reason: str):
 def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> None:
     session.exec(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow(), revoke_reason=reason)
     )
 
@@ -371,16 +373,16 @@ _MEMBERSHIPS = memberships(lambda user_id: user_id == bindparam("user_id")).subq
 # Built once: every authenticated request runs it, and building a statement costs as much as running it.
 _SESSION_USER = (
     select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value, Device.id)
-    .join(AuthSession, AuthSession.user_id == User.id)
+    .join(AuthSession, col(AuthSession.user_id) == User.id)
     .outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == User.id)
     .outerjoin(
         Device,
         and_(Device.id == bindparam("device_id"), Device.user_id == User.id, Device.revoked_at.is_(None)),
     )
     .where(
-        User.id == bindparam("user_id"),
-        AuthSession.id == bindparam("session_id"),
-        AuthSession.revoked_at.is_(None),
+        col(User.id) == bindparam("user_id"),
+        col(AuthSession.id) == bindparam("session_id"),
+        col(AuthSession.revoked_at).is_(None),
     )
 )
 
@@ -410,6 +412,8 @@ def session_user(
 def active_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
     return session.exec(
         select(AuthSession).where(
-            AuthSession.id == session_id, AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+            col(AuthSession.id) == session_id,
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
         )
     ).first()

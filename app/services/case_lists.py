@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, not_, union
-from sqlmodel import Session, select
+from sqlalchemy import and_, not_, union
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.authz import queries
 from app.authz.principal import Principal
@@ -23,20 +24,25 @@ NEWEST_FIRST = Keyset(Case.created_at, Case.id, descending=True)
 EARLIEST_DUE_FIRST = Keyset(Case.due_at, Case.id)
 
 
-def _merged(session: Session, selects: list[Select], order: Keyset, limit: int) -> list[Case]:
+def _merged(session: Session, selects: list[SelectOfScalar[Case]], order: Keyset, limit: int) -> list[Case]:
     if len(selects) == 1:
         return list(session.exec(selects[0].order_by(*order.order_by()).limit(limit + 1)).all())
     pages = [
-        select(query.with_only_columns(Case.id).order_by(*order.order_by()).limit(limit + 1).subquery())
+        select(query.with_only_columns(col(Case.id)).order_by(*order.order_by()).limit(limit + 1).subquery())
         for query in selects
     ]
     ids = union(*pages).subquery()
-    merged = select(Case).join(ids, Case.id == ids.c.id).order_by(*order.order_by()).limit(limit + 1)
+    merged = select(Case).join(ids, col(Case.id) == ids.c.id).order_by(*order.order_by()).limit(limit + 1)
     return list(session.exec(merged).all())
 
 
 def _page(
-    session: Session, selects: list[Select], order: Keyset, filters: list, limit: int, cursor: str | None
+    session: Session,
+    selects: list[SelectOfScalar[Case]],
+    order: Keyset,
+    filters: list,
+    limit: int,
+    cursor: str | None,
 ) -> Page[Case]:
     if cursor is not None:
         filters = [*filters, order.after(cursor)]
@@ -47,7 +53,7 @@ def _page(
 
 
 def overdue(now: datetime):
-    return and_(Case.status.in_(PENDING_STATUSES), Case.due_at < now)
+    return and_(col(Case.status).in_(PENDING_STATUSES), col(Case.due_at) < now)
 
 
 def list_cases(
@@ -64,9 +70,9 @@ def list_cases(
     """Cases the caller takes part in (requester, assignee, named specialist, shared with), newest first."""
     filters = []
     if status is not None:
-        filters.append(Case.status == status.value)
+        filters.append(col(Case.status) == status.value)
     if specialty is not None:
-        filters.append(Case.specialty == specialty)
+        filters.append(col(Case.specialty) == specialty)
     if is_overdue is not None:
         filters.append(overdue(now) if is_overdue else not_(overdue(now)))
     selects = queries.participant_selects(principal.id)

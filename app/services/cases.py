@@ -10,14 +10,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
-from app.authz.cases import has_access, may_be_named, may_write
+from app.authz.cases import allowed_transitions, allowed_writes, has_access, may_be_named, may_write
+from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.config import Settings
-from app.errors import Conflict, Forbidden, IdNotUsable, InvalidInput, NotFound
-from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Priority
+from app.errors import CaseNotFound, Conflict, IdNotUsable, InvalidInput, InvalidNamedSpecialist
+from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, ObjectKind, Priority
 from app.models.devices import Device
 from app.notifications import outbox
 from app.schemas.cases import AttachmentOut, CaseAttachment, CaseCreate, CaseDetail, CaseOut
@@ -26,29 +27,9 @@ from app.services import accounts, sealed
 from app.services.inserts import flush_new
 
 
-class CaseNotFound(NotFound):
-    code = "case_not_found"
-    title = "No such case"
-
-
 class CaseExists(Conflict):
     code = "case_exists"
     title = "A case with this id exists"
-
-
-class CaseClosed(Conflict):
-    code = "case_closed"
-    title = "The case is closed or withdrawn"
-
-
-class WriteNotAllowed(Forbidden):
-    code = "write_not_allowed"
-    title = "Your part in this case does not let you add this"
-
-
-class InvalidNamedSpecialist(InvalidInput):
-    code = "invalid_named_specialist"
-    title = "The named specialist is not a verified, active specialist of this specialty"
 
 
 class ConsentInFuture(InvalidInput):
@@ -63,7 +44,7 @@ class VisibleCase:
     case: Case
     shared: frozenset[uuid.UUID]
 
-    def target(self, kind: str, object_id: uuid.UUID) -> sealed.Target:
+    def target(self, kind: ObjectKind, object_id: uuid.UUID) -> sealed.Target:
         return sealed.Target(case=self.case, shared=self.shared, kind=kind, object_id=object_id)
 
 
@@ -71,8 +52,8 @@ class VisibleCase:
 # query, built once, for the most frequent lookup of all.
 _VISIBLE = (
     select(Case, CaseShare.recipient_id)
-    .outerjoin(CaseShare, and_(CaseShare.case_id == Case.id, CaseShare.grants_access))
-    .where(Case.id == bindparam("case_id"))
+    .outerjoin(CaseShare, and_(col(CaseShare.case_id) == Case.id, col(CaseShare.grants_access)))
+    .where(col(Case.id) == bindparam("case_id"))
 )
 
 
@@ -82,9 +63,9 @@ def update_if_unchanged(
     """Applies `changes` to the case only while `unchanged` still holds, in one conditional UPDATE, so that
     of two requests moving a case at once only the first does; whether it applied. The case is refreshed
     either way: as changed, or as the request that got there first left it."""
-    result = session.execute(
+    result = session.exec(
         update(Case)
-        .where(Case.id == case.id, *unchanged)
+        .where(col(Case.id) == case.id, *unchanged)
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
@@ -99,15 +80,12 @@ def load_visible(session: Session, principal: Principal, case_id: uuid.UUID) -> 
         raise CaseNotFound()
     case = rows[0][0]
     shared = frozenset(recipient for _, recipient in rows if recipient is not None)
-    if not has_access(principal, case, shared):
-        raise CaseNotFound()
+    enforce(has_access(principal, case, shared))
     return VisibleCase(case=case, shared=shared)
 
 
-def require_writer(principal: Principal, visible: VisibleCase, kind: str) -> None:
-    decision = may_write(principal, visible.case, visible.shared, kind)
-    if not decision:
-        raise CaseClosed() if decision.reason == "case_closed" else WriteNotAllowed()
+def require_writer(principal: Principal, visible: VisibleCase, kind: ObjectKind) -> None:
+    enforce(may_write(principal, visible.case, visible.shared, kind))
 
 
 def accept_inline(
@@ -173,7 +151,7 @@ def create(
     session.add(case)
     flush_new(session, CaseExists())
     visible = VisibleCase(case=case, shared=frozenset())
-    accept_inline(session, principal, visible.target("case", case.id), request.sealed, settings, now)
+    accept_inline(session, principal, visible.target(ObjectKind.CASE, case.id), request.sealed, settings, now)
     outbox.case_created(session, case, now)
     return detail(session, principal, visible, now)
 
@@ -190,9 +168,12 @@ def view(case: Case, now: datetime) -> CaseOut:
 # Built once: reading a case is the hottest request, and building a statement costs as much as running it.
 _CASE_OBJECTS = (
     select(CaseObject, Device)
-    .join(Device, Device.id == CaseObject.author_device_id)
-    .where(CaseObject.case_id == bindparam("case_id"), CaseObject.kind.in_(("case", "attachment")))
-    .order_by(CaseObject.created_at, CaseObject.id)
+    .join(Device, col(Device.id) == CaseObject.author_device_id)
+    .where(
+        col(CaseObject.case_id) == bindparam("case_id"),
+        col(CaseObject.kind).in_((ObjectKind.CASE, ObjectKind.ATTACHMENT)),
+    )
+    .order_by(col(CaseObject.created_at), col(CaseObject.id))
 )
 
 
@@ -205,6 +186,12 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
     attachments = [
         CaseAttachment(**AttachmentOut.model_validate(row).model_dump(), sealed=views[row.id])
         for row in objects
-        if row.kind == "attachment"
+        if row.kind == ObjectKind.ATTACHMENT
     ]
-    return CaseDetail(**view(case, now).model_dump(), sealed=views[case.id], attachments=attachments)
+    return CaseDetail(
+        **view(case, now).model_dump(),
+        sealed=views[case.id],
+        attachments=attachments,
+        allowed_transitions=allowed_transitions(principal, case),
+        allowed_writes=allowed_writes(principal, case, visible.shared),
+    )

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
-from app.authz.cases import is_clinician
-from app.crypto.e2ee import Suite, verify_device_registration
+from app.authz.visibility import is_clinician
+from app.crypto.e2ee import (
+    KEM_PROOF_LENGTH,
+    E2EEError,
+    Suite,
+    length_prefixed,
+    load_kem_public_key,
+    seal_kem_challenge,
+    verify_device_registration,
+)
+from app.crypto.sealing import SecretSealer
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.devices import Device, DeviceChallenge
 from app.models.specialties import Specialty
-from app.models.users import Role, User, UserRole, UserSpecialty
-from app.schemas.devices import DeviceCreate
+from app.models.users import User
+from app.schemas.devices import ChallengeIn, DeviceCreate
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
 from app.services.e2ee_errors import e2ee_checks
@@ -38,7 +48,12 @@ class ChallengeExpired(InvalidInput):
 
 class DeviceExists(Conflict):
     code = "device_exists"
-    title = "A device with this signing key is registered"
+    title = "A device of yours already has this signing or KEM key"
+
+
+class KeyInUse(Conflict):
+    code = "key_in_use"
+    title = "This signing or KEM public key is registered to another user"
 
 
 class TooManyDevices(Conflict):
@@ -56,20 +71,60 @@ class SpecialtyNotFound(NotFound):
     title = "No such active specialty"
 
 
-def issue_challenge(session: Session, user_id: uuid.UUID, now: datetime) -> DeviceChallenge:
+def _kem_secret(
+    sealer: SecretSealer, challenge: bytes, user_id: uuid.UUID, suite: Suite, kem_public: bytes
+) -> bytes:
+    # Derived, not stored: the challenge row stays as it was, and only this server can compute the secret
+    # it sealed to exactly this account, suite and KEM key.
+    context = length_prefixed(b"device-kem-proof", str(user_id).encode(), suite.encode(), kem_public)
+    return sealer.derive(challenge, context)[:KEM_PROOF_LENGTH]
+
+
+def issue_challenge(
+    session: Session, user_id: uuid.UUID, request: ChallengeIn, sealer: SecretSealer, now: datetime
+) -> tuple[DeviceChallenge, bytes]:
+    """A single-use challenge to sign, and a secret HPKE-sealed to the KEM key to be registered: opening it
+    is the device's proof that it holds that key's private half (docs/e2ee.md section 11)."""
+    with e2ee_checks():
+        suite = Suite(request.suite)
+        load_kem_public_key(suite, request.kem_public_key)
     # The user's expired challenges go now, so the table only ever holds live ones.
     session.execute(
-        delete(DeviceChallenge).where(DeviceChallenge.user_id == user_id, DeviceChallenge.expires_at <= now)
+        delete(DeviceChallenge).where(
+            col(DeviceChallenge.user_id) == user_id, col(DeviceChallenge.expires_at) <= now
+        )
     )
     challenge = DeviceChallenge(
         user_id=user_id, challenge=os.urandom(CHALLENGE_BYTES), expires_at=now + CHALLENGE_TTL
     )
     session.add(challenge)
-    return challenge
+    secret = _kem_secret(sealer, challenge.challenge, user_id, suite, request.kem_public_key)
+    with e2ee_checks():
+        sealed = seal_kem_challenge(secret, challenge.challenge, str(user_id), suite, request.kem_public_key)
+    return challenge, sealed
+
+
+def _check_keys_unused(session: Session, user_id: uuid.UUID, request: DeviceCreate) -> None:
+    """One key, one owner: a signature or an envelope must never be attributable to two accounts."""
+    owners = session.exec(
+        select(Device.user_id).where(
+            (Device.signing_public_key == request.signing_public_key)
+            | (Device.kem_public_key == request.kem_public_key)
+        )
+    ).all()
+    if any(owner != user_id for owner in owners):
+        raise KeyInUse()
+    if owners:
+        raise DeviceExists()
 
 
 def register(
-    session: Session, user_id: uuid.UUID, request: DeviceCreate, now: datetime, max_devices: int
+    session: Session,
+    user_id: uuid.UUID,
+    request: DeviceCreate,
+    sealer: SecretSealer,
+    now: datetime,
+    max_devices: int,
 ) -> Device:
     challenge = session.get(DeviceChallenge, request.challenge_id)
     if challenge is None or challenge.user_id != user_id:
@@ -78,6 +133,10 @@ def register(
         raise ChallengeExpired()
     with e2ee_checks():
         suite = Suite(request.suite)
+        load_kem_public_key(suite, request.kem_public_key)
+        expected = _kem_secret(sealer, challenge.challenge, user_id, suite, request.kem_public_key)
+        if not hmac.compare_digest(expected, request.kem_proof):
+            raise E2EEError("invalid_kem_proof", "the KEM proof is not the secret sealed to this KEM key")
         verify_device_registration(
             request.signature,
             challenge.challenge,
@@ -85,15 +144,19 @@ def register(
             suite,
             request.signing_public_key,
             request.kem_public_key,
+            request.kem_proof,
         )
+    _check_keys_unused(session, user_id, request)
     # Two registrations racing on PostgreSQL may both pass and end one over: a bound, not an exact count.
     active = session.exec(
-        select(func.count()).select_from(Device).where(Device.user_id == user_id, Device.revoked_at.is_(None))
+        select(func.count())
+        .select_from(Device)
+        .where(col(Device.user_id) == user_id, col(Device.revoked_at).is_(None))
     ).one()
     if active >= max_devices:
         raise TooManyDevices(f"at most {max_devices} active devices: revoke one first")
     # Single use even under concurrency: of two registrations racing with one challenge, one deletes it.
-    consumed = session.execute(delete(DeviceChallenge).where(DeviceChallenge.id == challenge.id))
+    consumed = session.exec(delete(DeviceChallenge).where(col(DeviceChallenge.id) == challenge.id))
     if consumed.rowcount != 1:
         raise InvalidChallenge()
     device = Device(
@@ -110,7 +173,9 @@ def register(
 
 
 def list_own(session: Session, user_id: uuid.UUID) -> list[Device]:
-    query = select(Device).where(Device.user_id == user_id).order_by(Device.created_at, Device.id)
+    query = (
+        select(Device).where(col(Device.user_id) == user_id).order_by(col(Device.created_at), col(Device.id))
+    )
     return list(session.exec(query).all())
 
 
@@ -136,20 +201,16 @@ def directory_entry(device: Device) -> DirectoryDevice:
 
 def specialty_recipients(session: Session, code: str) -> list[DirectoryDevice]:
     """Active devices of verified, active specialists of the specialty: the audience of a new case."""
-    if session.exec(select(Specialty.code).where(Specialty.code == code, Specialty.active)).first() is None:
+    if (
+        session.exec(select(Specialty.code).where(col(Specialty.code) == code, Specialty.active)).first()
+        is None
+    ):
         raise SpecialtyNotFound()
+    devices = select(Device).join(User, col(User.id) == Device.user_id)
     query = (
-        select(Device)
-        .join(User, User.id == Device.user_id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .join(UserSpecialty, UserSpecialty.user_id == User.id)
-        .where(
-            Device.revoked_at.is_(None),
-            queries.acting_users(),
-            UserRole.role == Role.SPECIALIST.value,
-            UserSpecialty.specialty_code == code,
-        )
-        .order_by(Device.user_id, Device.created_at, Device.id)
+        queries.specialists_of(devices, code)
+        .where(col(Device.revoked_at).is_(None))
+        .order_by(col(Device.user_id), col(Device.created_at), col(Device.id))
     )
     return [directory_entry(device) for device in session.exec(query).all()]
 
@@ -161,7 +222,7 @@ def user_devices(session: Session, user_id: uuid.UUID) -> list[DirectoryDevice]:
         raise UserNotFound()
     query = (
         select(Device)
-        .where(Device.user_id == user_id, Device.revoked_at.is_(None))
-        .order_by(Device.created_at, Device.id)
+        .where(col(Device.user_id) == user_id, col(Device.revoked_at).is_(None))
+        .order_by(col(Device.created_at), col(Device.id))
     )
     return [directory_entry(device) for device in session.exec(query).all()]

@@ -16,7 +16,7 @@ class SealedRefused(InvalidInput):
 
     def __init__(self, error: E2EEError):
         super().__init__(str(error))
-        self.code = error.code
+        self.code = error.code  # type: ignore[misc]  # the format's own code, per refusal
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Keyset orders over (timestamp, id) column pairs, with their opaque cursors (app/services/pagination.py)."""
+"""Keyset orders over (timestamp, id) column pairs, with their opaque cursors (app/platform/pagination.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, tuple_
-from sqlalchemy.orm import InstrumentedAttribute
 
 from app.platform.pagination import InvalidCursor, Page, decode_cursor, page_of
 
@@ -17,8 +16,9 @@ from app.platform.pagination import InvalidCursor, Page, decode_cursor, page_of
 class Keyset:
     """Rows ordered by a timestamp, ties broken by the unique id."""
 
-    time: InstrumentedAttribute
-    id: InstrumentedAttribute
+    # Mapped columns (InstrumentedAttribute): SQLModel types a table's class attributes as their values.
+    time: Any
+    id: Any
     descending: bool = False
 
     @property
@@ -41,8 +41,8 @@ class Keyset:
             raise InvalidCursor() from error
         # A row-value comparison, not the equivalent OR of two conditions: SQLite (and PostgreSQL) seek an
         # index on (..., time, id) to the cursor with it, where the OR form walks every row before it.
-        position = tuple_(self.time, self.id)
-        return position < (time, row_id) if self.descending else position > (time, row_id)
+        row = tuple_(self.time, self.id)
+        return row < (time, row_id) if self.descending else row > (time, row_id)
 
     def page(self, rows: list, limit: int) -> Page:
         """`rows` were fetched with limit + 1 in this order."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz.principal import Principal
 from app.config import Settings
-from app.crypto.e2ee import MESSAGE_KINDS
-from app.models.cases import CaseObject
+from app.models.cases import MESSAGE_KINDS, CaseObject, ObjectKind
 from app.notifications import outbox
 from app.schemas.cases import MessageCreate, MessageOut, MessagePage
 from app.schemas.sealed import SealedOut
@@ -43,8 +42,9 @@ def post(
     """Requests for information and reports come from the assignee, responses from the requester, plain
     messages from any participant; each may be sealed for the devices of anyone who may see the case."""
     visible = load_visible(session, principal, case_id)
-    require_writer(principal, visible, request.kind)
-    target = visible.target(request.kind, request.id)
+    kind = ObjectKind(request.kind)
+    require_writer(principal, visible, kind)
+    target = visible.target(kind, request.id)
     row = accept_inline(session, principal, target, request.sealed, settings, now)
     outbox.message_posted(session, visible.case, visible.shared, row.id, principal.id, now)
     return _out(row, sealed.views(session, principal.id, [row])[row.id])
@@ -54,7 +54,9 @@ def thread(
     session: Session, principal: Principal, case_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> MessagePage:
     case = load_visible(session, principal, case_id).case
-    query = select(CaseObject).where(CaseObject.case_id == case.id, CaseObject.kind.in_(MESSAGE_KINDS))
+    query = select(CaseObject).where(
+        col(CaseObject.case_id) == case.id, col(CaseObject.kind).in_(MESSAGE_KINDS)
+    )
     if cursor is not None:
         query = query.where(OLDEST_FIRST.after(cursor))
     rows = list(session.exec(query.order_by(*OLDEST_FIRST.order_by()).limit(limit + 1)).all())

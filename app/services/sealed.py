@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import has_access
 from app.authz.principal import Principal
-from app.crypto.e2ee import E2EEError, Header, Suite, check_sealed_upload
-from app.errors import Conflict, IdNotUsable, InvalidInput
-from app.models.cases import Case, CaseObject, Envelope
+from app.crypto.e2ee import FORMAT_V1, E2EEError, Header, Suite, check_sealed_upload, envelope_suites
+from app.errors import Conflict, IdNotUsable, InvalidInput, RecipientNotEligible
+from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
 from app.schemas.sealed import EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
 from app.services.devices import directory_entry
@@ -32,11 +32,6 @@ from app.services.inserts import flush_new
 class InvalidSigningDevice(InvalidInput):
     code = "invalid_signing_device"
     title = "The signing device is not an active device of the caller"
-
-
-class RecipientNotEligible(InvalidInput):
-    code = "recipient_not_eligible"
-    title = "An envelope targets a device that may not receive this case's keys"
 
 
 class ObjectMismatch(InvalidInput):
@@ -64,7 +59,7 @@ class Target:
 
     case: Case
     shared: frozenset[uuid.UUID]
-    kind: str
+    kind: ObjectKind
     object_id: uuid.UUID
 
 
@@ -94,7 +89,7 @@ def envelope_map(envelopes: list[EnvelopeIn], max_envelopes: int) -> dict[str, b
 def signing_device(
     session: Session, user_id: uuid.UUID, device_id: uuid.UUID, suite: Suite | None = None
 ) -> Device:
-    """The caller's own active device that signed; when sealing, it must be of the header's suite."""
+    """The caller's own active device that signed; of the header's suite for a version 1 object."""
     device = session.get(Device, device_id)
     if device is None or device.user_id != user_id or not device.is_active:
         raise InvalidSigningDevice()
@@ -104,17 +99,18 @@ def signing_device(
 
 
 # Built once: every upload and every case read runs it.
-_DEVICES = select(Device).where(Device.id.in_(bindparam("ids", expanding=True)))
+_DEVICES = select(Device).where(col(Device.id).in_(bindparam("ids", expanding=True)))
 
 
-def check_recipients(session: Session, target: Target, suite: Suite, device_ids: Iterable[str]) -> None:
-    """Every envelope goes to an active device of the header's suite whose owner may see the case."""
-    wanted = {uuid.UUID(device_id) for device_id in device_ids}
+def check_recipients(session: Session, target: Target, suites: Mapping[str, Suite]) -> None:
+    """Every envelope goes to an active device registered with the envelope's suite, whose owner may see
+    the case."""
+    wanted = {uuid.UUID(device_id) for device_id in suites}
     devices = session.exec(_DEVICES, params={"ids": list(wanted)}).all()
     if len(devices) != len(wanted) or not all(device.is_active for device in devices):
         raise RecipientNotEligible("an envelope targets an unknown or revoked device")
-    if any(device.suite != suite for device in devices):
-        raise SealedRefused(E2EEError("suite_mismatch", "an envelope targets a device of another suite"))
+    if any(device.suite != suites[str(device.id)] for device in devices):
+        raise SealedRefused(E2EEError("suite_mismatch", "an envelope's suite is not its device's suite"))
     members = queries.load_members(session, {device.user_id for device in devices})
     if not all(has_access(members[device.user_id], target.case, target.shared) for device in devices):
         raise RecipientNotEligible()
@@ -139,9 +135,11 @@ def verify(
         str(target.object_id),
     ):
         raise ObjectMismatch()
-    device = signing_device(session, author.id, uuid.UUID(header.author_device_id), header.suite)
+    # A version 1 object is sealed in its author's suite; in version 2 the author's suite does not matter.
+    suite = header.suite if header.v == FORMAT_V1 else None
+    device = signing_device(session, author.id, uuid.UUID(header.author_device_id), suite)
     with e2ee_checks():
-        check_sealed_upload(
+        _, manifest = check_sealed_upload(
             parts.header,
             ciphertext_sha256,
             ciphertext_size,
@@ -150,7 +148,8 @@ def verify(
             parts.signature,
             device.signing_public_key,
         )
-    check_recipients(session, target, header.suite, envelopes)
+        suites = envelope_suites(header, manifest)
+    check_recipients(session, target, suites)
     return Verified(header=header, envelopes=envelopes)
 
 
@@ -209,13 +208,13 @@ def store(
 # Built once: every case read and thread page runs it.
 _READER_ENVELOPES = (
     select(Envelope)
-    .join(Device, Device.id == Envelope.device_id)
+    .join(Device, col(Device.id) == Envelope.device_id)
     .where(
-        Envelope.object_id.in_(bindparam("object_ids", expanding=True)),
-        Device.user_id == bindparam("reader_id"),
-        Device.revoked_at.is_(None),
+        col(Envelope.object_id).in_(bindparam("object_ids", expanding=True)),
+        col(Device.user_id) == bindparam("reader_id"),
+        col(Device.revoked_at).is_(None),
     )
-    .order_by(Envelope.device_id)
+    .order_by(col(Envelope.device_id))
 )
 
 

@@ -6,26 +6,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.authz import queries
 from app.authz.cases import has_access, may_be_shared_with, may_share
+from app.authz.policies import enforce
 from app.authz.principal import Principal
-from app.crypto.e2ee import E2EEError, Header, check_share
-from app.errors import Conflict, Forbidden
+from app.crypto.e2ee import Header, Suite, check_share
+from app.errors import Conflict, RecipientNotEligible
 from app.models.cases import CaseObject, CaseShare, Envelope
 from app.models.devices import Device
 from app.notifications import outbox
 from app.schemas.cases import ShareOut, ShareRequest
 from app.services import sealed
 from app.services.cases import load_visible
-from app.services.e2ee_errors import SealedRefused, e2ee_checks
+from app.services.e2ee_errors import e2ee_checks
 from app.services.inserts import flush_new
-
-
-class ShareNotAllowed(Forbidden):
-    code = "share_not_allowed"
-    title = "Only a participant of the case may re-share it"
 
 
 class EnvelopeExists(Conflict):
@@ -43,12 +39,12 @@ def share(
 ) -> ShareOut:
     visible = load_visible(session, principal, case_id)
     case = visible.case
-    if not may_share(principal, case, visible.shared):
-        raise ShareNotAllowed()
+    enforce(may_share(principal, case, visible.shared))
     sharer = sealed.signing_device(session, principal.id, request.sharer_device_id)
     recipient = queries.load_members(session, [request.recipient_user_id]).get(request.recipient_user_id)
-    if recipient is None or not may_be_shared_with(recipient, case):
-        raise sealed.RecipientNotEligible()
+    if recipient is None:
+        raise RecipientNotEligible()
+    enforce(may_be_shared_with(recipient, case))
 
     sealed.check_envelope_count(len(request.envelopes), max_envelopes)
     envelopes = {(str(e.object_id), str(e.device_id)): e.wrapped_key for e in request.envelopes}
@@ -56,33 +52,28 @@ def share(
         raise sealed.duplicate_envelopes()
     object_ids = {e.object_id for e in request.envelopes}
     device_ids = {e.device_id for e in request.envelopes}
+    devices = {d.id: d for d in session.exec(select(Device).where(col(Device.id).in_(device_ids))).all()}
+    if len(devices) != len(device_ids) or any(
+        device.user_id != recipient.id or not device.is_active for device in devices.values()
+    ):
+        raise RecipientNotEligible("every envelope goes to an active device of the recipient")
     # Only this case's objects are known here, so an entry naming any other object is refused.
     stored = session.exec(
         select(CaseObject.id, CaseObject.header).where(
-            CaseObject.case_id == case.id, CaseObject.id.in_(object_ids)
+            col(CaseObject.case_id) == case.id, col(CaseObject.id).in_(object_ids)
         )
     ).all()
-    headers = {str(object_id): Header.parse(header) for object_id, header in stored}
     with e2ee_checks():
         statement = check_share(
             request.statement,
             request.signature,
             sharer.signing_public_key,
             envelopes,
-            suite_by_object={object_id: header.suite for object_id, header in headers.items()},
-            header_sha256_by_object={object_id: header.sha256 for object_id, header in headers.items()},
+            header_by_object={str(object_id): Header.parse(header) for object_id, header in stored},
+            recipient_suites={str(device.id): Suite(device.suite) for device in devices.values()},
         )
     if statement.case_id != str(case.id) or statement.sharer_device_id != str(sharer.id):
         raise sealed.ObjectMismatch("the statement names another case or sharer device")
-
-    devices = {d.id: d for d in session.exec(select(Device).where(Device.id.in_(device_ids))).all()}
-    if len(devices) != len(device_ids) or any(
-        device.user_id != recipient.id or not device.is_active for device in devices.values()
-    ):
-        raise sealed.RecipientNotEligible("every envelope goes to an active device of the recipient")
-    for object_id, device_id in envelopes:
-        if devices[uuid.UUID(device_id)].suite != headers[object_id].suite:
-            raise SealedRefused(E2EEError("suite_mismatch", "an envelope targets a device of another suite"))
 
     row = CaseShare(
         case_id=case.id,

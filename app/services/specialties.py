@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, col, or_, select
 
 from app.errors import Conflict
 from app.models.specialties import Specialty
@@ -16,13 +16,13 @@ class SpecialtyExists(Conflict):
 
 
 def list_active(session: Session) -> list[Specialty]:
-    return list(session.exec(select(Specialty).where(Specialty.active).order_by(Specialty.code)).all())
+    return list(session.exec(select(Specialty).where(Specialty.active).order_by(col(Specialty.code))).all())
 
 
 def create(session: Session, request: SpecialtyCreate) -> Specialty:
     clash = session.exec(
         select(Specialty).where(
-            or_(Specialty.code == request.code, Specialty.snomed_code == request.snomed_code)
+            or_(col(Specialty.code) == request.code, col(Specialty.snomed_code) == request.snomed_code)
         )
     ).first()
     if clash is not None:

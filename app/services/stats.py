@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.specialties import Specialty
@@ -41,22 +41,23 @@ def case_stats(session: Session, since: datetime, now: datetime) -> CaseStats:
     by_status: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
     for specialty, status, count in session.exec(
         select(Case.specialty, Case.status, func.count())
-        .where(Case.status.in_(pending))
-        .group_by(Case.specialty, Case.status)
+        .where(col(Case.status).in_(pending))
+        .group_by(col(Case.specialty), col(Case.status))
     ).all():
         by_status[specialty][status] = count
     overdue = dict(
         session.exec(
             select(Case.specialty, func.count())
-            .where(Case.status.in_(pending), Case.due_at < now)
-            .group_by(Case.specialty)
+            .where(col(Case.status).in_(pending), col(Case.due_at) < now)
+            .group_by(col(Case.specialty))
         ).all()
     )
     to_claim: defaultdict[str, list[float]] = defaultdict(list)
     to_answer: defaultdict[str, list[float]] = defaultdict(list)
     for specialty, created_at, claimed_at, answered_at in session.exec(
         select(Case.specialty, Case.created_at, Case.claimed_at, Case.answered_at).where(
-            Case.created_at >= since, (Case.claimed_at.is_not(None)) | (Case.answered_at.is_not(None))
+            col(Case.created_at) >= since,
+            (col(Case.claimed_at).is_not(None)) | (col(Case.answered_at).is_not(None)),
         )
     ).all():
         if claimed_at is not None:

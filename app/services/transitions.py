@@ -10,42 +10,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.authz.cases import TRANSITIONS, in_queue, lost_claim, may_transition
+from app.authz.cases import TRANSITIONS, lost_claim, may_transition
+from app.authz.policies import enforce
 from app.authz.principal import Principal
-from app.errors import Conflict, Forbidden, InvalidInput
-from app.models.cases import Case, CaseObject, Transition
+from app.authz.visibility import in_queue
+from app.errors import AlreadyClaimed, CaseNotFound, IllegalTransition, InvalidInput
+from app.models.cases import Case, CaseObject, ObjectKind, Transition
 from app.notifications import outbox
 from app.schemas.cases import TransitionRequest
-from app.services.cases import CaseNotFound, load_visible, update_if_unchanged
-
-
-class IllegalTransition(Conflict):
-    code = "illegal_transition"
-    title = "The case's status does not allow this transition"
-
-
-class TransitionNotAllowed(Forbidden):
-    code = "transition_not_allowed"
-    title = "Your part in this case does not let you make this transition"
-
-
-class AlreadyClaimed(Conflict):
-    code = "already_claimed"
-    title = "Another specialist has claimed this case"
+from app.services.cases import load_visible, update_if_unchanged
 
 
 class ReportRequired(InvalidInput):
     code = "report_required"
     title = "Answering needs a report message of the assignee on this case"
-
-
-_REFUSALS = {
-    "already_claimed": AlreadyClaimed,
-    "illegal_transition": IllegalTransition,
-    "transition_not_allowed": TransitionNotAllowed,
-}
 
 
 def transition(
@@ -54,13 +34,11 @@ def transition(
     try:
         case = load_visible(session, principal, case_id).case
     except CaseNotFound:
-        case = session.get(Case, case_id)  # already loaded: no second query
-        if request.action is Transition.CLAIM and case is not None and lost_claim(principal, case):
+        seen = session.get(Case, case_id)  # already loaded: no second query
+        if request.action is Transition.CLAIM and seen is not None and lost_claim(principal, seen):
             raise AlreadyClaimed() from None
         raise
-    decision = may_transition(principal, case, request.action)
-    if not decision:
-        raise _REFUSALS[decision.reason or ""]()
+    enforce(may_transition(principal, case, request.action))
     if request.action is Transition.ANSWER:
         _require_report(session, case, principal.id, request.report_message_id)
     was_queued = in_queue(case)
@@ -74,10 +52,10 @@ def _require_report(
 ) -> None:
     found = session.exec(
         select(CaseObject.id).where(
-            CaseObject.id == report_id,
-            CaseObject.case_id == case.id,
-            CaseObject.kind == "report",
-            CaseObject.author_id == assignee_id,
+            col(CaseObject.id) == report_id,
+            col(CaseObject.case_id) == case.id,
+            col(CaseObject.kind) == ObjectKind.REPORT,
+            col(CaseObject.author_id) == assignee_id,
         )
     ).first()
     if found is None:
@@ -102,9 +80,11 @@ def _changes(case: Case, actor_id: uuid.UUID, request: TransitionRequest, now: d
 
 def _apply(session: Session, case: Case, action: Transition, changes: dict[str, Any]) -> None:
     same_assignee = (
-        Case.assignee_id.is_(None) if case.assignee_id is None else Case.assignee_id == case.assignee_id
+        col(Case.assignee_id).is_(None)
+        if case.assignee_id is None
+        else col(Case.assignee_id) == case.assignee_id
     )
-    if not update_if_unchanged(session, case, [Case.status == case.status, same_assignee], changes):
+    if not update_if_unchanged(session, case, [col(Case.status) == case.status, same_assignee], changes):
         # Say what won the race: a claim that lost to a withdrawal was not "already claimed".
         if action is Transition.CLAIM and case.assignee_id is not None:
             raise AlreadyClaimed()

@@ -1,6 +1,7 @@
-"""Known-answer vectors for docs/e2ee.md, stored in tests/crypto/e2ee_kat.json.
+"""Known-answer vectors for docs/e2ee.md: version 1 in tests/crypto/e2ee_kat.json, version 2 in
+tests/crypto/e2ee_kat_v2.json.
 
-    python -m tests.crypto.kat            # rewrite the JSON (keeping stored HPKE wraps) and the doc section
+    python -m tests.crypto.kat            # rewrite the JSON (keeping stored HPKE wraps) and the doc sections
     python -m tests.crypto.kat --fresh    # also draw new HPKE wraps
 
 Everything is deterministic except the HPKE wraps (fresh ephemeral keys), which are stored once and reused.
@@ -15,12 +16,13 @@ import textwrap
 from pathlib import Path
 
 from app.crypto.e2ee import (
+    FORMAT_V1,
     DeviceKeys,
     Header,
     Manifest,
+    Recipient,
     ShareStatement,
     Suite,
-    device_registration_message,
     encrypt_content,
     envelope_info,
     key_commitment,
@@ -29,6 +31,7 @@ from app.crypto.e2ee import (
     share_signing_input,
     wrap_content_key,
 )
+from app.crypto.e2ee_keys import length_prefixed
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON_PATH = ROOT / "tests" / "crypto" / "e2ee_kat.json"
@@ -72,22 +75,42 @@ def device_keys(suite: Suite) -> dict[str, DeviceKeys]:
     }
 
 
-def build_suite(suite: Suite, wrapped_reader: bytes, wrapped_newcomer: bytes) -> dict[str, str]:
-    keys = device_keys(suite)
-    reader_id, newcomer_id = INPUTS["reader_device_id"], INPUTS["newcomer_device_id"]
-    content_key = bytes.fromhex(INPUTS["content_key"])
-    header = Header(
+def registration_message_v1(
+    challenge: bytes, user_id: str, suite: Suite, signing_public: bytes, kem_public: bytes
+) -> bytes:
+    """Version 1 registration (signing key only): no longer accepted, kept so its vector stays checkable."""
+    return length_prefixed(
+        b"confrere/v1/device-registration",
+        challenge,
+        user_id.encode(),
+        suite.encode(),
+        signing_public,
+        kem_public,
+    )
+
+
+def v1_header(suite: Suite) -> Header:
+    return Header(
+        v=FORMAT_V1,
         suite=suite,
         case_id=INPUTS["case_id"],
         kind="case",
         object_id=INPUTS["case_id"],
         author_device_id=INPUTS["author_device_id"],
     )
+
+
+def build_suite(suite: Suite, wrapped_reader: bytes, wrapped_newcomer: bytes) -> dict[str, str]:
+    keys = device_keys(suite)
+    reader_id, newcomer_id = INPUTS["reader_device_id"], INPUTS["newcomer_device_id"]
+    content_key = bytes.fromhex(INPUTS["content_key"])
+    header = v1_header(suite)
     header_bytes = header.to_bytes()
     ciphertext = encrypt_content(
         content_key, bytes.fromhex(INPUTS["nonce"]), header_bytes, INPUTS["plaintext"].encode()
     )
     manifest = Manifest(
+        v=FORMAT_V1,
         header_sha256=header.sha256.hex(),
         ciphertext_sha256=hashlib.sha256(ciphertext).hexdigest(),
         ciphertext_size=len(ciphertext),
@@ -99,7 +122,7 @@ def build_suite(suite: Suite, wrapped_reader: bytes, wrapped_newcomer: bytes) ->
         sharer_device_id=reader_id,
         entries=(share_entry(header, newcomer_id, wrapped_newcomer),),
     ).to_bytes()
-    registration = device_registration_message(
+    registration = registration_message_v1(
         bytes.fromhex(INPUTS["challenge"]),
         INPUTS["user_id"],
         suite,
@@ -131,17 +154,15 @@ def build_suite(suite: Suite, wrapped_reader: bytes, wrapped_newcomer: bytes) ->
 
 def fresh_wraps(suite: Suite) -> tuple[bytes, bytes]:
     keys = device_keys(suite)
-    header = Header(
-        suite=suite,
-        case_id=INPUTS["case_id"],
-        kind="case",
-        object_id=INPUTS["case_id"],
-        author_device_id=INPUTS["author_device_id"],
-    )
+    header = v1_header(suite)
     content_key = bytes.fromhex(INPUTS["content_key"])
     return (
-        wrap_content_key(content_key, header, INPUTS["reader_device_id"], keys["reader"].kem_public),
-        wrap_content_key(content_key, header, INPUTS["newcomer_device_id"], keys["newcomer"].kem_public),
+        wrap_content_key(
+            content_key, header, INPUTS["reader_device_id"], Recipient(suite, keys["reader"].kem_public)
+        ),
+        wrap_content_key(
+            content_key, header, INPUTS["newcomer_device_id"], Recipient(suite, keys["newcomer"].kem_public)
+        ),
     )
 
 
@@ -196,9 +217,9 @@ def render(vectors: dict) -> str:
     return "\n".join(parts)
 
 
-def doc_section(doc: str) -> str:
-    start = doc.index(DOC_BEGIN)
-    return doc[start : doc.index(DOC_END, start) + len(DOC_END)]
+def doc_section(doc: str, begin: str = DOC_BEGIN, end: str = DOC_END) -> str:
+    start = doc.index(begin)
+    return doc[start : doc.index(end, start) + len(end)]
 
 
 def main(argv: list[str]) -> None:
@@ -213,4 +234,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    from tests.crypto import kat_v2  # it builds on this module's inputs
+
     main(sys.argv[1:])
+    kat_v2.main(sys.argv[1:])

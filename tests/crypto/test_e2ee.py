@@ -1,18 +1,22 @@
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from app.crypto.e2ee import (
+    FORMAT_V1,
+    FORMAT_V2,
     KEM_PUBLIC_KEY_LENGTH,
     WRAPPED_KEY_LENGTH,
     DeviceKeys,
     E2EEError,
     Header,
     Manifest,
+    ObjectContext,
+    Recipient,
     SealedObject,
     ShareStatement,
     Suite,
@@ -24,9 +28,11 @@ from app.crypto.e2ee import (
     load_kem_public_key,
     load_signing_public_key,
     manifest_signing_input,
+    open_kem_challenge,
     open_sealed,
     rewrap,
     seal,
+    seal_kem_challenge,
     share_entry,
     sign_device_registration,
     sign_share,
@@ -53,6 +59,7 @@ class Device:
 
 @dataclass
 class World:
+    version: int
     suite: Suite
     author: Device
     reader: Device
@@ -71,6 +78,7 @@ class World:
             "device_id": self.reader.id,
             "keys": self.reader.keys,
             "author_signing_public": self.author.keys.signing_public,
+            "served": ObjectContext(self.header.case_id, self.header.kind, self.header.object_id),
         } | overrides
         return open_sealed(**args)
 
@@ -87,25 +95,39 @@ class World:
         return check_sealed_upload(**args)
 
 
-def make_header(suite: Suite, author_id: str, kind: str = "case", case_id: str | None = None) -> Header:
+def make_header(
+    suite: Suite, author_id: str, kind: str = "case", case_id: str | None = None, version: int = FORMAT_V2
+) -> Header:
     case_id = case_id or new_id()
     object_id = case_id if kind == "case" else new_id()
-    return Header(suite=suite, case_id=case_id, kind=kind, object_id=object_id, author_device_id=author_id)
+    context = {"case_id": case_id, "kind": kind, "object_id": object_id, "author_device_id": author_id}
+    return Header(**context) if version == FORMAT_V2 else Header(v=FORMAT_V1, suite=suite, **context)
+
+
+def recipient(device: Device) -> Recipient:
+    return Recipient(device.keys.suite, device.keys.kem_public)
 
 
 def make_world(
-    suite: Suite, kind: str = "case", plaintext: bytes = b"65 y/o, chest pain; ECG attached"
+    suite: Suite,
+    kind: str = "case",
+    plaintext: bytes = b"65 y/o, chest pain; ECG attached",
+    version: int = FORMAT_V2,
 ) -> World:
     author, reader, outsider = (Device(new_id(), generate_device_keys(suite)) for _ in range(3))
-    header = make_header(suite, author.id, kind)
-    recipients = {author.id: author.keys.kem_public, reader.id: reader.keys.kem_public}
+    header = make_header(suite, author.id, kind, version=version)
+    recipients = {author.id: recipient(author), reader.id: recipient(reader)}
     sealed = seal(plaintext, header, recipients, author.keys)
-    return World(suite, author, reader, outsider, header, sealed, plaintext)
+    return World(version, suite, author, reader, outsider, header, sealed, plaintext)
 
 
-@pytest.fixture(params=list(Suite), ids=str)
+# Every check holds for objects of both format versions (version 1 objects must stay readable).
+@pytest.fixture(
+    params=[(v, s) for v in (FORMAT_V1, FORMAT_V2) for s in Suite], ids=lambda p: f"v{p[0]}-{p[1]}"
+)
 def world(request) -> World:
-    return make_world(request.param)
+    version, suite = request.param
+    return make_world(suite, version=version)
 
 
 def flip(data: bytes, index: int = -1) -> bytes:
@@ -166,13 +188,7 @@ def test_tampered_ciphertext(world: World) -> None:
 
 
 def test_tampered_header(world: World) -> None:
-    other = Header(
-        suite=world.suite,
-        case_id=world.header.case_id,
-        kind=world.header.kind,
-        object_id=world.header.object_id,
-        author_device_id=world.outsider.id,
-    )
+    other = replace(world.header, author_device_id=world.outsider.id)
     with raises("header_mismatch"):
         world.open(header=other.to_bytes())
     with raises("header_mismatch"):
@@ -194,9 +210,9 @@ def test_envelope_swapped_to_other_device(world: World) -> None:
 
 
 def test_envelope_replayed_onto_other_case(world: World) -> None:
-    other = make_world(world.suite)
+    other = make_world(world.suite, version=world.version)
     # A genuine envelope for the same reader device, lifted from another case: info binds case and header.
-    foreign = wrap_content_key(b"k" * 32, other.header, world.reader.id, world.reader.keys.kem_public)
+    foreign = wrap_content_key(b"k" * 32, other.header, world.reader.id, recipient(world.reader))
     with raises("decryption_failed"):
         world.open(wrapped_key=foreign, reshared=True)
 
@@ -242,8 +258,8 @@ def test_replayed_manifest_signature(world: World) -> None:
     # A validly signed manifest of another object by the same author does not cover this header.
     second = seal(
         b"other",
-        make_header(world.suite, world.author.id),
-        {world.reader.id: world.reader.keys.kem_public},
+        make_header(world.suite, world.author.id, version=world.version),
+        {world.reader.id: recipient(world.reader)},
         world.author.keys,
     )
     with raises("header_mismatch"):
@@ -257,15 +273,15 @@ def test_wrong_commitment_rejected_by_client(world: World) -> None:
     header, manifest = verify_manifest(
         world.sealed.header, world.sealed.manifest, world.sealed.signature, world.author.keys.signing_public
     )
-    bogus = wrap_content_key(b"\x07" * 32, header, world.reader.id, world.reader.keys.kem_public)
+    bogus = wrap_content_key(b"\x07" * 32, header, world.reader.id, recipient(world.reader))
     with raises("key_commitment_mismatch"):
         unwrap_content_key(header, manifest, bogus, world.reader.id, world.reader.keys)
     with raises("key_commitment_mismatch"):
         world.open(wrapped_key=bogus, reshared=True)
     # The same bogus envelope signed into a fresh manifest still fails on the commitment.
-    forged = Manifest(
-        **(vars(manifest) | {"envelopes": {world.reader.id: hashlib.sha256(bogus).hexdigest()}})
-    )
+    suites = {world.reader.id: world.suite} if world.version == FORMAT_V2 else {}
+    envelopes = {world.reader.id: hashlib.sha256(bogus).hexdigest()}
+    forged = Manifest(**(vars(manifest) | {"envelopes": envelopes, "envelope_suites": suites}))
     forged_bytes = forged.to_bytes()
     signature = world.author.keys.sign(manifest_signing_input(forged_bytes))
     with raises("key_commitment_mismatch"):
@@ -280,11 +296,14 @@ def test_wrong_suite_keys(world: World) -> None:
         seal(
             b"x",
             world.header,
-            {world.reader.id: generate_device_keys(other_suite).kem_public},
+            {world.reader.id: Recipient(world.suite, generate_device_keys(other_suite).kem_public)},
             world.author.keys,
         )
-    with raises("suite_mismatch"):
-        seal(b"x", world.header, {}, generate_device_keys(other_suite))
+    if world.version == FORMAT_V1:  # version 1: one suite for the author and every recipient
+        with raises("suite_mismatch"):
+            seal(b"x", world.header, {}, generate_device_keys(other_suite))
+        with raises("suite_mismatch"):
+            seal(b"x", world.header, {world.reader.id: Recipient(other_suite, b"")}, world.author.keys)
 
 
 # --- re-share ----------------------------------------------------------------------------------------------
@@ -302,7 +321,7 @@ def test_reshare_flow(world: World) -> None:
         world.reader.id,
         world.reader.keys,
         newcomer.id,
-        newcomer.keys.kem_public,
+        recipient(newcomer),
     )
     statement = ShareStatement(
         case_id=header.case_id,
@@ -316,8 +335,8 @@ def test_reshare_flow(world: World) -> None:
         signature,
         world.reader.keys.signing_public,
         uploaded,
-        {header.object_id: world.suite},
-        {header.object_id: header.sha256},
+        {header.object_id: header},
+        {newcomer.id: world.suite},
     )
     assert checked == statement
     assert (
@@ -327,16 +346,16 @@ def test_reshare_flow(world: World) -> None:
     with raises("envelope_set_mismatch"):
         world.open(wrapped_key=envelope, device_id=newcomer.id, keys=newcomer.keys)
 
-    suites = {header.object_id: world.suite}
+    known = ({header.object_id: header}, {newcomer.id: world.suite})
     with raises("invalid_signature"):
-        check_share(statement_bytes, signature, world.author.keys.signing_public, uploaded, suites)
+        check_share(statement_bytes, signature, world.author.keys.signing_public, uploaded, *known)
     with raises("invalid_signature"):
         check_share(
             statement_bytes,
             world.reader.keys.sign(statement_bytes),
             world.reader.keys.signing_public,
             uploaded,
-            suites,
+            *known,
         )
     with raises("envelope_hash_mismatch"):
         check_share(
@@ -344,7 +363,7 @@ def test_reshare_flow(world: World) -> None:
             signature,
             world.reader.keys.signing_public,
             {(header.object_id, newcomer.id): flip(envelope)},
-            suites,
+            *known,
         )
     with raises("envelope_length"):
         check_share(
@@ -352,20 +371,23 @@ def test_reshare_flow(world: World) -> None:
             signature,
             world.reader.keys.signing_public,
             {(header.object_id, newcomer.id): envelope[:-1]},
-            suites,
+            *known,
         )
     with raises("envelope_set_mismatch"):
-        check_share(statement_bytes, signature, world.reader.keys.signing_public, {}, suites)
+        check_share(statement_bytes, signature, world.reader.keys.signing_public, {}, *known)
     with raises("envelope_set_mismatch"):
-        check_share(statement_bytes, signature, world.reader.keys.signing_public, uploaded, {})
+        check_share(statement_bytes, signature, world.reader.keys.signing_public, uploaded, {}, known[1])
+    with raises("envelope_set_mismatch"):
+        check_share(statement_bytes, signature, world.reader.keys.signing_public, uploaded, known[0], {})
+    other_header = replace(header, author_device_id=world.outsider.id)
     with raises("header_mismatch"):
         check_share(
             statement_bytes,
             signature,
             world.reader.keys.signing_public,
             uploaded,
-            suites,
-            {header.object_id: bytes(32)},
+            {header.object_id: other_header},
+            known[1],
         )
 
 
@@ -530,17 +552,41 @@ def test_device_registration(suite: Suite) -> None:
     keys = generate_device_keys(suite)
     challenge = bytes(range(32))
     user_id = new_id()
-    signature = sign_device_registration(keys, challenge, user_id)
-    verify_device_registration(signature, challenge, user_id, suite, keys.signing_public, keys.kem_public)
+    secret = bytes(range(100, 132))
+    sealed_secret = seal_kem_challenge(secret, challenge, user_id, suite, keys.kem_public)
+    kem_proof = open_kem_challenge(keys, sealed_secret, challenge, user_id)
+    assert kem_proof == secret
+    signature = sign_device_registration(keys, challenge, user_id, kem_proof)
+    mine = (keys.signing_public, keys.kem_public, kem_proof)
+    verify_device_registration(signature, challenge, user_id, suite, *mine)
     other = generate_device_keys(suite)
     for args in (
-        (flip(signature), challenge, user_id, suite, keys.signing_public, keys.kem_public),
-        (signature, flip(challenge), user_id, suite, keys.signing_public, keys.kem_public),
-        (signature, challenge, new_id(), suite, keys.signing_public, keys.kem_public),
-        (signature, challenge, user_id, suite, keys.signing_public, other.kem_public),
-        (signature, challenge, user_id, suite, other.signing_public, keys.kem_public),
+        (flip(signature), challenge, user_id, suite, *mine),
+        (signature, flip(challenge), user_id, suite, *mine),
+        (signature, challenge, new_id(), suite, *mine),
+        (signature, challenge, user_id, suite, keys.signing_public, other.kem_public, kem_proof),
+        (signature, challenge, user_id, suite, other.signing_public, keys.kem_public, kem_proof),
+        (signature, challenge, user_id, suite, keys.signing_public, keys.kem_public, flip(kem_proof)),
     ):
         with raises("invalid_signature"):
             verify_device_registration(*args)
     with raises("invalid_challenge"):
-        device_registration_message(b"short", user_id, suite, keys.signing_public, keys.kem_public)
+        device_registration_message(b"short", user_id, suite, *mine)
+    with raises("invalid_kem_proof"):
+        device_registration_message(challenge, user_id, suite, *mine[:2], kem_proof[:-1])
+
+
+@pytest.mark.parametrize("suite", list(Suite), ids=str)
+def test_only_the_kem_key_holder_opens_the_registration_challenge(suite: Suite) -> None:
+    keys, impostor = generate_device_keys(suite), generate_device_keys(suite)
+    challenge, user_id = bytes(range(32)), new_id()
+    # The server seals to the key being registered; a device that merely copied it cannot open it.
+    sealed_secret = seal_kem_challenge(bytes(32), challenge, user_id, suite, keys.kem_public)
+    stolen = DeviceKeys(suite, impostor.signing_private, impostor.kem_private)
+    with raises("decryption_failed"):
+        open_kem_challenge(stolen, sealed_secret, challenge, user_id)
+    # Bound to the challenge and the account it was issued for.
+    with raises("decryption_failed"):
+        open_kem_challenge(keys, sealed_secret, flip(challenge), user_id)
+    with raises("decryption_failed"):
+        open_kem_challenge(keys, sealed_secret, challenge, new_id())

@@ -128,7 +128,7 @@ export const me = () => json("GET", "/v1/me");
 
 // -- devices and directory -------------------------------------------------------------------------------
 
-export const deviceChallenge = () => json("POST", "/v1/devices/challenge");
+export const deviceChallenge = (body) => json("POST", "/v1/devices/challenge", body);
 export const registerDevice = (body) => json("POST", "/v1/devices", body);
 export const devices = () => json("GET", "/v1/devices");
 export const specialties = () => json("GET", "/v1/specialties");

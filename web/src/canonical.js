@@ -3,8 +3,10 @@
 import { E2EEError } from "./errors.js";
 import { fromUtf8, utf8 } from "./bytes.js";
 
-const VERSION = 1;
-const SUITES = ["x25519", "xwing"];
+// Version 2 is written; version 1 objects stay readable (docs/e2ee.md section 2).
+const VERSIONS = [1, 2];
+export const SUITES = ["x25519", "xwing"];
+const CONTENT_AEAD = "aes-256-gcm";
 const OBJECT_KINDS = ["case", "attachment", "message", "info_request", "info_response", "report"];
 const MIN_CIPHERTEXT_SIZE = 12 + 16; // nonce and GCM tag around an empty plaintext
 
@@ -74,13 +76,18 @@ function requireMatch(value, pattern, name, code) {
 }
 
 function requireVersion(value, code) {
-  if (value !== VERSION) throw new E2EEError(code, "unsupported version");
+  if (!VERSIONS.includes(value)) throw new E2EEError(code, "unsupported version");
 }
 
-export function headerBytes({ suite, caseId, kind, objectId, authorDeviceId }) {
+function requireSuite(suite) {
+  if (!SUITES.includes(suite)) throw new E2EEError("unknown_suite", "unknown E2EE suite");
+}
+
+// Version 2 (new objects): the header names the content AEAD, each envelope its own KEM suite.
+export function headerBytes({ caseId, kind, objectId, authorDeviceId }) {
   return canonicalBytes({
-    v: VERSION,
-    suite,
+    v: 2,
+    aead: CONTENT_AEAD,
     case_id: caseId,
     kind,
     object_id: objectId,
@@ -88,12 +95,15 @@ export function headerBytes({ suite, caseId, kind, objectId, authorDeviceId }) {
   });
 }
 
+/** `{ v, suite (version 1 only, else null), caseId, kind, objectId, authorDeviceId }`. */
 export function parseHeader(raw) {
   const obj = parseCanonical(raw);
   const code = "invalid_header";
-  requireFields(obj, ["v", "suite", "case_id", "kind", "object_id", "author_device_id"], code);
   requireVersion(obj.v, code);
-  if (!SUITES.includes(obj.suite)) throw new E2EEError("unknown_suite", "unknown E2EE suite");
+  const own = obj.v === 1 ? "suite" : "aead";
+  requireFields(obj, ["v", own, "case_id", "kind", "object_id", "author_device_id"], code);
+  if (obj.v === 1) requireSuite(obj.suite);
+  else if (obj.aead !== CONTENT_AEAD) throw new E2EEError("unknown_suite", "unknown content AEAD");
   for (const name of ["case_id", "object_id", "author_device_id"]) requireMatch(obj[name], UUID, name, code);
   if (!OBJECT_KINDS.includes(obj.kind)) throw new E2EEError(code, "unknown object kind");
   // A case is its own object; any other object with the case's id would alias it.
@@ -101,7 +111,8 @@ export function parseHeader(raw) {
     throw new E2EEError(code, "object_id must equal case_id exactly when kind is case");
   }
   return {
-    suite: obj.suite,
+    v: obj.v,
+    suite: obj.v === 1 ? obj.suite : null,
     caseId: obj.case_id,
     kind: obj.kind,
     objectId: obj.object_id,
@@ -109,9 +120,10 @@ export function parseHeader(raw) {
   };
 }
 
+/** Version 2 manifest; `envelopes` maps device id to `{ sha256, suite }`. */
 export function manifestBytes({ headerSha256, ciphertextSha256, ciphertextSize, envelopes, keyCommitment }) {
   return canonicalBytes({
-    v: VERSION,
+    v: 2,
     header_sha256: headerSha256,
     ciphertext_sha256: ciphertextSha256,
     ciphertext_size: ciphertextSize,
@@ -120,6 +132,10 @@ export function manifestBytes({ headerSha256, ciphertextSha256, ciphertextSize, 
   });
 }
 
+/**
+ * `{ v, headerSha256, ciphertextSha256, ciphertextSize, envelopes, keyCommitment }`, where `envelopes` maps
+ * device id to `{ sha256, suite }` (in version 1, `suite` is null: the header's suite).
+ */
 export function parseManifest(raw) {
   const obj = parseCanonical(raw);
   const code = "invalid_manifest";
@@ -135,17 +151,31 @@ export function parseManifest(raw) {
   if (typeof obj.ciphertext_size !== "number" || obj.ciphertext_size < MIN_CIPHERTEXT_SIZE) {
     throw new E2EEError(code, "ciphertext is shorter than nonce and tag");
   }
-  const envelopes = obj.envelopes;
-  if (envelopes === null || typeof envelopes !== "object" || Array.isArray(envelopes)) {
+  const listed = obj.envelopes;
+  if (listed === null || typeof listed !== "object" || Array.isArray(listed)) {
     throw new E2EEError(code, "envelopes must be an object");
   }
-  const entries = Object.entries(envelopes);
+  const entries = Object.entries(listed);
   if (entries.length === 0) throw new E2EEError(code, "envelopes must not be empty");
-  for (const [deviceId, digest] of entries) {
+  const envelopes = {};
+  for (const [deviceId, entry] of entries) {
     requireMatch(deviceId, UUID, "envelope device id", code);
-    requireMatch(digest, SHA256_HEX, "envelope hash", code);
+    if (obj.v === 1) {
+      requireMatch(entry, SHA256_HEX, "envelope hash", code);
+      envelopes[deviceId] = { sha256: entry, suite: null };
+      continue;
+    }
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+      throw new E2EEError(code, "a version 2 envelope entry is an object");
+    }
+    requireFields(entry, ["sha256", "suite"], code);
+    requireMatch(entry.sha256, SHA256_HEX, "envelope hash", code);
+    if (typeof entry.suite !== "string") throw new E2EEError(code, "an envelope suite is a string");
+    requireSuite(entry.suite);
+    envelopes[deviceId] = { sha256: entry.sha256, suite: entry.suite };
   }
   return {
+    v: obj.v,
     headerSha256: obj.header_sha256,
     ciphertextSha256: obj.ciphertext_sha256,
     ciphertextSize: obj.ciphertext_size,

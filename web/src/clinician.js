@@ -2,26 +2,30 @@
 // signs before upload and verifies and opens after download. The server only ever sees ciphertext.
 
 import * as api from "./api.js";
-import { b64, fromUtf8, unb64, utf8 } from "./bytes.js";
-import { generateDeviceKeys, openSealed, registrationMessage, seal, sign } from "./e2ee.js";
+import { b64, unb64 } from "./bytes.js";
+import { caseContent, messageContent, parseContent } from "./content.js";
+import { generateDeviceKeys, openKemChallenge, openSealed, registrationMessage, seal, sign } from "./e2ee.js";
 import { parseHeader, parseManifest } from "./canonical.js";
 import { E2EEError } from "./errors.js";
 import { saveDevice } from "./keystore.js";
 
-const CONTENT_VERSION = 1;
-
-/** Creates keys here, registers their public halves with a signed challenge, and keeps them. */
+/**
+ * Creates keys here and registers their public halves, proving possession of both: it opens the secret the
+ * server sealed to the KEM key and signs it with the challenge (docs/e2ee.md section 11). Keeps the keys.
+ */
 export async function enrolDevice(user, suite, label) {
   const keys = await generateDeviceKeys(suite);
-  const challenge = await api.deviceChallenge();
-  const message = registrationMessage(unb64(challenge.challenge), user.id, suite, keys.signingPublic,
-    keys.kemPublic);
+  const challenge = await api.deviceChallenge({ suite, kem_public_key: b64(keys.kemPublic) });
+  const nonce = unb64(challenge.challenge);
+  const kemProof = await openKemChallenge(keys, unb64(challenge.kem_challenge), nonce, user.id);
+  const message = registrationMessage(nonce, user.id, suite, keys.signingPublic, keys.kemPublic, kemProof);
   const device = await api.registerDevice({
     challenge_id: challenge.challenge_id,
     suite,
     signing_public_key: b64(keys.signingPublic),
     kem_public_key: b64(keys.kemPublic),
     label,
+    kem_proof: b64(kemProof),
     signature: b64(await sign(keys, message)),
   });
   await saveDevice(user.id, device.id, label, keys);
@@ -41,12 +45,9 @@ function sealedIn(sealed) {
   };
 }
 
-// A sealed object has one suite, named in its header: only devices of this device's suite can be
-// recipients (docs/api.md section 3).
-function recipients(me, devices) {
-  return new Map(
-    devices.filter((d) => d.suite === me.keys.suite).map((d) => [d.device_id, unb64(d.kem_public_key)]),
-  );
+// Every device the API names, each in its own suite: one version 2 object serves x25519 and X-Wing devices.
+function recipients(devices) {
+  return new Map(devices.map((d) => [d.device_id, { suite: d.suite, kemPublic: unb64(d.kem_public_key) }]));
 }
 
 async function ownDevices() {
@@ -56,7 +57,7 @@ async function ownDevices() {
 }
 
 function sealFor(me, caseId, kind, objectId, plaintext, audience) {
-  const header = { suite: me.keys.suite, caseId, kind, objectId, authorDeviceId: me.deviceId };
+  const header = { caseId, kind, objectId, authorDeviceId: me.deviceId };
   return seal(plaintext, header, audience, me.keys);
 }
 
@@ -66,17 +67,13 @@ function sealFor(me, caseId, kind, objectId, plaintext, audience) {
  */
 export async function createCase(me, { specialty, question, priority, consentAt, photos }) {
   const caseId = crypto.randomUUID();
-  const specialists = recipients(me, await api.specialtyRecipients(specialty));
+  const specialists = recipients(await api.specialtyRecipients(specialty));
   if (specialists.size === 0) throw new E2EEError("no_recipients");
-  const audience = new Map([...specialists, ...recipients(me, await ownDevices())]);
+  const audience = new Map([...specialists, ...recipients(await ownDevices())]);
   const items = photos.map((photo) => ({ id: crypto.randomUUID(), ...photo }));
-  const content = {
-    v: CONTENT_VERSION,
-    question,
-    attachments: items.map(({ id, name, mediaType, data }) => ({ id, name, media_type: mediaType,
-      size: data.length })),
-  };
-  const sealed = await sealFor(me, caseId, "case", caseId, utf8(JSON.stringify(content)), audience);
+  const content = caseContent(question, items.map(({ id, name, mediaType, data }) => ({ id, name,
+    media_type: mediaType, size: data.length })));
+  const sealed = await sealFor(me, caseId, "case", caseId, content, audience);
   await api.createCase({
     id: caseId,
     specialty,
@@ -94,30 +91,30 @@ export async function createCase(me, { specialty, question, priority, consentAt,
 
 // Everyone who may see the case: requester, assignee, named specialist, and while the case waits in the
 // queue the specialty's specialists (docs/api.md section 7).
-async function participantDevices(me, kase) {
+async function participantDevices(kase) {
   let devices = await ownDevices();
   const people = new Set([kase.requester_id, kase.assignee_id, kase.named_specialist_id].filter(Boolean));
   for (const userId of people) devices = devices.concat(await api.userDevices(userId));
   if (kase.status === "open" && kase.named_specialist_id === null) {
     devices = devices.concat(await api.specialtyRecipients(kase.specialty));
   }
-  return recipients(me, devices);
+  return recipients(devices);
 }
 
 export async function post(me, caseId, kind, text) {
   const kase = await api.getCase(caseId);
   const messageId = crypto.randomUUID();
-  const body = utf8(JSON.stringify({ v: CONTENT_VERSION, text }));
-  const sealed = await sealFor(me, caseId, kind, messageId, body, await participantDevices(me, kase));
+  const sealed = await sealFor(me, caseId, kind, messageId, messageContent(text), await participantDevices(kase));
   await api.postMessage(caseId, { id: messageId, kind, sealed: sealedIn(sealed) });
   return messageId;
 }
 
 /**
- * Verifies and decrypts an API `sealed` object for this device (docs/api.md section 6). Resolves to
+ * Verifies and decrypts an API `sealed` object for this device (docs/api.md section 6), served as `served`
+ * (`{ caseId, kind, objectId }`, which its signed header must name). Resolves to
  * `{ plaintext, author, reshared }`; rejects with an E2EEError whose code says what failed.
  */
-async function openObject(me, sealed, ciphertext) {
+async function openObject(me, sealed, served, ciphertext) {
   const author = sealed.author_device;
   const headerRaw = unb64(sealed.header);
   const manifestRaw = unb64(sealed.manifest);
@@ -136,6 +133,7 @@ async function openObject(me, sealed, ciphertext) {
     deviceId: me.deviceId,
     keys: me.keys,
     authorSigningPublic: unb64(author.signing_public_key),
+    served,
     reshared: !Object.hasOwn(parseManifest(manifestRaw).envelopes, me.deviceId),
   });
   return { ...opened, author };
@@ -151,21 +149,24 @@ async function settle(promise) {
 
 /**
  * The case with every object opened independently: one item that fails verification is shown as
- * refused without hiding the others.
+ * refused without hiding the others, and content that does not match its schema as raw text.
  */
 export async function openCase(me, caseId) {
   const kase = await api.getCase(caseId);
   const content = await settle(
-    openObject(me, kase.sealed).then((o) => ({ ...o, content: JSON.parse(fromUtf8(o.plaintext)) })),
+    openObject(me, kase.sealed, { caseId, kind: "case", objectId: caseId })
+      .then((o) => ({ ...o, ...parseContent("case", o.plaintext) })),
   );
-  const described = new Map((content.ok ? content.content.attachments ?? [] : []).map((a) => [a.id, a]));
+  const listed = content.ok ? content.content?.attachments ?? [] : [];
+  const described = new Map(listed.map((a) => [a.id, a]));
   const attachments = await Promise.all(
     kase.attachments.map(async (attachment) => ({
       id: attachment.id,
       name: described.get(attachment.id)?.name ?? attachment.id,
       mediaType: described.get(attachment.id)?.media_type ?? "application/octet-stream",
       ...(await settle(
-        api.downloadAttachment(caseId, attachment.id).then((data) => openObject(me, attachment.sealed, data)),
+        api.downloadAttachment(caseId, attachment.id).then((data) =>
+          openObject(me, attachment.sealed, { caseId, kind: "attachment", objectId: attachment.id }, data)),
       )),
     })),
   );
@@ -176,7 +177,10 @@ export async function openCase(me, caseId) {
       authorId: message.author_id,
       createdAt: message.created_at,
       ...(await settle(
-        openObject(me, message.sealed).then((o) => ({ ...o, text: JSON.parse(fromUtf8(o.plaintext)).text })),
+        openObject(me, message.sealed, { caseId, kind: message.kind, objectId: message.id }).then((o) => {
+          const { content, rawText } = parseContent(message.kind, o.plaintext);
+          return { ...o, text: content ? content.text : rawText, raw: content === null };
+        }),
       )),
     })),
   );

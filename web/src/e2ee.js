@@ -1,4 +1,4 @@
-// The Confrere E2EE format, version 1, in the browser (normative spec: docs/e2ee.md). WebCrypto does
+// The Confrere E2EE format in the browser (normative spec: docs/e2ee.md): writes version 2, reads 1 and 2. WebCrypto does
 // Ed25519, X25519, AES-256-GCM, HMAC and SHA-256; @hpke/core does RFC 9180 HPKE, and
 // @hpke/hybridkem-x-wing the X-Wing KEM, which WebCrypto lacks.
 
@@ -12,7 +12,8 @@ import { E2EEError } from "./errors.js";
 const ENVELOPE_LABEL = "confrere/v1/envelope";
 const KEY_COMMITMENT_LABEL = "confrere/v1/key-commitment";
 const MANIFEST_LABEL = utf8("confrere/v1/manifest\0");
-const REGISTRATION_LABEL = "confrere/v1/device-registration";
+const REGISTRATION_LABEL = "confrere/v2/device-registration";
+const KEM_PROOF_LABEL = "confrere/v2/device-kem-proof";
 
 const KEM_PUBLIC_LENGTH = { x25519: 32, xwing: 1216 };
 const ENVELOPE_LENGTH = { x25519: 80, xwing: 1168 };
@@ -119,8 +120,31 @@ async function checkKemPublic(suite, raw) {
 
 // -- device registration (section 11) ------------------------------------------------------------------
 
-export function registrationMessage(challenge, userId, suite, signingPublic, kemPublic) {
-  return lengthPrefixed(REGISTRATION_LABEL, challenge, utf8(userId), utf8(suite), signingPublic, kemPublic);
+export function kemProofInfo(challenge, userId, suite, kemPublic) {
+  return lengthPrefixed(KEM_PROOF_LABEL, challenge, utf8(userId), utf8(suite), kemPublic);
+}
+
+// Opens the secret the server sealed to this device's KEM key: the proof that the device holds it.
+export async function openKemChallenge(keys, kemChallenge, challenge, userId) {
+  const encLength = kemChallenge.length - 48;
+  try {
+    const secret = await HPKE[keys.suite].open(
+      {
+        recipientKey: keys.kemPrivate,
+        enc: kemChallenge.slice(0, encLength),
+        info: kemProofInfo(challenge, userId, keys.suite, keys.kemPublic),
+      },
+      kemChallenge.slice(encLength),
+    );
+    return new Uint8Array(secret);
+  } catch {
+    throw new E2EEError("decryption_failed", "the KEM challenge does not open with this device's key");
+  }
+}
+
+export function registrationMessage(challenge, userId, suite, signingPublic, kemPublic, kemProof) {
+  return lengthPrefixed(REGISTRATION_LABEL, challenge, utf8(userId), utf8(suite), signingPublic, kemPublic,
+    kemProof);
 }
 
 // -- sealing (sections 7 to 10) ------------------------------------------------------------------------
@@ -141,21 +165,22 @@ async function aesKey(contentKey, usage) {
   return crypto.subtle.importKey("raw", contentKey, { name: "AES-GCM" }, false, [usage]);
 }
 
-async function wrapContentKey(contentKey, header, headerSha256, deviceId, kemPublic) {
-  await checkKemPublic(header.suite, kemPublic);
-  const suite = HPKE[header.suite];
-  const recipientPublicKey = await suite.kem.deserializePublicKey(kemPublic);
-  const info = envelopeInfo(header.suite, header.caseId, headerSha256, deviceId);
-  const { enc, ct } = await suite.seal({ recipientPublicKey, info }, contentKey);
+// The envelope is in the recipient's own suite, which `info` binds (section 9).
+async function wrapContentKey(contentKey, header, headerSha256, deviceId, { suite, kemPublic }) {
+  if (!HPKE[suite]) throw new E2EEError("unknown_suite", "unknown E2EE suite");
+  await checkKemPublic(suite, kemPublic);
+  const recipientPublicKey = await HPKE[suite].kem.deserializePublicKey(kemPublic);
+  const info = envelopeInfo(suite, header.caseId, headerSha256, deviceId);
+  const { enc, ct } = await HPKE[suite].seal({ recipientPublicKey, info }, contentKey);
   return concat(new Uint8Array(enc), new Uint8Array(ct));
 }
 
 /**
- * Encrypts under a fresh content key, wraps it for every recipient device (a Map of device id to KEM
- * public key, all of the header's suite) and signs the manifest with the author device's key.
+ * Seals a version 2 object: encrypts under a fresh content key, wraps it for every recipient device (a Map
+ * of device id to `{ suite, kemPublic }`, suites mixed as they come) and signs the manifest, which names each
+ * envelope's suite, with the author device's key.
  */
 export async function seal(plaintext, header, recipients, keys) {
-  if (keys.suite !== header.suite) throw new E2EEError("suite_mismatch", "author keys use another suite");
   const headerRaw = headerBytes(header);
   const headerSha256 = await sha256(headerRaw);
   const contentKey = randomBytes(32);
@@ -168,10 +193,10 @@ export async function seal(plaintext, header, recipients, keys) {
   const ciphertext = concat(nonce, new Uint8Array(body));
   const envelopes = new Map();
   const envelopeHashes = {};
-  for (const [deviceId, kemPublic] of recipients) {
-    const envelope = await wrapContentKey(contentKey, header, headerSha256, deviceId, kemPublic);
+  for (const [deviceId, recipient] of recipients) {
+    const envelope = await wrapContentKey(contentKey, header, headerSha256, deviceId, recipient);
     envelopes.set(deviceId, envelope);
-    envelopeHashes[deviceId] = toHex(await sha256(envelope));
+    envelopeHashes[deviceId] = { sha256: toHex(await sha256(envelope)), suite: recipient.suite };
   }
   const manifest = manifestBytes({
     headerSha256: toHex(headerSha256),
@@ -195,37 +220,56 @@ async function verifyManifest(headerRaw, manifestRaw, signature, authorSigningPu
   if (manifest.headerSha256 !== toHex(headerSha256)) {
     throw new E2EEError("header_mismatch", "manifest is for another header");
   }
+  if (manifest.v !== header.v) throw new E2EEError("invalid_manifest", "header and manifest versions differ");
   return { header, manifest, headerSha256 };
 }
 
 /**
- * Verifies and decrypts one object for this device. A re-shared envelope is absent from the author's
- * manifest; it is accepted (`reshared`) because the signed key commitment still proves it carries the
- * author's key. `authorSigningPublic` must be the key trusted for the header's author_device_id.
+ * A recipient MUST refuse an object whose signed header names another case, kind or object than where the
+ * API served it (`served`: `{ caseId, kind, objectId }`), or a genuinely signed object of another case
+ * would open inside this one (section 13).
+ */
+export function checkContext(header, served) {
+  if (header.caseId !== served.caseId || header.kind !== served.kind || header.objectId !== served.objectId) {
+    throw new E2EEError("context_mismatch", "the object was signed for another case, kind or object");
+  }
+}
+
+/**
+ * Verifies and decrypts one object for this device, served by the API as `served`. A re-shared envelope is
+ * absent from the author's manifest; it is accepted (`reshared`) because the signed key commitment still
+ * proves it carries the author's key. `authorSigningPublic` must be the key trusted for the header's
+ * author_device_id.
  */
 export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRaw, signature, deviceId, keys,
-  authorSigningPublic, reshared = false }) {
+  authorSigningPublic, served, reshared = false }) {
   const { header, manifest, headerSha256 } = await verifyManifest(
     headerRaw,
     manifestRaw,
     signature,
     authorSigningPublic,
   );
+  checkContext(header, served);
   if (manifest.ciphertextSize !== ciphertext.length) {
     throw new E2EEError("ciphertext_size_mismatch", "ciphertext size differs from the manifest");
   }
   if (manifest.ciphertextSha256 !== toHex(await sha256(ciphertext))) {
     throw new E2EEError("ciphertext_hash_mismatch", "ciphertext hash differs from the manifest");
   }
-  if (!reshared && manifest.envelopes[deviceId] !== toHex(await sha256(wrappedKey))) {
+  const listed = manifest.envelopes[deviceId];
+  if (!reshared && listed?.sha256 !== toHex(await sha256(wrappedKey))) {
     throw new E2EEError("envelope_set_mismatch", "envelope is not listed for this device");
   }
-  if (keys.suite !== header.suite) throw new E2EEError("suite_mismatch", "device keys use another suite");
-  if (wrappedKey.length !== ENVELOPE_LENGTH[header.suite]) {
-    const expected = ENVELOPE_LENGTH[header.suite];
-    throw new E2EEError("envelope_length", `a ${header.suite} envelope is ${expected} bytes`);
+  // Version 1: the header's suite; version 2: the manifest's label (none for a re-shared envelope).
+  const labelled = header.v === 1 ? header.suite : (listed?.suite ?? null);
+  if (labelled !== null && labelled !== keys.suite) {
+    throw new E2EEError("suite_mismatch", "the envelope is labelled with another suite than this device's");
   }
-  const suite = HPKE[header.suite];
+  if (wrappedKey.length !== ENVELOPE_LENGTH[keys.suite]) {
+    const expected = ENVELOPE_LENGTH[keys.suite];
+    throw new E2EEError("envelope_length", `a ${keys.suite} envelope is ${expected} bytes`);
+  }
+  const suite = HPKE[keys.suite];
   const encLength = wrappedKey.length - 48;
   let contentKey;
   try {
@@ -234,7 +278,7 @@ export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRa
         {
           recipientKey: keys.kemPrivate,
           enc: wrappedKey.slice(0, encLength),
-          info: envelopeInfo(header.suite, header.caseId, headerSha256, deviceId),
+          info: envelopeInfo(keys.suite, header.caseId, headerSha256, deviceId),
         },
         wrappedKey.slice(encLength),
       ),

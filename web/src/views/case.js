@@ -1,13 +1,21 @@
 // One case: clear metadata, the decrypted and verified content, photos and thread, and the moves the
-// user's part in the case allows (docs/api.md sections 7 and 8).
+// user's part in the case allows. The server says which (the case's `allowed_transitions` and
+// `allowed_writes`, docs/api.md section 6): the client keeps no copy of the rules.
 
 import * as api from "../api.js";
 import { busy, field, h, shortId, when } from "../dom.js";
 import { openCase, post } from "../clinician.js";
 import { describe } from "../errors.js";
-import { allowedMoves, DECLINE_REASONS, mayPost } from "../moves.js";
 import { go, showError } from "../shell.js";
 import { statusLabel } from "./cases.js";
+
+// The decline reasons of docs/api.md section 8: codes, never free text.
+const DECLINE_REASONS = {
+  outside_expertise: "Outside my expertise",
+  unavailable: "I am not available",
+  insufficient_information: "Not enough information to answer",
+  other: "Other reason",
+};
 
 const KIND = {
   message: "Message",
@@ -37,6 +45,18 @@ function person(kase, session, userId) {
   return `Colleague ${shortId(userId)}`;
 }
 
+// Signed and verified, but not in the shape this client knows (docs/e2ee.md section 15): shown as it is.
+function rawText(text) {
+  return h("div", { class: "raw" },
+    h("p", { class: "hint" }, "Not in the expected format; shown as raw text:"),
+    h("pre", { class: "text raw-text" }, text));
+}
+
+function questionText(content) {
+  if (content.content === null) return rawText(content.rawText);
+  return h("p", { class: "text question" }, content.content.question);
+}
+
 function contentCard(opened) {
   const { content, attachments } = opened;
   const photos = attachments.map((attachment) => {
@@ -52,7 +72,7 @@ function contentCard(opened) {
   return h("article", { class: "card content", "aria-label": "Case content" },
     h("h2", {}, "Clinical question"),
     verification(content),
-    content.ok ? h("p", { class: "text question" }, content.content.question ?? "") : null,
+    content.ok ? questionText(content) : null,
     photos.length ? h("div", { class: "photos" }, photos) : null);
 }
 
@@ -65,7 +85,8 @@ function threadCard(kase, session, thread) {
         h("header", {},
           h("strong", {}, KIND[message.kind] ?? message.kind),
           ` · ${person(kase, session, message.authorId)} · ${when(message.createdAt)}`),
-        message.ok ? h("p", { class: "text" }, message.text) : null,
+        message.ok && message.raw ? rawText(message.text) : null,
+        message.ok && !message.raw ? h("p", { class: "text" }, message.text) : null,
         verification(message))));
 }
 
@@ -82,7 +103,8 @@ function reasonPicker() {
 }
 
 function actionsCard(kase, session) {
-  const moves = allowedMoves(kase, session.user);
+  const moves = new Set(kase.allowed_transitions);
+  const writes = new Set(kase.allowed_writes);
   const text = h("textarea", { name: "text", rows: "4", maxlength: "20000", "aria-label": "Your message" });
   const form = h("form", { class: "card actions", "aria-label": "Reply" }, h("h2", {}, "Your move"));
 
@@ -107,7 +129,7 @@ function actionsCard(kase, session) {
 
   const buttons = [];
   if (moves.has("claim")) buttons.push(button("Claim this case", move("claim"), "primary"));
-  if (mayPost(kase, session.user)) {
+  if (writes.has("message")) {
     form.append(text);
     buttons.push(button("Send message", postThen("message")));
   }

@@ -17,13 +17,13 @@ export function deviceView(session, onRegistered) {
     h("h1", {}, "Register this browser"),
     h("p", {}, `Logged in as ${session.user.display_name}. Before reading or writing cases, this browser
       creates its own signing and encryption keys. The private keys stay in this browser; the server
-      receives only the public keys and a signature proving you hold them.`),
+      receives only the public keys, and proof that this browser holds both private keys.`),
     field("Device name", label),
     h("fieldset", {},
       h("legend", {}, "Encryption suite"),
       suite("xwing", "X-Wing (recommended)", "Post-quantum: ML-KEM-768 combined with X25519.", true),
       suite("x25519", "X25519", "For teams whose other devices cannot use X-Wing yet.", false)),
-    h("p", { class: "hint" }, "A case can only be read by devices of the suite it was written with."),
+    h("p", { class: "hint" }, "Cases are sealed for devices of both suites: colleagues read them either way."),
     h("button", { type: "submit" }, "Create keys and register"),
   );
   form.addEventListener("submit", (event) => {

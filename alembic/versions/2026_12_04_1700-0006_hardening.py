@@ -1,8 +1,8 @@
 """Hardening (issue 14): a professional id is unique among verified accounts only; the login lockout moves
 from the user row to login_throttles, per e-mail and address; witness cosignatures of audit checkpoints.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 15:00:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0005'
-down_revision: str | None = '0004'
+revision: str = '0006'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
