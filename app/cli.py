@@ -284,7 +284,7 @@ def _audit_sequencer(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from app.audit.verifier import run_verify
+    from app.audit.verify_command import run_verify
 
     return run_verify(args)
 
@@ -293,6 +293,12 @@ def _audit_export(args: argparse.Namespace) -> int:
     from app.audit.export_command import run_export
 
     return run_export(args)
+
+
+def _audit_witness(args: argparse.Namespace) -> int:
+    from app.client.witness import run_witness
+
+    return run_witness(args)
 
 
 def _audit_key(_: argparse.Namespace) -> int:
@@ -325,7 +331,7 @@ def _directory_check(args: argparse.Namespace) -> int:
 
 def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
     from app.audit.log import LogVerificationError, verify_log
-    from app.audit.verifier import load_key
+    from app.audit.verify_command import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
     from app.runtime.database import create_db_engine
 
@@ -412,7 +418,8 @@ def _jobs_run_once(_: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from app.audit.export_command import add_export_arguments
-    from app.audit.verifier import add_verify_arguments
+    from app.audit.verify_command import add_verify_arguments
+    from app.client.witness import add_witness_arguments
 
     parser = argparse.ArgumentParser(prog="confrere", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -479,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser("verify", help="verify an export bundle offline (no server, no DB)")
     add_verify_arguments(verify)
     verify.set_defaults(handler=_audit_verify)
+    witness = audit_commands.add_parser(
+        "witness", help="witness the log from another machine: check each checkpoint, cosign it"
+    )
+    add_witness_arguments(witness)
+    witness.set_defaults(handler=_audit_witness)
     _add_key_and_check(audit_commands, "officers", _audit_key, _audit_check)
 
     directory = commands.add_parser("directory", help="the device directory log (key transparency)")

@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.crypto.cosignature import WitnessKey
+from app.crypto.signed_note import NoteError
+
 
 class BlobBackend(StrEnum):
     FILESYSTEM = "filesystem"
@@ -150,6 +153,11 @@ class Settings(BaseSettings):
         pattern=r"^[^\s+]+$",
         description="The device directory log's name in every checkpoint (host/path); never change it.",
     )
+    audit_witness_keys: list[str] = Field(
+        default_factory=list,
+        description="Verifier keys (C2SP tlog-cosignature, Ed25519) of the witnesses whose cosignatures the "
+        "server accepts and serves; set by the admin (JSON list). docs/audit-log.md, Witnesses.",
+    )
     audit_sequencer_interval_seconds: float = Field(default=0.2, gt=0)
     audit_sequencer_in_process: bool = Field(
         default=True, description="Run the sequencer in the API process; false when it runs on its own."
@@ -175,6 +183,18 @@ class Settings(BaseSettings):
     def _absolute(cls, path: Path | None) -> Path | None:
         # Resolved once, here: a command run from another folder must not find (or create) another data dir.
         return path.expanduser().absolute() if path is not None else None
+
+    @field_validator("audit_witness_keys")
+    @classmethod
+    def _witness_keys(cls, keys: list[str]) -> list[str]:
+        try:
+            return [WitnessKey.from_key_string(key).key_string for key in keys]
+        except NoteError as error:
+            raise ValueError(f"audit_witness_keys: {error}") from error
+
+    @property
+    def witnesses(self) -> list[WitnessKey]:
+        return [WitnessKey.from_key_string(key) for key in self.audit_witness_keys]
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

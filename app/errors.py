@@ -34,6 +34,16 @@ class InvalidInput(AppError):
     title = "The request is not valid"
 
 
+class IdNotUsable(InvalidInput):
+    """A new object's id that is already taken by something the caller may not see. It is answered exactly
+    as a malformed id (a UUID of another version) is answered by request validation, so that creating an
+    object tells nothing about objects the caller cannot see (docs/api.md)."""
+
+    def __init__(self, location: tuple[str, ...]) -> None:
+        super().__init__()
+        self.errors = [{"loc": list(location), "msg": "UUID version 4 expected", "type": "uuid_version"}]
+
+
 class Unauthenticated(AppError):
     status = 401
     code = "unauthenticated"
@@ -87,6 +97,11 @@ class AccountNotActive(Forbidden):
 class MfaRequired(Forbidden):
     code = "mfa_required"
     title = "This action requires a session opened with TOTP"
+
+
+class UnknownDevice(Forbidden):
+    code = "unknown_device"
+    title = "X-Confrere-Device names no active device of this account"
 
 
 class RoleRequired(Forbidden):

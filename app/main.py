@@ -32,6 +32,7 @@ from app.routers import (
     me,
     ops,
     specialties,
+    witness,
 )
 from app.routers import events as event_routes
 from app.routers import stats as stats_routes
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 case_content,
                 admin,
                 audit,
+                witness,
                 event_routes,
                 webhook_routes,
                 stats_routes,

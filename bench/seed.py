@@ -158,7 +158,6 @@ def cast(engine: Engine, sealer: SecretSealer, specialties: list[str]) -> Cast:
                 "verified_at": now,
                 "created_at": now,
                 "updated_at": now,
-                "failed_logins": 0,
                 # Every row names the same columns: an executemany takes its columns from the first row.
                 "totp_secret_sealed": None,
                 "totp_confirmed_at": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.crypto import totp
@@ -51,12 +52,36 @@ def test_register_refuses_bad_input(client):
         assert "correct horse" not in response.text
 
 
-def test_register_accepts_a_valid_npi_and_refuses_duplicates(client):
+def _comparable(registration) -> dict:
+    assert registration.status_code == 201, registration.text
+    return {key: value for key, value in registration.json().items() if key not in ("id", "created_at")}
+
+
+def test_registration_answers_the_same_whether_or_not_the_email_or_id_is_taken(client, accounts, engine):
     npi = REGISTRATION | {"professional_id_kind": "npi", "professional_id": "1234567893"}
-    assert client.post("/v1/auth/register", json=npi).status_code == 201
-    assert_problem(client.post("/v1/auth/register", json=npi), 409, "email_taken")
-    other_email = npi | {"email": "other@example.org"}
-    assert_problem(client.post("/v1/auth/register", json=other_email), 409, "professional_id_taken")
+    first = client.post("/v1/auth/register", json=npi)
+    again = client.post("/v1/auth/register", json=npi | {"password": "another password 42"})
+    assert _comparable(again) == _comparable(first)
+    assert again.json()["id"] != first.json()["id"]
+    # The e-mail's account is untouched: its own password still logs in, the second one does not.
+    credentials = {"email": npi["email"], "password": npi["password"]}
+    assert client.post("/v1/auth/token", json=credentials).status_code == 200
+    wrong = {"email": npi["email"], "password": "another password 42"}
+    assert_problem(client.post("/v1/auth/token", json=wrong), 401, "invalid_credentials")
+    # A professional id already claimed (or verified) is claimed again without a word.
+    other = client.post("/v1/auth/register", json=npi | {"email": "other@example.org"})
+    assert _comparable(other) == _comparable(first) | {"email": "other@example.org"}
+
+
+def test_the_admin_sees_a_professional_id_conflict_at_verification(client, accounts):
+    admin_headers = auth_headers(client, accounts.create(Role.ADMIN))
+    squatter = client.post("/v1/auth/register", json=REGISTRATION | {"email": "squatter@example.org"})
+    owner = client.post("/v1/auth/register", json=REGISTRATION)
+    verified = client.post(f"/v1/admin/users/{owner.json()['id']}/verify", headers=admin_headers)
+    assert verified.status_code == 200
+    refused = client.post(f"/v1/admin/users/{squatter.json()['id']}/verify", headers=admin_headers)
+    body = assert_problem(refused, 409, "professional_id_verified_elsewhere")
+    assert body["holder"] == owner.json()["id"]
 
 
 def test_register_refuses_unknown_specialty(client):
@@ -139,6 +164,32 @@ def test_account_locks_after_repeated_failures_and_is_audited(client, accounts, 
         ).all()
         assert [row.outcome for row in failures].count("denied") == settings.login_max_failures
         assert all(b"wrong password" not in row.record for row in failures)
+
+
+def test_the_lockout_answers_the_same_for_unknown_emails(client, accounts, settings):
+    account = accounts.create(Role.PHYSICIAN)
+    answers = {}
+    for email in (account.email, "nobody@example.org"):
+        for _ in range(settings.login_max_failures):
+            bad = client.post("/v1/auth/token", json={"email": email, "password": "wrong password!"})
+            assert_problem(bad, 401, "invalid_credentials")
+        locked = client.post("/v1/auth/token", json={"email": email, "password": "wrong password!"})
+        answers[email] = assert_problem(locked, 429, "account_locked")
+        answers[email].pop("request_id")
+    assert answers[account.email] == answers["nobody@example.org"]
+
+
+def test_a_stranger_locks_an_account_only_for_their_own_address(app, client, accounts, settings):
+    account = accounts.create(Role.PHYSICIAN)
+    with TestClient(app, client=("203.0.113.66", 4444)) as stranger:
+        for _ in range(settings.login_max_failures + 1):
+            stranger.post("/v1/auth/token", json={"email": account.email, "password": "wrong password!"})
+        locked = stranger.post("/v1/auth/token", json={"email": account.email, "password": PASSWORD})
+        assert_problem(locked, 429, "account_locked")
+    # The owner, from their own address, logs in as usual.
+    assert (
+        client.post("/v1/auth/token", json={"email": account.email, "password": PASSWORD}).status_code == 200
+    )
 
 
 def test_address_throttle(client, accounts, settings):

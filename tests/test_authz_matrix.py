@@ -336,13 +336,20 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
     ("GET", "/v1/directory/log/tile/{path:path}"): one(
         get("/v1/directory/log/tile/0/000.p/1"), expect("public", OK)
     ),
-    # -- audit (compliance officers with TOTP; the checkpoint is public)
+    # -- audit (compliance officers with TOTP; the checkpoint, consistency proofs and witnesses are public)
     ("GET", "/v1/audit/checkpoint"): one(get("/v1/audit/checkpoint"), expect("public", OK)),
+    ("GET", "/v1/audit/witness/checkpoint"): one(
+        get("/v1/audit/witness/checkpoint"), expect("public", Outcome(404, "not_witnessed"))
+    ),
+    ("POST", "/v1/audit/witness/cosignatures"): one(
+        lambda w, role: Call("POST", "/v1/audit/witness/cosignatures", data={"note": "not a checkpoint"}),
+        expect("public", Outcome(422, "invalid_cosignature")),
+    ),
     ("GET", "/v1/audit/proof/inclusion"): one(
         get("/v1/audit/proof/inclusion", index=0), expect("officer", OK)
     ),
     ("GET", "/v1/audit/proof/consistency"): one(
-        get("/v1/audit/proof/consistency", first=1), expect("officer", OK)
+        get("/v1/audit/proof/consistency", first=1), expect("public", OK)
     ),
     ("GET", "/v1/audit/log/checkpoint"): one(get("/v1/audit/log/checkpoint"), expect("officer", OK)),
     ("GET", "/v1/audit/log/tile/{path:path}"): one(

@@ -18,6 +18,9 @@ from tests.e2ee_helpers import (
     devices_of,
     open_object,
     post_message,
+    seal_object,
+    sealed_json,
+    upload,
 )
 
 DERM = ("dermatology",)
@@ -141,3 +144,50 @@ def test_case_creation_refusals(client, accounts):
     created = client.post("/v1/cases", json=body, headers=cardio.headers)
     assert created.status_code == 201, created.text
     assert_problem(client.post("/v1/cases", json=body, headers=cardio.headers), 409, "case_exists")
+
+
+def _same_invalid_input(response, reference) -> None:
+    assert response.status_code == reference.status_code == 422, (response.text, reference.text)
+    strip = {"instance", "request_id"}
+    assert {k: v for k, v in response.json().items() if k not in strip} == {
+        k: v for k, v in reference.json().items() if k not in strip
+    }
+
+
+def test_new_ids_taken_by_what_the_caller_cannot_see_answer_as_malformed_ids(client, accounts):
+    """Creating a case, message or attachment with the id of one the caller cannot see answers exactly as
+    the same request with a malformed id (a UUID of another version) does: no existence oracle."""
+    physician = clinician(client, accounts, Role.PHYSICIAN)
+    derm = clinician(client, accounts, Role.SPECIALIST, specialties=DERM)
+    outsider = clinician(client, accounts, Role.PHYSICIAN)
+    hidden = create_case(client, physician, derm.devices, specialty="dermatology")
+    hidden_message = post_message(
+        client, physician, hidden["id"], "message", "m", devices_of(physician, derm)
+    )
+    assert hidden_message.status_code == 201
+    malformed = str(uuid.uuid1())
+    own = create_case(client, outsider, derm.devices, specialty="dermatology")
+    audience = [*derm.devices, *outsider.devices]
+
+    def new_case(case_id: str):
+        body = case_body(outsider.device, audience, "q", specialty="dermatology", case_id=case_id)
+        return client.post("/v1/cases", json=body, headers=outsider.headers)
+
+    def new_message(message_id: str):
+        sealed = seal_object(outsider.device, own["id"], "message", message_id, b"m", audience)
+        body = {"id": message_id, "kind": "message", "sealed": sealed_json(sealed)}
+        return client.post(f"/v1/cases/{own['id']}/messages", json=body, headers=outsider.headers)
+
+    def new_attachment(attachment_id: str):
+        sealed = seal_object(outsider.device, own["id"], "attachment", attachment_id, b"a", audience)
+        meta = {"id": attachment_id, **sealed_json(sealed, with_ciphertext=False)}
+        return upload(client, outsider.headers, own["id"], meta, sealed.ciphertext)
+
+    for create in (new_case, new_message, new_attachment):
+        for taken in (hidden["id"], hidden_message.json()["id"]):
+            _same_invalid_input(create(taken), create(malformed))
+    # The caller's own ids are a plain conflict, as before.
+    assert_problem(new_case(own["id"]), 409, "case_exists")
+    mine = new_message(str(uuid.uuid4()))
+    assert mine.status_code == 201
+    assert_problem(new_message(mine.json()["id"]), 409, "object_exists")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -161,3 +162,37 @@ def test_a_replay_after_the_successor_was_used_ends_the_session_even_within_the_
     third = _refresh(client, second["refresh_token"]).json()
     assert_problem(_refresh(client, tokens["refresh_token"]), 401, "refresh_token_reused")
     assert_problem(_refresh(client, third["refresh_token"]), 401, "invalid_refresh_token")
+
+
+def test_one_specialty_code_added_six_times_at_once_is_one_201_and_409s(client, accounts):
+    admin = accounts.create(Role.ADMIN)
+    headers = {"Authorization": f"Bearer {login(client, admin)['access_token']}"}
+    for attempt in range(3):
+        body = {
+            "code": f"sleep-medicine-{attempt}",
+            "name": "Sleep medicine",
+            "snomed_code": f"15710001751{attempt}",
+        }
+        responses = _together(
+            *[
+                lambda body=body: client.post("/v1/admin/specialties", json=body, headers=headers)
+                for _ in range(6)
+            ]
+        )
+        assert sorted(response.status_code for response in responses) == [201] + [409] * 5
+        for response in responses:
+            if response.status_code == 409:
+                assert_problem(response, 409, "specialty_exists")
+
+
+def test_ten_webhooks_registered_at_once_keep_the_cap(app, client, accounts, settings):
+    receivers_here = settings.model_copy(update={"webhook_allow_private_targets": True})
+    app.state.runtime = replace(app.state.runtime, settings=receivers_here)
+    physician = clinician(client, accounts, Role.PHYSICIAN)
+    body = {"url": "http://127.0.0.1:9/hook", "secret": "s3cr3t-" + "x" * 40}
+    responses = _together(
+        *[lambda: client.post("/v1/webhooks", json=body, headers=physician.headers) for _ in range(10)]
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] * settings.max_webhooks_per_user + [409] * (10 - settings.max_webhooks_per_user)
+    assert len(client.get("/v1/webhooks", headers=physician.headers).json()) == settings.max_webhooks_per_user

@@ -78,6 +78,9 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/directory/log/checkpoint"),
     ("GET", "/v1/directory/log/tile/{path:path}"),
     ("GET", "/v1/specialties"),  # reference data the registration form lists
+    ("GET", "/v1/audit/proof/consistency"),  # hashes only: witnesses check the log with it
+    ("GET", "/v1/audit/witness/checkpoint"),
+    ("POST", "/v1/audit/witness/cosignatures"),  # a cosignature authenticates itself
 }
 
 
@@ -121,8 +124,8 @@ def test_metrics_need_the_metrics_token(client):
 
 
 def test_security_headers_and_request_id(client):
-    response = client.get("/healthz", headers={"X-Request-ID": "abcdef123456"})
-    assert response.headers["x-request-id"] == "abcdef123456"
+    response = client.get("/healthz", headers={"X-Request-ID": "0123456789abcdef0123456789ABCDEF"})
+    assert response.headers["x-request-id"] == "0123456789abcdef0123456789abcdef"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
     assert "default-src 'none'" in response.headers["content-security-policy"]
@@ -155,9 +158,10 @@ def test_me_shows_roles_and_status(client, accounts):
 
 def test_a_url_no_database_can_store_is_refused_with_the_request_id_and_headers(client):
     """Checked before routing (app.platform.middleware), it is answered like every other problem."""
-    response = client.get("/v1/cases?specialty=a%00b", headers={"X-Request-ID": "abcdef123456"})
+    request_id = "0123456789abcdef0123456789abcdef"
+    response = client.get("/v1/cases?specialty=a%00b", headers={"X-Request-ID": request_id})
     assert_problem(response, 422, "invalid_input")
-    assert response.json()["request_id"] == "abcdef123456"
+    assert response.json()["request_id"] == request_id
     assert response.json()["instance"] == "/v1/cases"
     assert response.headers["x-content-type-options"] == "nosniff"
 

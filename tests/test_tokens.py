@@ -63,16 +63,26 @@ def test_hs256_signed_with_the_public_key_is_refused(keys):
 @pytest.mark.parametrize(
     "claims",
     [
-        _claims(aud="another-api"),
-        _claims(iss="https://evil.example"),
-        _claims(exp=int(time.time()) - 3600),
+        lambda now: _claims(aud="another-api"),
+        lambda now: _claims(iss="https://evil.example"),
+        lambda now: _claims(exp=now - 3600),
+        lambda now: _claims(iat=now + 61, exp=now + 3600),
+        lambda now: _claims(iat=now + 86400, exp=now + 90000),
     ],
-    ids=["wrong-audience", "wrong-issuer", "expired"],
+    ids=["wrong-audience", "wrong-issuer", "expired", "issued-61s-ahead", "issued-a-day-ahead"],
 )
 def test_wrong_claims_are_refused(keys, claims):
     key_set, _ = keys
+    # Claims made when the test runs, not when it is collected (a full run takes minutes).
+    token = key_set.issue(claims(int(time.time()) + 1))
     with pytest.raises(TokenError):
-        key_set.verify(key_set.issue(claims), audience=AUD, issuer=ISS)
+        key_set.verify(token, audience=AUD, issuer=ISS)
+
+
+def test_a_token_issued_within_a_minute_ahead_is_accepted(keys):
+    key_set, _ = keys
+    token = key_set.issue(_claims(iat=int(time.time()) + 50, exp=int(time.time()) + 3600))
+    assert key_set.verify(token, audience=AUD, issuer=ISS)["sub"] == "user"
 
 
 @pytest.mark.parametrize("missing", ["exp", "aud", "iss", "sub", "iat"])

@@ -264,6 +264,39 @@ def test_deliveries_go_to_the_checked_address_under_the_original_name():
     assert egress.resolve(egress.parse("http://10.1.2.3/"), allow_private=True) == "10.1.2.3"
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix -> 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 -> 169.254.169.254 (cloud metadata)
+        "64:ff9b::a00:1",  # NAT64 -> 10.0.0.1
+        "64:ff9b:1::a00:1",  # NAT64 local-use prefix
+        "2002:7f00:1::",  # 6to4 -> 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 -> 169.254.169.254
+        "::7f00:1",  # IPv4-compatible -> 127.0.0.1
+        "::a00:1",  # IPv4-compatible -> 10.0.0.1
+        "::ffff:7f00:1",  # IPv4-mapped -> 127.0.0.1
+        "::ffff:0:c0a8:1",  # IPv4-translated -> 192.168.0.1
+        "fec0::1",  # site-local
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo: client 192.0.2.45 (documentation range)
+        "2001:0:a00:1:8000:63bf:f7f7:f7f7",  # Teredo: server 10.0.0.1, client 8.8.8.8
+    ],
+)
+def test_ipv6_forms_that_wrap_a_non_public_ipv4_address_are_refused(address, monkeypatch):
+    monkeypatch.setattr(egress.socket, "getaddrinfo", lambda *args, **kwargs: [(0, 0, 0, "", (address, 80))])
+    with pytest.raises(egress.TargetNotAllowed):
+        egress.resolve(egress.parse("http://hooks.example/"), allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["2606:4700::1111", "64:ff9b::808:808", "2002:808:808::1", "2001:0:808:808:8000:63bf:f7f7:f7f7"],
+)
+def test_ipv6_forms_that_wrap_a_public_ipv4_address_are_allowed(address, monkeypatch):
+    monkeypatch.setattr(egress.socket, "getaddrinfo", lambda *args, **kwargs: [(0, 0, 0, "", (address, 80))])
+    assert egress.resolve(egress.parse("http://hooks.example/"), allow_private=False) == address
+
+
 def test_the_documented_signature_example():
     body = (
         b'{"id":42,"type":"case.claimed","case_id":"0b6f3c1e-7d2a-4e43-9a51-3f0c2b8d9e10",'

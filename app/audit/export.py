@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from app.audit.bundle import ConsistencyProof, FilteredExport, RangeExport, write_bundle
 from app.audit.log import DbNodeReader, Executor, records_by_position
 from app.audit.query import EventFilter, matching_records
-from app.audit.renderings import csv_lines, fhir_ndjson
+from app.audit.renderings import VIEW_MEMBERS, build_view
 from app.crypto.merkle import (
     MemoryNodeStore,
     consistency_proof,
@@ -21,7 +21,6 @@ from app.crypto.merkle import (
     range_proof,
 )
 
-VIEW_MEMBERS = {"fhir": "fhir.ndjson", "csv": "records.csv"}
 # Inclusion proofs of a filtered export are built per batch of records from one node lookup per level.
 _PROOF_BATCH = 256
 
@@ -83,11 +82,11 @@ def write_export(db: Executor, out: BinaryIO, head: SignedHead, spec: ExportSpec
         export = RangeExport(spec.start, spec.end, range_proof(reader, spec.start, spec.end, head.tree_size))
     else:
         export = FilteredExport(spec.describe(), _inclusion_proofs(db, selected(), head.tree_size))
-    views: dict[str, Iterable[bytes]] = {}
-    if "fhir" in spec.formats:
-        views[VIEW_MEMBERS["fhir"]] = fhir_ndjson(selected(), head.origin)
-    if "csv" in spec.formats:
-        views[VIEW_MEMBERS["csv"]] = csv_lines(selected())
+    views = {
+        VIEW_MEMBERS[name]: build_view(VIEW_MEMBERS[name], selected(), head.origin)
+        for name in VIEW_MEMBERS
+        if name in spec.formats
+    }
     return write_bundle(
         out,
         origin=head.origin,

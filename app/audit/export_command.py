@@ -13,13 +13,8 @@ import sys
 from pathlib import Path
 
 from app.audit.records import Outcome
-from app.audit.verifier import (
-    BundleError,
-    add_previous_argument,
-    load_checkpoint_file,
-    load_key,
-    verify_bundle,
-)
+from app.audit.verifier import BundleError, verify_bundle
+from app.audit.verify_command import add_previous_argument, load_checkpoint_file, load_key
 from app.client.api import ApiError
 from app.client.cli import profile_session
 from app.crypto.signed_note import Checkpoint, NoteError

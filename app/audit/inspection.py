@@ -18,10 +18,12 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.audit import log
+from app.audit import witnesses as witnesses_of_log
 from app.audit.export import ExportSpec, SignedHead, write_export
 from app.audit.log import AUDIT_LOG, RECORDS, DbNodeReader, LogTables
 from app.audit.query import EventFilter
 from app.crypto import merkle, tiles
+from app.crypto.cosignature import WitnessKey
 from app.crypto.signed_note import NoteSigner
 from app.errors import AppError, InvalidInput, NotFound, ServiceUnavailable
 from app.models.audit import AuditExport
@@ -193,6 +195,7 @@ class ExportRequest:
     event_filter: EventFilter | None
     formats: tuple[str, ...]
     consistency_from: tuple[int, ...]
+    witnessed: bool = False
 
 
 def _spec(request: ExportRequest, tree_size: int) -> ExportSpec:
@@ -222,13 +225,21 @@ def create_export(
     *,
     officer_id: uuid.UUID,
     signer: NoteSigner,
+    witnesses: list[WitnessKey],
     exports_dir: Path,
     now: datetime,
 ) -> AuditExport:
-    """Write a bundle against the latest signed checkpoint into exports_dir and register it."""
+    """Write a bundle against the latest signed checkpoint (or the latest every configured witness
+    cosigned), with the witnesses' cosignatures of it, into exports_dir and register it."""
     current = head(session)
-    spec = _spec(request, current.tree_size)
-    signed = SignedHead(signer.name, current.tree_size, current.checkpoint, signer.verifier().key_string)
+    size, note = current.tree_size, current.checkpoint
+    if request.witnessed:
+        size = witnesses_of_log.latest_witnessed_size(session, witnesses)
+        note = witnesses_of_log.cosigned_note(session, size, witnesses)
+    else:
+        note = witnesses_of_log.with_cosignatures(session, note, size, witnesses)
+    spec = _spec(request, size)
+    signed = SignedHead(signer.name, size, note, signer.verifier().key_string)
     export_id = uuid.uuid4()
     exports_dir.mkdir(parents=True, exist_ok=True)
     path = exports_dir / f"{export_id}.zip"
@@ -247,7 +258,7 @@ def create_export(
         created_at=now,
         parameters=json.dumps(_parameters(request, spec), sort_keys=True),
         status=EXPORT_READY,
-        tree_size=current.tree_size,
+        tree_size=size,
         record_count=manifest["record_count"],
         file_path=path.name,
         file_size=path.stat().st_size,

@@ -1,7 +1,8 @@
 """Derived views of audit records for an export bundle: FHIR R4 AuditEvent NDJSON (IHE BALP codes) and CSV.
 
 The records themselves are the evidence (the verifier checks them against the signed tree); a view is a
-convenience for other tools, built from the same record bytes, and the bundle only pins its sha256.
+convenience for other tools, built from the same record bytes, and the offline verifier rebuilds each view
+from the verified records and refuses a bundle whose view differs by one byte.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ PURPOSE_OF_USE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 SECURITY_SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 NETWORK_IP_ADDRESS = "2"
+# Export format name -> bundle member.
+VIEW_MEMBERS = {"fhir": "fhir.ndjson", "csv": "records.csv"}
 # Ids are UUIDs: the FHIR way to name them without inventing an identifier system.
 URI_SYSTEM = "urn:ietf:rfc:3986"
 CONFRERE_ROLE = "urn:confrere:role"
@@ -28,7 +31,6 @@ CONFRERE_ACTION = "urn:confrere:audit-action"
 _LOGIN = {"system": DCM, "code": "110122", "display": "Login"}
 _LOGOUT = {"system": DCM, "code": "110123", "display": "Logout"}
 _USER_AUTHENTICATION = {"system": DCM, "code": "110114", "display": "User Authentication"}
-_SECURITY_ALERT = {"system": DCM, "code": "110113", "display": "Security Alert"}
 _EXPORT = {"system": DCM, "code": "110106", "display": "Export"}
 _REST = {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
 
@@ -38,21 +40,45 @@ _UPDATE, _DELETE = ("U", "update"), ("D", "delete")
 # declares is listed (tests/audit/test_views.py checks it); an unknown one, from a later version, is an
 # "operation".
 REST_VERBS = {
-    **dict.fromkeys(("read", "read_self", "download", "proof", "tiles"), _READ),
+    **dict.fromkeys(("read", "read_self", "download", "proof", "tiles", "witness"), _READ),
     **dict.fromkeys(
         ("list", "queue", "query", "specialty_recipients", "user_devices", "clinician_names"), _SEARCH
     ),
-    **dict.fromkeys(("create", "register", "challenge"), _CREATE),
+    **dict.fromkeys(("create", "register", "challenge", "cosign"), _CREATE),
     **dict.fromkeys(
-        ("write", "transition", "share", "verify", "suspend", "reactivate", "roles", "enrol", "confirm"),
+        (
+            "write",
+            "transition",
+            "claim",
+            "decline",
+            "request_info",
+            "provide_info",
+            "answer",
+            "close",
+            "withdraw",
+            "overdue",
+            "escalate",
+            "auto_close",
+            "share",
+            "verify",
+            "suspend",
+            "reactivate",
+            "roles",
+            "enrol",
+            "confirm",
+        ),
         _UPDATE,
     ),
     **dict.fromkeys(("revoke", "delete"), _DELETE),
 }
 _OPERATION = ("E", "operation")
+# Login and refresh (which re-authenticates a session) are DICOM User Authentication, with the outcome of the
+# attempt: a failed login is 110114 with outcome 4, as IHE ATNA / BALP record it, not a Security Alert.
 AUTHENTICATION_ACTIONS = {"auth.login": _LOGIN, "auth.refresh": _LOGIN, "auth.logout": _LOGOUT}
 EXPORT_ACTION = "audit.export"
-_OUTCOME_SUCCESS, _OUTCOME_MINOR, _OUTCOME_SERIOUS = "0", "4", "8"
+# http://hl7.org/fhir/audit-event-outcome: 0 success, 4 minor failure (the request was refused or invalid:
+# any 4xx, denials included), 8 serious failure (the server failed: 5xx).
+OUTCOME_SUCCESS, OUTCOME_MINOR_FAILURE, OUTCOME_SERIOUS_FAILURE = "0", "4", "8"
 CSV_COLUMNS = (
     "position",
     "id",
@@ -85,29 +111,34 @@ def _classify(action: str) -> tuple[dict, list[dict], str]:
     return _REST, [{"system": RESTFUL_INTERACTION, "code": interaction}, own], code
 
 
-def _outcome(outcome: str, status: int) -> str:
-    if outcome == "success":
-        return _OUTCOME_SUCCESS
-    if outcome == "denied" or status >= 500:
-        return _OUTCOME_SERIOUS
-    return _OUTCOME_MINOR
+def fhir_outcome(status: int) -> str:
+    if status < 400:
+        return OUTCOME_SUCCESS
+    return OUTCOME_SERIOUS_FAILURE if status >= 500 else OUTCOME_MINOR_FAILURE
 
 
 def _uuid_identifier(value: str) -> dict:
     return {"system": URI_SYSTEM, "value": f"urn:uuid:{value}"}
 
 
-def audit_event(record: dict[str, Any], origin: str) -> dict[str, Any]:
-    """A FHIR R4 AuditEvent for one parsed record. A denial is a DICOM Security Alert (outcome 8) whose
-    subtype still says what was attempted."""
-    event_type, subtypes, action_code = _classify(record["action"])
-    if record["outcome"] == "denied":
-        event_type = _SECURITY_ALERT
-    actor = record.get("actor", {})
-    agent: dict[str, Any] = {
-        "requestor": True,
-        "role": [{"coding": [{"system": CONFRERE_ROLE, "code": role}]} for role in actor.get("roles", [])],
+def _system_object(description: str, identifier: dict | None) -> dict:
+    entity: dict[str, Any] = {
+        "type": {"system": AUDIT_ENTITY_TYPE, "code": "2", "display": "System Object"},
+        "description": description,
     }
+    if identifier is not None:
+        entity["what"] = {"identifier": identifier}
+    return entity
+
+
+def audit_event(record: dict[str, Any], origin: str) -> dict[str, Any]:
+    """A FHIR R4 AuditEvent for one parsed record. A refusal keeps the type of what was attempted and says
+    it failed in its outcome. FHIR JSON allows no empty array or object: absent values are left out."""
+    event_type, subtypes, action_code = _classify(record["action"])
+    actor = record.get("actor", {})
+    agent: dict[str, Any] = {"requestor": True}
+    if actor.get("roles"):
+        agent["role"] = [{"coding": [{"system": CONFRERE_ROLE, "code": role}]} for role in actor["roles"]]
     if "user" in actor:
         agent["who"] = {"identifier": _uuid_identifier(actor["user"])}
     else:
@@ -120,21 +151,10 @@ def audit_event(record: dict[str, Any], origin: str) -> dict[str, Any]:
     entities = []
     resource = record.get("resource")
     if resource:
-        entity: dict[str, Any] = {
-            "type": {"system": AUDIT_ENTITY_TYPE, "code": "2", "display": "System Object"},
-            "description": resource["type"],
-        }
-        if "id" in resource:
-            entity["what"] = {"identifier": {"value": resource["id"]}}
-        entities.append(entity)
+        identifier = {"value": resource["id"]} if "id" in resource else None
+        entities.append(_system_object(resource["type"], identifier))
         if "case" in resource:
-            entities.append(
-                {
-                    "type": {"system": AUDIT_ENTITY_TYPE, "code": "2", "display": "System Object"},
-                    "description": "case",
-                    "what": {"identifier": _uuid_identifier(resource["case"])},
-                }
-            )
+            entities.append(_system_object("case", _uuid_identifier(resource["case"])))
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": record["id"],
@@ -142,7 +162,7 @@ def audit_event(record: dict[str, Any], origin: str) -> dict[str, Any]:
         "subtype": subtypes,
         "action": action_code,
         "recorded": record["time"],
-        "outcome": _outcome(record["outcome"], record["status"]),
+        "outcome": fhir_outcome(record["status"]),
         "outcomeDesc": f"{record['outcome']} (HTTP {record['status']})",
         "purposeOfEvent": [{"coding": [{"system": PURPOSE_OF_USE, "code": record["purpose"]}]}],
         "agent": agents,
@@ -201,3 +221,14 @@ def csv_lines(records: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue().encode()
+
+
+def build_view(member: str, records: Iterable[tuple[int, bytes]], origin: str) -> Iterator[bytes]:
+    """The view stored as bundle member `member`, from (position, record bytes) in position order. Raises
+    KeyError for a member that is not a view, and KeyError, TypeError or ValueError for records it cannot
+    read."""
+    if member == VIEW_MEMBERS["fhir"]:
+        return fhir_ndjson(records, origin)
+    if member == VIEW_MEMBERS["csv"]:
+        return csv_lines(records)
+    raise KeyError(member)

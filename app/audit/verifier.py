@@ -2,19 +2,17 @@
 
 It checks, in order: the archive's member list and sha256 digests (bundle.json); that the bundle's
 verifier key is the trusted one; the checkpoint's signature and origin; that the records are exactly the
-log's records (a range proof, or one inclusion proof per record of a filtered export); and that every
-checkpoint kept from earlier exports is a prefix of this one (nothing earlier was altered, reordered or
-removed).
+log's records (a range proof, or one inclusion proof per record of a filtered export); that every view
+(FHIR, CSV) is exactly the one those records give; and that every checkpoint kept from earlier exports is a
+prefix of this one (nothing earlier was altered, reordered or removed).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
 import re
-import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,8 +29,11 @@ from app.audit.bundle import (
     POSITIONS,
     RANGE_PROOF,
     RECORDS,
+    RESERVED_MEMBERS,
     VERIFIER_KEY,
 )
+from app.audit.renderings import build_view
+from app.crypto.cosignature import WitnessKey, cosignatures
 from app.crypto.merkle import (
     ProofError,
     complete_range,
@@ -64,6 +65,7 @@ class VerificationReport:
     start: int | None
     end: int | None
     previous_sizes: tuple[int, ...]
+    witnesses: tuple[str, ...] = ()
 
     def summary(self) -> str:
         scope = f"range [{self.start}, {self.end})" if self.kind == "range" else "filtered export"
@@ -74,6 +76,8 @@ class VerificationReport:
         if self.previous_sizes:
             sizes = ", ".join(str(size) for size in self.previous_sizes)
             lines.append(f"consistent with previous checkpoints of size {sizes}")
+        if self.witnesses:
+            lines.append(f"checkpoint cosigned by witnesses {', '.join(self.witnesses)}")
         return "\n".join(lines)
 
 
@@ -277,6 +281,38 @@ def _verify_filtered(archive: zipfile.ZipFile, manifest: _Manifest, checkpoint: 
     )
 
 
+def _positioned_records(archive: zipfile.ZipFile, manifest: _Manifest) -> Iterator[tuple[int, bytes]]:
+    """(position, record) of the records already verified, for rebuilding the views."""
+    with archive.open(RECORDS) as records:
+        record_lines = _lines(records, MAX_ENTRY_SIZE, RECORDS)
+        if manifest.kind == "range":
+            yield from enumerate(record_lines, start=manifest.start)
+            return
+        with archive.open(POSITIONS) as positions:
+            position_lines = _lines(positions, MAX_POSITION_LINE_BYTES, POSITIONS)
+            for number, (record, position) in enumerate(zip(record_lines, position_lines, strict=True), 1):
+                yield _parse_position(position, number)[0], record
+
+
+def _check_views(archive: zipfile.ZipFile, manifest: _Manifest) -> None:
+    """Every member beyond the evidence is a view that the verified records must give byte for byte: a view
+    edited to tell another story (denials shown as successes), bundle.json's digests recomputed, fails."""
+    for name, expected in manifest.members.items():
+        if name in RESERVED_MEMBERS:
+            continue
+        digest = hashlib.sha256()
+        try:
+            for chunk in build_view(name, _positioned_records(archive, manifest), manifest.origin):
+                digest.update(chunk)
+        except KeyError as exc:
+            if exc.args == (name,):
+                raise BundleError(f"{name}: not a view this verifier can rebuild from the records") from exc
+            raise BundleError(f"{name}: the records do not give this view (missing {exc})") from exc
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"{name}: the records do not give this view ({exc})") from exc
+        _require(digest.hexdigest() == expected, f"{name}: differs from the view the signed records give")
+
+
 def _consistency_proofs(archive: zipfile.ZipFile, manifest: _Manifest) -> dict[int, list[bytes]]:
     if CONSISTENCY not in manifest.members:
         return {}
@@ -328,10 +364,31 @@ def _check_previous(
         raise BundleError(f"{where}: not consistent: {exc}") from exc
 
 
+def _check_witnesses(note: bytes, witnesses: Sequence[WitnessKey]) -> None:
+    try:
+        _, found = cosignatures(note, list(witnesses))
+    except NoteError as exc:
+        raise BundleError(f"checkpoint: {exc}") from exc
+    cosigned = {cosignature.witness.key_string for cosignature in found}
+    for witness in witnesses:
+        _require(
+            witness.key_string in cosigned,
+            f"checkpoint: no valid cosignature by witness {witness.name}+{witness.key_id.hex()}",
+        )
+
+
 def verify_bundle(
-    path: str | Path, trusted_key: str, previous_checkpoints: Sequence[bytes] = ()
+    path: str | Path,
+    trusted_key: str,
+    previous_checkpoints: Sequence[bytes] = (),
+    witnesses: Sequence[str] = (),
 ) -> VerificationReport:
-    """Verify a bundle against the trusted verifier key and checkpoints kept from earlier exports."""
+    """Verify a bundle against the trusted verifier key and checkpoints kept from earlier exports; with
+    `witnesses` (their verifier keys), the bundle's checkpoint must carry a cosignature by each."""
+    try:
+        required = [WitnessKey.from_key_string(key) for key in witnesses]
+    except NoteError as exc:
+        raise BundleError(f"witness key: {exc}") from exc
     try:
         trusted = NoteVerifier.from_key_string(trusted_key.strip())
     except NoteError as exc:
@@ -347,7 +404,9 @@ def verify_bundle(
             bundle_key = member.read(MAX_JSON_MEMBER_BYTES).decode(errors="replace")
         _require(bundle_key.strip() == trusted.key_string, f"{VERIFIER_KEY}: does not match the trusted key")
         with archive.open(CHECKPOINT) as member:
-            checkpoint = _open_signed_checkpoint(member.read(MAX_JSON_MEMBER_BYTES), trusted, "checkpoint")
+            note = member.read(MAX_JSON_MEMBER_BYTES)
+        checkpoint = _open_signed_checkpoint(note, trusted, "checkpoint")
+        _check_witnesses(note, required)
         _require(
             checkpoint.origin == manifest.origin,
             f"{BUNDLE_JSON}: origin {manifest.origin!r} differs from the checkpoint's {checkpoint.origin!r}",
@@ -367,6 +426,7 @@ def verify_bundle(
         else:
             _verify_filtered(archive, manifest, checkpoint)
             computed_roots = {}
+        _check_views(archive, manifest)
         proofs = _consistency_proofs(archive, manifest)
         for earlier in previous:
             _check_previous(earlier, checkpoint, computed_roots, proofs)
@@ -379,63 +439,5 @@ def verify_bundle(
         start=manifest.start if manifest.kind == "range" else None,
         end=manifest.end if manifest.kind == "range" else None,
         previous_sizes=tuple(cp.size for cp in previous),
+        witnesses=tuple(witness.name for witness in required),
     )
-
-
-def load_key(value: str) -> str:
-    """A verifier key string given inline, or read from the file it names."""
-    try:
-        return NoteVerifier.from_key_string(value).key_string
-    except NoteError:
-        path = Path(value)
-        if path.is_file():
-            return path.read_text().strip()
-        raise
-
-
-def add_verify_arguments(verify: argparse.ArgumentParser) -> None:
-    """The arguments of `verify`, shared with the `confrere audit verify` command."""
-    verify.add_argument("bundle", type=Path, help="the export bundle (.zip)")
-    verify.add_argument("--key", required=True, help="the log's verifier key string, or a file holding it")
-    add_previous_argument(verify, "checkpoint files kept from earlier exports")
-
-
-def add_previous_argument(parser: argparse.ArgumentParser, meaning: str) -> None:
-    """`--previous CHECKPOINT ...`, of `verify` and `export`."""
-    parser.add_argument(
-        "--previous", nargs="+", action="extend", default=[], type=Path, metavar="CHECKPOINT", help=meaning
-    )
-
-
-def load_checkpoint_file(path: Path) -> bytes:
-    """A checkpoint saved by a person: blank lines an editor or `echo` added at the end are dropped (a note
-    ends with exactly one newline); Windows line endings are named, since they change the signed text."""
-    data = path.read_bytes()
-    if b"\r" in data:
-        raise NoteError(f"{path}: the file has Windows (CRLF) line endings; save the checkpoint with LF only")
-    note = data.rstrip(b"\n") + b"\n"
-    if b"\n\n" not in note:
-        raise NoteError(f"{path}: not a signed checkpoint (no blank line between its text and signatures)")
-    return note
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    try:
-        key = load_key(args.key)
-        previous = [load_checkpoint_file(path) for path in args.previous]
-        report = verify_bundle(args.bundle, key, previous)
-    except (BundleError, NoteError, OSError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`verify BUNDLE --key VKEY [--previous CHECKPOINT ...]`: 0 when the bundle verifies, 1 otherwise."""
-    parser = argparse.ArgumentParser(
-        prog="confrere audit", description="Verify Confrere audit exports offline."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_verify_arguments(commands.add_parser("verify", help="verify an export bundle"))
-    return run_verify(parser.parse_args(argv))

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -52,49 +53,52 @@ def _b64decode_strict(text: str) -> bytes:
     return raw
 
 
-def _check_key_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     if not name or "+" in name or any(char.isspace() for char in name):
         raise NoteError(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:KEY_ID_SIZE]
+def key_id(name: str, public_key: bytes, algorithm: int = ALG_ED25519) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([algorithm]) + public_key).digest()[:KEY_ID_SIZE]
 
 
 def _raw_public_key(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def _split_key(fields: list[str], kind: str) -> tuple[str, bytes, bytes]:
+def split_key(fields: list[str], kind: str, algorithm: int = ALG_ED25519) -> tuple[str, bytes, bytes]:
     """(name, key id, key bytes without the algorithm byte) from `name`, `hex id`, `base64` fields."""
     if len(fields) != 3:
         raise NoteError(f"malformed {kind} key: expected name+keyid+key")
     name, id_hex, encoded = fields
-    _check_key_name(name)
+    check_key_name(name)
     if not _KEY_ID_HEX.fullmatch(id_hex):
         raise NoteError(f"malformed {kind} key: key id {id_hex!r} is not 8 lowercase hex digits")
     raw = _b64decode_strict(encoded)
-    if len(raw) != 1 + ED25519_KEY_SIZE or raw[0] != ALG_ED25519:
+    if len(raw) != 1 + ED25519_KEY_SIZE or raw[0] != algorithm:
         raise NoteError(f"malformed {kind} key: not an Ed25519 key")
     return name, bytes.fromhex(id_hex), raw[1:]
 
 
 @dataclass(frozen=True)
 class NoteVerifier:
+    # The signature type byte of the key encoding and key id (a witness's cosignature key is another).
+    ALGORITHM: ClassVar[int] = ALG_ED25519
+
     name: str
     key_id: bytes
     public_key: Ed25519PublicKey
 
     @classmethod
-    def from_key_string(cls, vkey: str) -> NoteVerifier:
-        name, claimed_id, raw = _split_key(vkey.split("+", 2), "verifier")
-        if key_id(name, raw) != claimed_id:
+    def from_key_string(cls, vkey: str) -> Self:
+        name, claimed_id, raw = split_key(vkey.strip().split("+", 2), "verifier", cls.ALGORITHM)
+        if key_id(name, raw, cls.ALGORITHM) != claimed_id:
             raise NoteError(f"malformed verifier key: key id {claimed_id.hex()} does not match the key")
         return cls(name, claimed_id, Ed25519PublicKey.from_public_bytes(raw))
 
     @property
     def key_string(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + _raw_public_key(self.public_key)).decode()
+        encoded = base64.b64encode(bytes([self.ALGORITHM]) + _raw_public_key(self.public_key)).decode()
         return f"{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
@@ -106,27 +110,31 @@ class NoteVerifier:
 
 
 class NoteSigner:
+    VERIFIER: ClassVar[type[NoteVerifier]] = NoteVerifier
+
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_key_name(name)
+        check_key_name(name)
         self.name = name
         self._private_key = private_key
-        self.key_id = key_id(name, _raw_public_key(private_key.public_key()))
+        self.key_id = key_id(name, _raw_public_key(private_key.public_key()), self.VERIFIER.ALGORITHM)
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
+    def from_seed(cls, name: str, seed: bytes) -> Self:
         if len(seed) != ED25519_KEY_SIZE:
             raise NoteError("an Ed25519 seed is 32 bytes")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
     @classmethod
-    def generate(cls, name: str) -> NoteSigner:
+    def generate(cls, name: str) -> Self:
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_key_string(cls, skey: str) -> NoteSigner:
+    def from_key_string(cls, skey: str) -> Self:
+        skey = skey.strip()
         if not skey.startswith(SIGNER_KEY_PREFIX):
             raise NoteError(f"malformed signer key: must start with {SIGNER_KEY_PREFIX}")
-        name, claimed_id, seed = _split_key(skey.removeprefix(SIGNER_KEY_PREFIX).split("+", 2), "signer")
+        fields = skey.removeprefix(SIGNER_KEY_PREFIX).split("+", 2)
+        name, claimed_id, seed = split_key(fields, "signer", cls.VERIFIER.ALGORITHM)
         signer = cls.from_seed(name, seed)
         if signer.key_id != claimed_id:
             raise NoteError(f"malformed signer key: key id {claimed_id.hex()} does not match the key")
@@ -135,17 +143,17 @@ class NoteSigner:
     @property
     def key_string(self) -> str:
         seed = self._private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + seed).decode()
+        encoded = base64.b64encode(bytes([self.VERIFIER.ALGORITHM]) + seed).decode()
         return f"{SIGNER_KEY_PREFIX}{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verifier(self) -> NoteVerifier:
-        return NoteVerifier(self.name, self.key_id, self._private_key.public_key())
+        return self.VERIFIER(self.name, self.key_id, self._private_key.public_key())
 
     def sign(self, message: bytes) -> bytes:
         return self._private_key.sign(message)
 
     def __repr__(self) -> str:
-        return f"NoteSigner({self.name}+{self.key_id.hex()})"  # never the seed
+        return f"{type(self).__name__}({self.name}+{self.key_id.hex()})"  # never the seed
 
 
 def _check_text(text: str) -> None:
@@ -164,6 +172,21 @@ def sign_note(text: str, signer: NoteSigner) -> bytes:
 
 def open_note(note: bytes, verifier: NoteVerifier) -> str:
     """The note text if the verifier's key signed it; signatures by other keys are ignored (C2SP rule)."""
+    text, signatures = note_parts(note)
+    verified = False
+    for name, signature in signatures:
+        if name != verifier.name or signature[:KEY_ID_SIZE] != verifier.key_id:
+            continue
+        if not verifier.verify(text.encode(), signature[KEY_ID_SIZE:]):
+            raise SignatureError(f"bad signature for key {verifier.name}+{verifier.key_id.hex()}")
+        verified = True
+    if not verified:
+        raise SignatureError(f"no valid signature for key {verifier.name}+{verifier.key_id.hex()}")
+    return text
+
+
+def note_parts(note: bytes) -> tuple[str, list[tuple[str, bytes]]]:
+    """(text, [(key name, key id || signature)]) of a well-formed note; no signature is checked here."""
     if len(note) > MAX_NOTE_BYTES:
         raise NoteError(f"malformed note: larger than {MAX_NOTE_BYTES} bytes")
     try:
@@ -179,17 +202,7 @@ def open_note(note: bytes, verifier: NoteVerifier) -> str:
     lines = signature_block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"malformed note: more than {MAX_SIGNATURES} signatures")
-    verified = False
-    for line in lines:
-        name, signature = _parse_signature_line(line)
-        if name != verifier.name or signature[:KEY_ID_SIZE] != verifier.key_id:
-            continue
-        if not verifier.verify(text.encode(), signature[KEY_ID_SIZE:]):
-            raise SignatureError(f"bad signature for key {verifier.name}+{verifier.key_id.hex()}")
-        verified = True
-    if not verified:
-        raise SignatureError(f"no valid signature for key {verifier.name}+{verifier.key_id.hex()}")
-    return text
+    return text, [_parse_signature_line(line) for line in lines]
 
 
 def _parse_signature_line(line: str) -> tuple[str, bytes]:
@@ -199,7 +212,7 @@ def _parse_signature_line(line: str) -> tuple[str, bytes]:
     if len(fields) != 2:
         raise NoteError(f"malformed note: signature line {line[:40]!r} is not '— name signature'")
     name, encoded = fields
-    _check_key_name(name)
+    check_key_name(name)
     signature = _b64decode_strict(encoded)
     if len(signature) <= KEY_ID_SIZE:
         raise NoteError(f"malformed note: signature by {name} is too short")

@@ -74,6 +74,15 @@ def _parse(path: str) -> tuple[str, int, int]:
     return match["level"], index, width
 
 
+def is_tile_path(path: str) -> bool:
+    """A canonical hash tile or entry bundle path."""
+    try:
+        _parse(path)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_tile_path(path: str) -> tuple[int, int, int]:
     """(level, index, width) of a hash tile path; width is 256 for a full tile."""
     level, index, width = _parse(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 media type)
 LEEWAY_SECONDS = 30
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss")
+# python-jose checks only that `iat` is a number: a token "issued" later than this is refused here.
+MAX_FUTURE_IAT_SECONDS = 60
 
 
 class TokenError(ValueError):
@@ -118,7 +121,7 @@ class TokenKeySet:
         if public_key is None:
             raise TokenError("unknown signing key")
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 public_key,
                 algorithms=[ALGORITHM],
@@ -130,3 +133,6 @@ class TokenKeySet:
             raise TokenExpired("the token has expired") from error
         except JOSEError as error:
             raise TokenError(str(error)) from error
+        if claims["iat"] > time.time() + MAX_FUTURE_IAT_SECONDS:
+            raise TokenError("the token was issued in the future")
+        return claims

@@ -90,6 +90,18 @@ class AuditCheckpoint(MerkleCheckpoint, table=True):
     __tablename__ = "audit_checkpoints"
 
 
+class AuditCosignature(SQLModel, table=True):
+    """A witness's cosignature (C2SP tlog-cosignature) of a checkpoint, as the witness posted it."""
+
+    __tablename__ = "audit_cosignatures"
+
+    witness: str = Field(sa_column=Column(String(200), primary_key=True))
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    signature_line: str = Field(sa_column=Column(Text, nullable=False))
+    signed_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class AuditExport(SQLModel, table=True):
     """An export bundle written to data_dir/exports; only the officer who asked for it may download it."""
 

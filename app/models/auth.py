@@ -39,7 +39,8 @@ class RefreshToken(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed logins per client address within a window (per-account lockout lives on the user)."""
+    """Failed logins within a window: per client address (`ip:<address>`) and per e-mail and address
+    (`login:<sha256>`, the lockout), whether or not the e-mail has an account."""
 
     __tablename__ = "login_throttles"
 

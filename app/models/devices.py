@@ -10,6 +10,9 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import UTCDateTime, utcnow
 
+# The nil UUID, which no device has: what a malformed device id stands for.
+NO_DEVICE = uuid.UUID(int=0)
+
 
 class Device(SQLModel, table=True):
     """A client install: its Ed25519 signing key and its KEM key of one suite. Never deleted: old content

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import UTCDateTime, utcnow
@@ -34,9 +34,24 @@ class ProfessionalIdKind(StrEnum):
     NPI = "npi"
 
 
+# A professional id belongs to one verified account. Pending registrations may name the same one (whoever
+# registers first holds nothing, so a public RPPS number cannot be squatted, and the answer to a registration
+# never says whether the id is known): the admin sees the conflict at verification.
+_VERIFIED = text("verified_at IS NOT NULL")
+
+
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("professional_id_kind", "professional_id"),)
+    __table_args__ = (
+        Index(
+            "uq_users_verified_professional_id",
+            "professional_id_kind",
+            "professional_id",
+            unique=True,
+            postgresql_where=_VERIFIED,
+            sqlite_where=_VERIFIED,
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = Field(sa_type=String(254), unique=True, index=True)
@@ -52,8 +67,6 @@ class User(SQLModel, table=True):
     totp_secret_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     totp_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     totp_last_step: int | None = Field(default=None)
-    failed_logins: int = Field(default=0)
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def is_verified(self) -> bool:

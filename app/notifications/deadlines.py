@@ -27,6 +27,8 @@ from app.services.cases import update_if_unchanged
 
 JOBS_CLIENT = "confrere-jobs"
 SYSTEM_ROLE = "system"
+OVERDUE, ESCALATE, AUTO_CLOSE = "case.overdue", "case.escalate", "case.auto_close"
+JOB_ACTIONS = (OVERDUE, ESCALATE, AUTO_CLOSE)
 BATCH_SIZE = 500
 
 
@@ -61,7 +63,7 @@ def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID
             recipients |= outbox.queue_audience(session, case)
         shared = queries.shared_user_ids(session, case.id)
         outbox.emit(session, case, EventType.OVERDUE, recipients, now, shared=shared)
-        _audit(session, run_id, "case.overdue", case)
+        _audit(session, run_id, OVERDUE, case)
         marked.append(case.id)
     return marked
 
@@ -89,7 +91,7 @@ def escalate(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
         recipients = outbox.queue_audience(session, case) | {case.requester_id}
         shared = queries.shared_user_ids(session, case.id)
         outbox.emit(session, case, EventType.ESCALATED, recipients, now, shared=shared)
-        _audit(session, run_id, "case.escalate", case)
+        _audit(session, run_id, ESCALATE, case)
         escalated.append(case.id)
     return escalated
 
@@ -106,7 +108,7 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
             continue
         shared = queries.shared_user_ids(session, case.id)
         outbox.emit(session, case, EventType.CLOSED, participant_ids(case, shared), now, shared=shared)
-        _audit(session, run_id, "case.auto_close", case)
+        _audit(session, run_id, AUTO_CLOSE, case)
         closed.append(case.id)
     return closed
 

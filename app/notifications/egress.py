@@ -34,10 +34,38 @@ def parse(url: str) -> httpx.URL:
     return parsed
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address in their last 32 bits: IPv4-mapped and -translated
+# (RFC 4291, 2765), IPv4-compatible (deprecated, RFC 4291) and the NAT64 well-known prefix (RFC 6052). A
+# NAT64 gateway or a dual stack delivers them to that IPv4 address, so that address is what must be public.
+_LAST_32_BITS_IPV4 = tuple(
+    ipaddress.IPv6Network(prefix) for prefix in ("::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b::/96")
+)
+# Never a public destination, whatever they embed: NAT64 local-use (RFC 8215, the embedded address's place
+# depends on a prefix length only its operator knows) and site-local (deprecated, RFC 3879).
+_NEVER_PUBLIC_IPV6 = tuple(ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b:1::/48", "fec0::/10"))
+_MAX_IPV4 = 0xFFFFFFFF
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address wraps and would reach: 6to4 (RFC 3056), Teredo (RFC 4380: its
+    server and its client) and the last-32-bits forms above."""
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if any(ip in network for network in _LAST_32_BITS_IPV4):
+        return [ipaddress.IPv4Address(int(ip) & _MAX_IPV4)]
+    return []
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local or any(ip in network for network in _NEVER_PUBLIC_IPV6):
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            return all(_is_public(str(inner)) for inner in embedded)
     return ip.is_global and not ip.is_multicast
 
 

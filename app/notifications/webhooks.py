@@ -79,6 +79,9 @@ def register(
     """Registers a webhook to `target`, the answer of `checked_target` for `request.url`."""
     if isinstance(target, WebhookUrlNotAllowed):
         raise target
+    # The owner's row, locked, serializes one user's registrations (PostgreSQL): otherwise concurrent ones
+    # all count below the cap and all insert. SQLite runs write transactions one at a time anyway.
+    session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update())
     count = session.exec(
         select(func.count()).select_from(Webhook).where(col(Webhook.owner_id) == owner_id)
     ).one()

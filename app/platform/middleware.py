@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import functools
-import re
 import time
-import uuid
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -13,16 +11,14 @@ import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit.records import Actor, AuditTrail
+from app.audit.records import Actor, AuditTrail, as_uuid, client_name, request_id_or_new
 from app.errors import AppError, InvalidInput, PayloadTooLarge, readable_size
+from app.models.devices import NO_DEVICE
 from app.platform.logs import REQUEST_ID, log_access
 from app.schemas.common import storable_text
 
 REQUESTS = Counter("confrere_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("confrere_http_request_duration_seconds", "HTTP request latency", ["method", "route"])
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_CLIENT = re.compile(r"^[\x20-\x7e]{1,64}$")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -66,20 +62,19 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        supplied = _header(scope, b"x-request-id")
-        request_id = supplied if supplied and _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        request_id = request_id_or_new(_header(scope, b"x-request-id"))
         # Not reset on the way out: each request runs in a task of its own, and the error handler that
         # logs an unhandled exception runs after this middleware has returned.
         REQUEST_ID.set(request_id)
-        client = _header(scope, b"x-confrere-client") or _header(scope, b"user-agent") or ""
         device = _header(scope, b"x-confrere-device")
         scope.setdefault("state", {})["audit_trail"] = AuditTrail(
             request_id=request_id,
             actor=Actor(
                 ip=scope["client"][0] if scope.get("client") else None,
-                client=client[:64] if _CLIENT.match(client[:64] or "-") and client else None,
-                device_id=device if device and _is_uuid(device) else None,
+                client=client_name(_header(scope, b"x-confrere-client") or _header(scope, b"user-agent")),
             ),
+            # A malformed id is a claim too, of a device that cannot exist (the nil UUID): refused the same.
+            claimed_device=(as_uuid(device) or NO_DEVICE) if device is not None else None,
         )
         extra_headers = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
         if scope["path"] == WEB_PATH or scope["path"].startswith(WEB_PATH + "/"):
@@ -136,14 +131,6 @@ def _unstorable_url(scope: Scope) -> str | None:
         except ValueError as error:
             return f"the URL is not valid: {error}"
     return None
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class BodyTooLarge(Exception):

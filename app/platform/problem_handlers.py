@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError
+from app.errors import AppError, IdNotUsable
 from app.platform.middleware import API_ONLY_HEADERS, SECURITY_HEADERS
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,15 @@ def _problem(
     )
 
 
+def _invalid_input(request: Request, errors: list[dict]) -> JSONResponse:
+    return _problem(request, 422, "invalid_input", "The request is not valid", None, errors=errors)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, error: AppError) -> JSONResponse:
+        if isinstance(error, IdNotUsable):
+            return _invalid_input(request, error.errors)
         response = _problem(request, error.status, error.code, error.title, error.detail, **error.extra)
         response.headers.update(error.headers)
         return response
@@ -64,7 +70,7 @@ def install(app: FastAPI) -> None:
             for item in error.errors()
         }
         errors = [{"loc": list(loc), "msg": msg, "type": kind} for loc, msg, kind in unique]
-        return _problem(request, 422, "invalid_input", "The request is not valid", None, errors=errors)
+        return _invalid_input(request, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

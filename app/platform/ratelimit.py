@@ -5,8 +5,8 @@ with a single UPSERT in autocommit on a small pool of its own (SharedRateLimiter
 per limited request, which PostgreSQL absorbs (bench/ratelimit_bench.py, docs/benchmarks.md). On SQLite,
 which has one writer and serves one node, a counter row would queue every write behind another write: the
 buckets stay in the process's memory (RateLimiter), so N workers allow up to N times the rate and a restart
-forgets them. The lockout after failed logins lives in the database on both (users.locked_until,
-login_throttles), so it holds across nodes and restarts.
+forgets them. The lockout after failed logins lives in the database on both (login_throttles), so it
+holds across nodes and restarts.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from sqlmodel import Session
 
 from app.audit import inspection
-from app.audit.records import Purpose, Resource
+from app.audit.records import Purpose, Resource, recorded_tile_path
 from app.deps import ComplianceOfficer, Db, ExportingOfficer, RuntimeDep, SettingsDep, TrailDep
 from app.models.audit import AuditExport
 from app.models.base import utcnow
@@ -88,13 +88,12 @@ async def get_inclusion_proof(
 @router.get(
     "/proof/consistency",
     operation_id="getAuditConsistencyProof",
-    summary="Prove that the tree of size `first` is a prefix of the tree of size `second`",
+    summary="Prove that the tree of size `first` is a prefix of the tree of size `second` (public)",
     response_model=ConsistencyProofOut,
-    responses=problems(401, 403, 404, 422, 503),
-    dependencies=[_declare("audit.proof")],
+    responses=problems(404, 422, 503),
+    dependencies=[unaudited("public: hashes of the log, which witnesses and anyone may check")],
 )
 async def get_consistency_proof(
-    _: ComplianceOfficer,
     db: Db,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint.")] = None,
@@ -123,7 +122,7 @@ async def get_tlog_checkpoint(_: ComplianceOfficer, db: Db) -> Response:
     dependencies=[_declare("audit.tiles")],
 )
 async def get_tile(path: str, _: ComplianceOfficer, db: Db, trail: TrailDep) -> Response:
-    trail.resource = Resource(type="audit_tile", id=f"tile/{path}"[:200])
+    trail.resource = Resource(type="audit_tile", id=recorded_tile_path(f"tile/{path}"))
     data = await db.run(inspection.tile, f"tile/{path}")
     return Response(data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
 
@@ -183,12 +182,14 @@ async def create_export(
         event_filter=body.filters.to_filter() if body.filters else None,
         formats=tuple(dict.fromkeys(body.formats)),
         consistency_from=tuple(body.consistency_from),
+        witnessed=body.witnessed,
     )
     export = await db.run(
         inspection.create_export,
         request,
         officer_id=officer.id,
         signer=runtime.audit_log_signer,
+        witnesses=runtime.settings.witnesses,
         exports_dir=runtime.settings.exports_dir,
         now=utcnow(),
     )

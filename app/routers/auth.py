@@ -60,18 +60,13 @@ HashedPassword = Annotated[str, Depends(_hashed_password)]
     summary="Register as a clinician (pending until an admin verifies the professional id)",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses=problems(400, 409, 413, 422, 429),
+    responses=problems(400, 413, 422, 429),
     dependencies=[audited("auth.register", resource="user"), AddressWriteLimit],
 )
 async def register(password_hash: HashedPassword, body: RegisterRequest, db: Db, trail: TrailDep) -> UserOut:
-    user, view = await db.run(_registered, body, password_hash)
-    trail.resource = Resource(type="user", id=str(user.id))
-    return view
-
-
-def _registered(session: Session, body: RegisterRequest, password_hash: str) -> tuple[User, UserOut]:
-    user = accounts.register(session, body, password_hash)
-    return user, accounts.view(session, user)
+    registration = await db.run(accounts.register, body, password_hash)
+    trail.resource = Resource(type="user", id=str(registration.account_id))
+    return registration.shown
 
 
 @router.post(

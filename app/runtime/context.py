@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 
-from app.audit.records import AuditTrail, Purpose, Resource
+from app.audit.records import AuditTrail, Purpose, Resource, recorded_code, recorded_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,6 +52,10 @@ def _path_uuid(request: Request, name: str | None) -> uuid.UUID | None:
         return None
 
 
+# How a path parameter may enter a record (app.audit.records); any other is an id, recorded as a UUID.
+_RECORDED_SHAPES = {"code": recorded_code}
+
+
 def audited(
     action: str,
     *,
@@ -67,9 +71,10 @@ def audited(
         trail = trail_of(request)
         trail.action, trail.purpose = action, purpose
         if resource is not None:
+            sent = request.path_params.get(id_param) if id_param else None
             trail.resource = Resource(
                 type=resource,
-                id=str(request.path_params[id_param]) if id_param in request.path_params else None,
+                id=None if sent is None else _RECORDED_SHAPES.get(id_param or "", recorded_id)(str(sent)),
                 case_id=_path_uuid(request, case_param),
             )
 

@@ -14,7 +14,7 @@ from app.audit.records import AuditTrail
 from app.authz import cases as case_policies
 from app.authz import policies
 from app.authz.principal import Principal
-from app.errors import AppError, InvalidToken, Unauthenticated
+from app.errors import AppError, InvalidToken, Unauthenticated, UnknownDevice
 from app.models.users import Role
 from app.runtime.context import before_transaction, trail_of
 from app.runtime.state import runtime_of
@@ -29,11 +29,16 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _load_principal(session: Session, trail: AuditTrail, claims: AccessClaims) -> Principal:
-    found = session_user(session, claims.session_id, claims.user_id)
+    found = session_user(session, claims.session_id, claims.user_id, trail.claimed_device)
     if found is None:
         raise InvalidToken("the session of this token has ended")
     trail.actor.user_id = found.user.id
     trail.actor.roles = tuple(sorted(found.roles))
+    # A record names a device only when it is one of the caller's active devices: another user's, a revoked
+    # or an unknown one is refused (and the refusal recorded without it), never attributed.
+    if trail.claimed_device is not None and found.device_id is None:
+        raise UnknownDevice()
+    trail.actor.device_id = found.device_id
     return Principal(
         user=found.user,
         roles=found.roles,

@@ -114,6 +114,11 @@ class ExportCreate(RequestModel):
         description="Tree sizes of checkpoints kept from earlier exports: the bundle proves them prefixes.",
         examples=[[SIZE_EXAMPLE]],
     )
+    witnessed: bool = Field(
+        default=False,
+        description="Tie the bundle to the latest checkpoint cosigned by every configured witness (its "
+        "cosignatures are in the bundle's checkpoint) rather than to the latest one.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ExportCreate:
@@ -137,3 +142,8 @@ class AuditExportOut(ResponseModel):
     sha256: str = HexHash
     checkpoint: str | None = Field(description="The bundle's signed checkpoint: keep it for later exports.")
     download: str = Field(description="Path of the bundle (application/zip), for its creator only.")
+
+
+class CosignatureAccepted(ResponseModel):
+    tree_size: int = Field(examples=[SIZE_EXAMPLE])
+    witnesses: list[str] = Field(description="The witnesses whose cosignatures were stored.")

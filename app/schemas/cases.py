@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import UUID4, Field, model_validator
 
 from app.models.cases import CaseStatus, DeclineReason, ObjectKind, Priority, Transition
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
@@ -18,10 +18,13 @@ MessageKind = Literal["message", "info_request", "info_response", "report"]
 Statement = Annotated[bytes, Base64(MiB)]
 
 _NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last."
+# The id of a new object, chosen by the client: a random UUID (version 4). Any other UUID is refused as
+# malformed, and so is an id already taken by something the caller cannot see (app.errors.IdNotUsable).
+NewId = Annotated[UUID4, Field(json_schema_extra={"format": "uuid"})]
 
 
 class CaseCreate(RequestModel):
-    id: uuid.UUID = Field(description="Chosen by the client (UUIDv4): the sealed header's case_id.")
+    id: NewId = Field(description="Chosen by the client (UUIDv4): the sealed header's case_id.")
     specialty: str = Field(max_length=40, examples=["dermatology"])
     named_specialist_id: uuid.UUID | None = Field(
         default=None, description="Offer the case to this specialist of the specialty only."
@@ -111,7 +114,7 @@ class TransitionRequest(RequestModel):
 
 
 class MessageCreate(RequestModel):
-    id: uuid.UUID = Field(description="Chosen by the client: the sealed header's object_id.")
+    id: NewId = Field(description="Chosen by the client (UUIDv4): the sealed header's object_id.")
     kind: MessageKind
     sealed: SealedIn = Field(description="Header kind equal to `kind`.")
 
@@ -153,4 +156,4 @@ class ShareOut(ResponseModel):
 
 
 class AttachmentMeta(SealedParts):
-    id: uuid.UUID = Field(description="Chosen by the client: the sealed header's object_id.")
+    id: NewId = Field(description="Chosen by the client (UUIDv4): the sealed header's object_id.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from app.authz.queries import roles_and_specialties
@@ -21,11 +22,6 @@ from app.schemas.accounts import RegisterRequest, UserOut
 class EmailTaken(Conflict):
     code = "email_taken"
     title = "An account with this e-mail address exists"
-
-
-class ProfessionalIdTaken(Conflict):
-    code = "professional_id_taken"
-    title = "An account with this professional identifier exists"
 
 
 class UnknownSpecialty(InvalidInput):
@@ -54,34 +50,45 @@ def require_active_specialties(session: Session, codes: Iterable[str]) -> set[st
     return wanted
 
 
-def register(session: Session, request: RegisterRequest, password_hash: str) -> User:
+@dataclass(frozen=True)
+class Registration:
+    """What a registration answers (`shown`) and which account its audit record names (`account_id`)."""
+
+    shown: UserOut
+    account_id: uuid.UUID
+
+
+def register(session: Session, request: RegisterRequest, password_hash: str) -> Registration:
     """A clinician signs up; the account stays pending until an admin checks the professional id. The
-    password comes hashed: the hash is computed before the write transaction (app/routers/auth.py)."""
-    email = normalize_email(request.email)
-    if find_by_email(session, email):
-        raise EmailTaken()
-    taken = session.exec(
-        select(func.count())
-        .select_from(User)
-        .where(
-            col(User.professional_id_kind) == request.professional_id_kind.value,
-            col(User.professional_id) == request.professional_id,
-        )
-    ).one()
-    if taken:
-        raise ProfessionalIdTaken()
+    password comes hashed: the hash is computed before the write transaction (app/routers/auth.py).
+
+    The answer never says whether the e-mail or the professional id is known. A professional id may be
+    claimed by several pending accounts (the admin sees them at verification). An e-mail already in use
+    creates nothing, yet gets the answer a new account would get (a fresh id, pending); the record names
+    the existing account, for the officer."""
     specialties = require_active_specialties(session, request.specialties)
     user = User(
-        email=email,
+        email=normalize_email(request.email),
         password_hash=password_hash,
         display_name=request.display_name.strip(),
         professional_id_kind=request.professional_id_kind.value,
         professional_id=request.professional_id,
     )
+    shown = UserOut.model_validate(
+        {
+            **user.model_dump(),
+            "roles": sorted(request.roles),
+            "specialties": sorted(specialties),
+            "totp_enabled": False,
+        }
+    )
+    existing = find_by_email(session, user.email)
+    if existing is not None:
+        return Registration(shown, existing.id)
     session.add(user)
     session.flush()
     replace_roles(session, user.id, set(request.roles), specialties)
-    return user
+    return Registration(shown, user.id)
 
 
 def provision(

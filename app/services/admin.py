@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.crypto.directory import EntryAction
@@ -29,6 +30,11 @@ class UserNotFound(NotFound):
 class AlreadyVerified(Conflict):
     code = "already_verified"
     title = "The user is already verified"
+
+
+class ProfessionalIdVerifiedElsewhere(Conflict):
+    code = "professional_id_verified_elsewhere"
+    title = "Another verified account holds this professional identifier"
 
 
 def get_user(session: Session, user_id: uuid.UUID) -> User:
@@ -73,12 +79,27 @@ def list_users(
 def verify(
     session: Session, user_id: uuid.UUID, admin_id: uuid.UUID, now: datetime, directory: DirectoryLog
 ) -> User:
+    """Registrations may claim a professional id another account holds; the first verified keeps it, and
+    the admin resolves any other claim (docs/api.md). The unique index on verified ids settles a race."""
     user = get_user(session, user_id)
     if user.is_verified:
         raise AlreadyVerified()
+    holder = session.exec(
+        select(User.id).where(
+            col(User.professional_id_kind) == user.professional_id_kind,
+            col(User.professional_id) == user.professional_id,
+            col(User.verified_at).is_not(None),
+        )
+    ).first()
+    if user.professional_id is not None and holder is not None:
+        raise ProfessionalIdVerifiedElsewhere(f"held by the verified account {holder}", holder=str(holder))
     user.verified_at, user.verified_by, user.updated_at = now, admin_id, now
     if user.status == UserStatus.PENDING:
         user.status = UserStatus.ACTIVE
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ProfessionalIdVerifiedElsewhere() from None
     directory.account_changed(session, user.id, EntryAction.ACCOUNT_VERIFY, now)
     return user
 
@@ -104,11 +125,11 @@ def reactivate(session: Session, user_id: uuid.UUID, now: datetime, directory: D
 def _receivable_specialties(session: Session, user_id: uuid.UUID) -> set[str]:
     """The specialties whose keys the user may receive as a specialist (none without the role)."""
     is_specialist = session.exec(
-        select(UserRole).where(UserRole.user_id == user_id, UserRole.role == Role.SPECIALIST.value)
+        select(UserRole).where(col(UserRole.user_id) == user_id, col(UserRole.role) == Role.SPECIALIST.value)
     ).first()
     if is_specialist is None:
         return set()
-    rows = session.exec(select(UserSpecialty.specialty_code).where(UserSpecialty.user_id == user_id))
+    rows = session.exec(select(UserSpecialty.specialty_code).where(col(UserSpecialty.user_id) == user_id))
     return set(rows.all())
 
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import and_, bindparam, delete, update
 from sqlmodel import Session, col, select
 
 from app.audit.records import AuditTrail
@@ -34,9 +34,10 @@ from app.errors import (
 )
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.base import utcnow
+from app.models.devices import Device
 from app.models.users import Role, User, UserStatus
 from app.schemas.auth import TokenResponse, TotpEnrolment
-from app.services.accounts import find_by_email
+from app.services.accounts import find_by_email, normalize_email
 
 TOTP_ISSUER = "Confrere"
 
@@ -63,6 +64,14 @@ def _token_hash(token: str) -> bytes:
 
 def totp_context(user_id: uuid.UUID) -> bytes:
     return b"totp:" + user_id.bytes
+
+
+def _lockout_key(email: str, ip: str) -> str:
+    """The lockout counts failures per (e-mail, address), whether or not the e-mail has an account: its
+    answers tell nothing about which e-mails exist, and a stranger can lock an account only for their own
+    address, never its owner out (docs/reliability.md)."""
+    digest = hashlib.sha256(f"{normalize_email(email)}\n{ip}".encode()).hexdigest()
+    return f"login:{digest}"
 
 
 @dataclass(frozen=True)
@@ -107,14 +116,13 @@ class Authenticator:
         decided here, `login` decides. Throttled addresses and locked accounts cost no hash, as in `login`."""
         try:
             self._check_address_throttle(session, ip, now)
+            self._check_lockout(session, _lockout_key(email, ip), now)
         except TooManyRequests:
             return NOT_CHECKED
         user = find_by_email(session, email)
         if user is None:
             self.hasher.burn(password)
             return PasswordCheck(burned=True)
-        if user.locked_until and user.locked_until > now:
-            return NOT_CHECKED
         return PasswordCheck(user.password_hash, self.hasher.verify(password, user.password_hash))
 
     def login(
@@ -130,17 +138,20 @@ class Authenticator:
     ) -> TokenResponse:
         ip = trail.actor.ip or "unknown"
         self._check_address_throttle(session, ip, now)
+        lockout = _lockout_key(email, ip)
         user = find_by_email(session, email)
+        if user is not None:
+            trail.actor.user_id = user.id
+        try:
+            self._check_lockout(session, lockout, now)
+        except AccountLocked as locked:
+            raise locked.after_rollback(self._note_failure(None, ip, now)) from None
         if user is None:
             if not checked.burned:
                 self.hasher.burn(password)
-            raise InvalidCredentials().after_rollback(self._note_failure(None, ip, now))
-        trail.actor.user_id = user.id
-        if user.locked_until and user.locked_until > now:
-            retry = int((user.locked_until - now).total_seconds()) + 1
-            raise AccountLocked(retry_after=retry).after_rollback(self._note_failure(None, ip, now))
+            raise InvalidCredentials().after_rollback(self._note_failure(lockout, ip, now))
         if not checked.verify(self.hasher, password, user.password_hash):
-            raise InvalidCredentials().after_rollback(self._note_failure(user.id, ip, now))
+            raise InvalidCredentials().after_rollback(self._note_failure(lockout, ip, now))
         if user.status == UserStatus.SUSPENDED:
             raise AccountNotActive("the account is suspended")
         amr = {"pwd"}
@@ -149,11 +160,10 @@ class Authenticator:
                 raise TotpRequired()
             step = self._totp_step(user, totp_code, now)
             if step is None:
-                raise InvalidTotp().after_rollback(self._note_failure(user.id, ip, now))
+                raise InvalidTotp().after_rollback(self._note_failure(lockout, ip, now))
             user.totp_last_step = step
             amr.add("otp")
-        user.failed_logins = 0
-        user.locked_until = None
+        session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == lockout))
         auth_session = AuthSession(user_id=user.id, amr=" ".join(sorted(amr)), created_at=now)
         session.add(auth_session)
         session.flush()
@@ -170,24 +180,34 @@ class Authenticator:
                 retry_after=int((window_end - now).total_seconds()) + 1,
             )
 
-    def _note_failure(self, user_id: uuid.UUID | None, ip: str, now: datetime):
+    def _check_lockout(self, session: Session, key: str, now: datetime) -> None:
+        lockout = session.get(LoginThrottle, key)
+        if lockout is None or lockout.failures < self.settings.login_max_failures:
+            return
+        locked_until = lockout.window_started_at + timedelta(seconds=self.settings.login_lockout_seconds)
+        if locked_until > now:
+            raise AccountLocked(retry_after=int((locked_until - now).total_seconds()) + 1)
+
+    def _note_failure(self, lockout_key: str | None, ip: str, now: datetime):
         settings = self.settings
 
-        def write(session: Session) -> None:
-            key = f"ip:{ip}"
+        def count(session: Session, key: str, window: timedelta) -> LoginThrottle:
             throttle = session.get(LoginThrottle, key)
-            window = timedelta(seconds=settings.login_ip_window_seconds)
             if throttle is None:
-                session.add(LoginThrottle(key=key, failures=1, window_started_at=now))
+                throttle = LoginThrottle(key=key, failures=1, window_started_at=now)
+                session.add(throttle)
             elif throttle.window_started_at + window <= now:
                 throttle.failures, throttle.window_started_at = 1, now
             else:
                 throttle.failures += 1
-            if user_id is not None and (user := session.get(User, user_id)) is not None:
-                user.failed_logins += 1
-                if user.failed_logins >= settings.login_max_failures:
-                    user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
-                    user.failed_logins = 0
+            return throttle
+
+        def write(session: Session) -> None:
+            count(session, f"ip:{ip}", timedelta(seconds=settings.login_ip_window_seconds))
+            if lockout_key is not None:
+                lockout = count(session, lockout_key, timedelta(seconds=settings.login_lockout_seconds))
+                if lockout.failures == settings.login_max_failures:
+                    lockout.window_started_at = now  # the lock lasts its full time from the last failure
 
         return write
 
@@ -354,9 +374,17 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> No
 _MEMBERSHIPS = memberships(lambda user_id: user_id == bindparam("user_id")).subquery()
 # Built once: every authenticated request runs it, and building a statement costs as much as running it.
 _SESSION_USER = (
-    select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value)
+    select(User, _MEMBERSHIPS.c.kind, _MEMBERSHIPS.c.value, Device.id)
     .join(AuthSession, col(AuthSession.user_id) == User.id)
     .outerjoin(_MEMBERSHIPS, _MEMBERSHIPS.c.user_id == User.id)
+    .outerjoin(
+        Device,
+        and_(
+            col(Device.id) == bindparam("device_id"),
+            col(Device.user_id) == User.id,
+            col(Device.revoked_at).is_(None),
+        ),
+    )
     .where(
         col(User.id) == bindparam("user_id"),
         col(AuthSession.id) == bindparam("session_id"),
@@ -370,17 +398,21 @@ class SessionUser:
     user: User
     roles: frozenset[Role]
     specialties: frozenset[str]
+    device_id: uuid.UUID | None  # the claimed device, when it is an active device of this user
 
 
-def session_user(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionUser | None:
-    """The user of a session that is still active, with their roles and specialties, in one query (every
-    authenticated request asks)."""
-    rows = session.exec(_SESSION_USER, params={"user_id": user_id, "session_id": session_id}).all()
+def session_user(
+    session: Session, session_id: uuid.UUID, user_id: uuid.UUID, device_id: uuid.UUID | None = None
+) -> SessionUser | None:
+    """The user of a session that is still active, with their roles and specialties, and the device the
+    request claims if it is one of theirs, in one query (every authenticated request asks)."""
+    params = {"user_id": user_id, "session_id": session_id, "device_id": device_id}
+    rows = session.exec(_SESSION_USER, params=params).all()
     if not rows:
         return None
-    roles = frozenset(Role(value) for _, kind, value in rows if kind == "role")
-    specialties = frozenset(value for _, kind, value in rows if kind == "specialty")
-    return SessionUser(user=rows[0][0], roles=roles, specialties=specialties)
+    roles = frozenset(Role(value) for _, kind, value, _ in rows if kind == "role")
+    specialties = frozenset(value for _, kind, value, _ in rows if kind == "specialty")
+    return SessionUser(user=rows[0][0], roles=roles, specialties=specialties, device_id=rows[0][3])
 
 
 def active_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:

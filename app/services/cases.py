@@ -17,7 +17,7 @@ from app.authz.cases import allowed_transitions, allowed_writes, has_access, may
 from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.config import Settings
-from app.errors import CaseNotFound, Conflict, InvalidInput, InvalidNamedSpecialist
+from app.errors import CaseNotFound, Conflict, IdNotUsable, InvalidInput, InvalidNamedSpecialist
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, ObjectKind, Priority
 from app.models.devices import Device
 from app.notifications import outbox
@@ -137,6 +137,10 @@ def create(
     accounts.require_active_specialties(session, [request.specialty])
     if request.patient_consent_at > now:
         raise ConsentInFuture()
+    if (existing := session.get(Case, request.id)) is not None:
+        if has_access(principal, existing, queries.shared_user_ids(session, existing.id)):
+            raise CaseExists()
+        raise IdNotUsable(("body", "id"))
     if request.named_specialist_id is not None:
         named = queries.load_members(session, [request.named_specialist_id]).get(request.named_specialist_id)
         if named is None or not may_be_named(named, request.specialty, principal.id):

@@ -20,7 +20,7 @@ from app.authz import queries
 from app.authz.cases import has_access
 from app.authz.principal import Principal
 from app.crypto.e2ee import FORMAT_V1, E2EEError, Header, Suite, check_sealed_upload, envelope_suites
-from app.errors import Conflict, InvalidInput, RecipientNotEligible
+from app.errors import Conflict, IdNotUsable, InvalidInput, RecipientNotEligible
 from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
 from app.schemas.sealed import EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
@@ -47,6 +47,10 @@ class TooManyEnvelopes(InvalidInput):
 class ObjectExists(Conflict):
     code = "object_exists"
     title = "An object with this id exists"
+
+
+# Where a new object's id is in its request, by kind (an attachment's is in its `meta` form field).
+_ID_LOCATION = {"attachment": ("body", "meta", "id")}
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,13 @@ def store(
     ciphertext_size: int,
     now: datetime,
 ) -> CaseObject:
-    """Stores a verified object; `ciphertext` is None when it lives in the blob store."""
+    """Stores a verified object; `ciphertext` is None when it lives in the blob store. An id taken by an
+    object of this case is a conflict; one taken elsewhere is answered as a malformed id (IdNotUsable)."""
+    existing = session.get(CaseObject, target.object_id)
+    if existing is not None:
+        if existing.case_id == target.case.id:
+            raise ObjectExists()
+        raise IdNotUsable(_ID_LOCATION.get(target.kind, ("body", "id")))
     row = CaseObject(
         id=target.object_id,
         case_id=target.case.id,

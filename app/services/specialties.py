@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
 from app.errors import Conflict
@@ -28,4 +29,9 @@ def create(session: Session, request: SpecialtyCreate) -> Specialty:
         raise SpecialtyExists()
     specialty = Specialty(**request.model_dump())
     session.add(specialty)
+    try:
+        # Two admins adding one code at once both find no clash; the database's unique keys pick one.
+        session.flush()
+    except IntegrityError:
+        raise SpecialtyExists() from None
     return specialty

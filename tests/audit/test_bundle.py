@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.audit.bundle import ConsistencyProof, FilteredExport, RangeExport, write_bundle
-from app.audit.verifier import BundleError, main, verify_bundle
+from app.audit.verifier import BundleError, verify_bundle
+from app.audit.verify_command import main
 from app.crypto.merkle import (
     CompactRange,
     MemoryNodeStore,
@@ -339,6 +340,14 @@ def test_unlisted_member(tmp_path):
     path = write_range(tmp_path / "b.zip", 0, 10)
     rewrite(path, lambda members: members.__setitem__("extra.txt", b"x"), fix_manifest=False)
     fails(path, "archive: member extra.txt is not listed in bundle.json")
+
+
+def test_a_view_the_verifier_cannot_rebuild_is_refused(tmp_path):
+    path = write_range(tmp_path / "b.zip", 0, 10, views={"notes.txt": [b"all is well\n"]})
+    fails(path, "notes.txt: not a view this verifier can rebuild from the records")
+    # These synthetic records are not audit records: no CSV view comes from them.
+    path = write_range(tmp_path / "c.zip", 0, 10, views={"records.csv": [b"position\n"]})
+    fails(path, "records.csv: the records do not give this view")
 
 
 def test_edited_view_is_caught_by_its_digest(tmp_path):

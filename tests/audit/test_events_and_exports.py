@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.audit.verifier import verify_bundle
+from app.audit.verifier import BundleError, verify_bundle
 from app.cli import main as confrere
 from app.crypto.signed_note import open_checkpoint
 from app.models.users import Role
 from tests.audit.conftest import parsed_log, write_case_record, write_records
+from tests.audit.test_bundle import rewrite
 from tests.conftest import assert_problem, auth_headers
 
 
@@ -173,12 +174,49 @@ def test_a_filtered_export_proves_each_record_and_maps_denials(
         "end": created["tree_size"],
     }
     denial = events[1]
-    assert (denial["type"]["code"], denial["outcome"]) == ("110113", "8")
+    assert (denial["type"]["code"], denial["outcome"]) == ("rest", "4")
     assert denial["subtype"][0]["code"] == "search"
     assert events[2]["subtype"][0]["code"] == "read"
     empty = export(client, officer_headers, filters={"action": "case.read"})
     assert empty["record_count"] == 0
     verify_bundle(download(client, officer_headers, empty, tmp_path), signer.verifier().key_string)
+
+
+def test_views_edited_to_show_denials_as_successes_fail_verification(
+    client, accounts, engine, signer, flush, officer_headers, tmp_path, capsys
+):
+    physician = accounts.create(Role.PHYSICIAN)
+    physician_headers = auth_headers(client, physician)
+    for _ in range(3):
+        assert client.get("/v1/admin/users", headers=physician_headers).status_code == 403
+    flush()
+    created = export(client, officer_headers, formats=["fhir", "csv"])
+    bundle = download(client, officer_headers, created, tmp_path)
+    key = signer.verifier().key_string
+    assert confrere(["audit", "verify", str(bundle), "--key", key]) == 0
+
+    def whitewash_fhir(members: dict[str, bytes]) -> None:
+        members["fhir.ndjson"] = (
+            members["fhir.ndjson"]
+            .replace(b'"outcome":"4"', b'"outcome":"0"')
+            .replace(b"denied (HTTP 403)", b"success (HTTP 200)")
+        )
+
+    def whitewash_csv(members: dict[str, bytes]) -> None:
+        members["records.csv"] = members["records.csv"].replace(b",denied,403,", b",success,200,")
+
+    def whitewash_both(members: dict[str, bytes]) -> None:
+        whitewash_fhir(members)
+        whitewash_csv(members)
+
+    for edit, member in ((whitewash_both, "fhir.ndjson"), (whitewash_csv, "records.csv")):
+        edited = download(client, officer_headers, created, tmp_path)
+        rewrite(edited, edit)  # and bundle.json's digests recomputed to match
+        capsys.readouterr()
+        assert confrere(["audit", "verify", str(edited), "--key", key]) == 1
+        assert f"FAILED: {member}: differs from the view the signed records give" in capsys.readouterr().err
+    with pytest.raises(BundleError, match=r"fhir\.ndjson: differs"):
+        verify_bundle(rewrite(edited, whitewash_fhir), key)
 
 
 def test_a_partial_range_export_verifies(client, engine, signer, flush, officer_headers, tmp_path):

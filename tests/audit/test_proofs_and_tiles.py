@@ -135,7 +135,6 @@ def test_tiles_match_a_recomputed_tree(client, engine, signer, flush, officer_he
 
 OFFICER_ROUTES = [
     ("get", "/v1/audit/proof/inclusion?index=0"),
-    ("get", "/v1/audit/proof/consistency?first=0"),
     ("get", "/v1/audit/log/checkpoint"),
     ("get", "/v1/audit/log/tile/0/000.p/1"),
     ("get", "/v1/audit/events"),
