@@ -28,15 +28,19 @@ def test_a_validation_problem_lists_each_field_once(client):
     assert ("body", "email") in locations and ("body", "password") in locations
 
 
+REQUEST_ID = uuid.UUID("5d6c4c7e-9a37-4d7b-a7a2-2d0c9a1b8e41")
+
+
 def test_a_body_too_large_names_the_request_and_its_limit_in_words(client):
     response = client.post(
         "/v1/auth/token",
         content=b"x" * 2048,
-        headers={"Content-Type": "application/json", "X-Request-ID": "r-413-abcd"},
+        headers={"Content-Type": "application/json", "X-Request-ID": str(REQUEST_ID)},
     )
     body = assert_problem(response, 413, "payload_too_large")
     assert body["instance"] == "/v1/auth/token"
-    assert body["request_id"] == "r-413-abcd" == response.headers["X-Request-ID"]
+    # A client's request id is kept when it is a UUID (as 32 hex digits: docs/audit-log.md).
+    assert body["request_id"] == REQUEST_ID.hex == response.headers["X-Request-ID"]
     assert body["detail"] == "this route accepts bodies of at most 1 KiB"
 
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from app.audit.query import EventFilter
 from app.audit.records import Outcome
@@ -114,7 +114,7 @@ class ExportCreate(RequestModel):
         description="Tree sizes of checkpoints kept from earlier exports: the bundle proves them prefixes.",
         examples=[[SIZE_EXAMPLE]],
     )
-    witnessed: bool = Field(
+    witnessed: StrictBool = Field(
         default=False,
         description="Tie the bundle to the latest checkpoint cosigned by every configured witness (its "
         "cosignatures are in the bundle's checkpoint) rather than to the latest one.",
