@@ -136,9 +136,7 @@ def test_three_nodes_serve_as_one_and_survive_the_loss_of_one(
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
         photo = Attachment("photo.jpg", "image/jpeg", os.urandom(300_000))
-        case_id = physician.create_case(
-            specialty="dermatology", content={"question": "multinode"}, attachments=[photo]
-        )
+        case_id = physician.create_case(specialty="dermatology", question="multinode", attachments=[photo])
         opened = derm.open_case(case_id)  # on B: the attachment comes from the shared store
         assert (opened.content.question, opened.attachments[0].data) == ("multinode", photo.data)
         assert derm.transition(case_id, "claim")["status"] == "claimed"
