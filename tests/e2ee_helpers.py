@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
 from fastapi.testclient import TestClient
 
 from app.client.api import b64, unb64
@@ -296,3 +299,25 @@ def share_body(sharer: Device, case_id: str, objects: Iterable[dict], recipient:
         "signature": b64(signature),
         "envelopes": envelopes,
     }
+
+
+def create_cases_until_stopped(
+    url: str, physician: Clinician, derm: Clinician, stop: threading.Event, acked: dict[str, str]
+) -> None:
+    """Creates cases, each with an attachment, on a live server until stopped or the server dies; `acked`
+    gets the SHA-256 of every ciphertext the server acknowledged (201), by object id."""
+    recipients = [*derm.devices, *physician.devices]
+    with httpx.Client(base_url=url, headers=physician.headers, timeout=10) as http:
+        while not stop.is_set():
+            body = case_body(physician.device, recipients, "load", specialty="dermatology")
+            meta, ciphertext = attachment_upload(physician.device, body["id"], os.urandom(4096), recipients)
+            try:
+                if http.post("/v1/cases", json=body).status_code != 201:
+                    continue
+                acked[body["id"]] = hashlib.sha256(unb64(body["sealed"]["ciphertext"])).hexdigest()
+                files = {"ciphertext": ("c.bin", ciphertext, "application/octet-stream")}
+                path = f"/v1/cases/{body['id']}/attachments"
+                if http.post(path, data={"meta": json.dumps(meta)}, files=files).status_code == 201:
+                    acked[meta["id"]] = hashlib.sha256(ciphertext).hexdigest()
+            except httpx.TransportError:
+                return  # the server is gone: what was in flight was never acknowledged

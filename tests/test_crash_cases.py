@@ -7,7 +7,6 @@ half-written may be visible, the audit log must verify, and no blob may stay tha
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -23,12 +22,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.audit.log import RECORDS, verify_log
-from app.client.api import unb64
 from app.crypto.e2ee import Suite
 from app.models.cases import Case, CaseObject, Envelope
 from app.models.users import Role
 from app.platform.blobstore import INCOMING_PREFIX
-from tests.e2ee_helpers import Clinician, attachment_upload, case_body, clinician, open_object
+from tests.e2ee_helpers import clinician, create_cases_until_stopped, open_object
 from tests.live_server import ROOT, live_server, settings_env, wait_for
 
 MIN_ACKNOWLEDGED = 20
@@ -37,25 +35,6 @@ SERVER_ENV = {
     "CONFRERE_WRITE_RATE_PER_MINUTE": "0",  # the load is one user's; limits have their own tests
     "CONFRERE_AUDIT_SEQUENCER_INTERVAL_SECONDS": "0.05",
 }
-
-
-def _load(base: str, physician: Clinician, derm: Clinician, stop: threading.Event, acked: dict) -> None:
-    """Creates cases, each with an attachment, until stopped or the server dies; keeps what got a 201."""
-    recipients = [*derm.devices, *physician.devices]
-    with httpx.Client(base_url=base, headers=physician.headers, timeout=10) as http:
-        while not stop.is_set():
-            body = case_body(physician.device, recipients, "crash", specialty="dermatology")
-            meta, ciphertext = attachment_upload(physician.device, body["id"], os.urandom(2048), recipients)
-            try:
-                if http.post("/v1/cases", json=body).status_code != 201:
-                    continue
-                acked[body["id"]] = hashlib.sha256(unb64(body["sealed"]["ciphertext"])).hexdigest()
-                files = {"ciphertext": ("c.bin", ciphertext, "application/octet-stream")}
-                path = f"/v1/cases/{body['id']}/attachments"
-                if http.post(path, data={"meta": json.dumps(meta)}, files=files).status_code == 201:
-                    acked[meta["id"]] = hashlib.sha256(ciphertext).hexdigest()
-            except httpx.TransportError:
-                return  # the server is gone: what was in flight was never acknowledged
 
 
 def _blob_files(blobs: Path) -> dict[str, Path]:
@@ -86,7 +65,9 @@ def test_a_killed_server_keeps_every_acknowledged_case_whole(client, accounts, s
     with live_server(settings, tmp_path / "server.log", SERVER_ENV) as server:
         stop = threading.Event()
         workers = [
-            threading.Thread(target=_load, args=(server.url, physician, derm, stop, acked))
+            threading.Thread(
+                target=create_cases_until_stopped, args=(server.url, physician, derm, stop, acked)
+            )
             for _ in range(WORKERS)
         ]
         for worker in workers:
@@ -113,7 +94,7 @@ def test_a_killed_server_keeps_every_acknowledged_case_whole(client, accounts, s
         # One acknowledged case, read back through the API, still opens on the specialist's device.
         case_id = next(iter(key for key in acked if key in _case_ids(engine)))
         detail = httpx.get(f"{server.url}/v1/cases/{case_id}", headers=derm.headers).json()
-        assert open_object(detail["sealed"], derm.device) == b'{"question": "crash"}'
+        assert open_object(detail["sealed"], derm.device) == b'{"question": "load"}'
 
     with engine.connect() as connection:
         cases = set(connection.execute(select(Case.id)).scalars())

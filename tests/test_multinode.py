@@ -9,8 +9,6 @@ sequencers of the three nodes (one at a time, an advisory lock) leave no gap, an
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -21,19 +19,18 @@ from contextlib import ExitStack
 from itertools import cycle
 
 import boto3
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.audit.log import RECORDS, verify_log
-from app.client.api import ConfrereApi, unb64
+from app.client.api import ConfrereApi
 from app.client.clinician import Attachment, Clinician
 from app.crypto.e2ee import Suite
 from app.models.cases import CaseObject
 from app.models.notifications import Event
 from app.models.users import Role
 from tests.conftest import PASSWORD
-from tests.e2ee_helpers import attachment_upload, case_body, clinician
+from tests.e2ee_helpers import clinician, create_cases_until_stopped
 from tests.live_server import ROOT, live_servers, settings_env
 from tests.s3_server import S3_ENV
 
@@ -72,25 +69,6 @@ def _wait_for(condition, seconds: float, failure: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.1)
-
-
-def _load(url: str, physician, derm, stop: threading.Event, acked: dict[str, str]) -> None:
-    """Creates cases, each with an attachment, on one node until stopped or the node dies."""
-    recipients = [*derm.devices, *physician.devices]
-    with httpx.Client(base_url=url, headers=physician.headers, timeout=10) as http:
-        while not stop.is_set():
-            body = case_body(physician.device, recipients, "load", specialty="dermatology")
-            meta, ciphertext = attachment_upload(physician.device, body["id"], os.urandom(4096), recipients)
-            try:
-                if http.post("/v1/cases", json=body).status_code != 201:
-                    continue
-                acked[body["id"]] = hashlib.sha256(unb64(body["sealed"]["ciphertext"])).hexdigest()
-                files = {"ciphertext": ("c.bin", ciphertext, "application/octet-stream")}
-                path = f"/v1/cases/{body['id']}/attachments"
-                if http.post(path, data={"meta": json.dumps(meta)}, files=files).status_code == 201:
-                    acked[meta["id"]] = hashlib.sha256(ciphertext).hexdigest()
-            except httpx.TransportError:
-                return  # the node is gone: what was in flight was never acknowledged
 
 
 def _pending(engine, column) -> int:
@@ -160,7 +138,9 @@ def test_three_nodes_serve_as_one_and_survive_the_loss_of_one(
         acked: dict[str, str] = {}
         stop = threading.Event()
         workers = [
-            threading.Thread(target=_load, args=(node.url, load_physician, load_derm, stop, acked))
+            threading.Thread(
+                target=create_cases_until_stopped, args=(node.url, load_physician, load_derm, stop, acked)
+            )
             for node, _ in zip(cycle((a, b, c)), range(6), strict=False)
         ]
         for worker in workers:

@@ -35,7 +35,7 @@ _NOTE = {"content": {"text/plain": {"example": "confrere.local/directory\n42\n..
                 }
             },
         },
-        **problems(503),
+        **problems(422, 503),
     },
     dependencies=[_PUBLIC],
 )
@@ -82,7 +82,7 @@ async def get_consistency_proof(
     operation_id="getDirectoryTlogCheckpoint",
     summary="C2SP tlog-tiles: the directory log's latest checkpoint",
     response_class=Response,
-    responses={200: _NOTE, **problems(503)},
+    responses={200: _NOTE, **problems(422, 503)},
     dependencies=[_PUBLIC],
 )
 async def get_tlog_checkpoint(db: Db) -> Response:
