@@ -20,6 +20,7 @@ from app.models.base import utcnow
 from app.models.devices import DeviceChallenge
 from app.models.users import Role
 from app.runtime.database import transaction
+from app.services import devices as devices_service
 from tests.conftest import assert_problem, auth_headers
 from tests.e2ee_helpers import (
     b64,
@@ -122,6 +123,35 @@ def test_a_key_registered_to_another_user_is_refused_with_key_in_use(client, phy
     again = DeviceKeys(Suite.X25519, own.signing_private, first.kem_private)
     body = registration_body(again, _challenge(client, headers, again), user_id)
     assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, "device_exists")
+
+
+@pytest.mark.parametrize("owner", ["colleague", "self"])
+def test_a_registration_racing_past_the_key_check_meets_the_unique_index(
+    client, physician, accounts, monkeypatch, owner
+):
+    """Two registrations of one key can both pass the service's query before either commits; the database's
+    unique index on the KEM key refuses the second, still as a 409 problem naming who holds the key."""
+    user_id, headers = physician
+    holder = accounts.create(Role.PHYSICIAN) if owner == "colleague" else None
+    holder_headers = auth_headers(client, holder) if holder else headers
+    first = register_device(client, holder_headers, str(holder.id) if holder else user_id, Suite.X25519).keys
+    checks = []
+    original = devices_service._check_keys_unused
+
+    def blind_first_check(session, owner_id, request):
+        # The racing request's first check ran before the winner committed: it saw nothing.
+        checks.append(owner_id)
+        if len(checks) > 1:
+            original(session, owner_id, request)
+
+    monkeypatch.setattr(devices_service, "_check_keys_unused", blind_first_check)
+    same_kem = DeviceKeys(Suite.X25519, generate_device_keys(Suite.X25519).signing_private, first.kem_private)
+    body = registration_body(same_kem, _challenge(client, headers, same_kem), user_id)
+    expected = "key_in_use" if holder else "device_exists"
+    assert_problem(client.post("/v1/devices", json=body, headers=headers), 409, expected)
+    assert len(checks) == 2
+    own = client.get("/v1/devices", headers=headers).json()
+    assert len(own) == (0 if holder else 1)
 
 
 @pytest.mark.parametrize("suite", list(Suite))

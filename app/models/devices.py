@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, LargeBinary, String
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 from app.models.base import UTCDateTime, utcnow
@@ -19,6 +19,9 @@ class Device(SQLModel, table=True):
     stays verifiable against the key that signed it, so revocation only stamps `revoked_at`."""
 
     __tablename__ = "devices"
+    # One KEM key, one device: an envelope sealed to it must never be openable by two accounts. The database
+    # holds the rule too, so two registrations racing past the service's query cannot both commit.
+    __table_args__ = (Index("uq_devices_kem_public_key", "kem_public_key", unique=True),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), index=True, nullable=False))

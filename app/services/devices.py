@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.authz import queries
@@ -35,7 +36,6 @@ from app.schemas.directory import ProvedDevices
 from app.schemas.sealed import DirectoryDevice
 from app.services.admin import UserNotFound
 from app.services.e2ee_errors import e2ee_checks
-from app.services.inserts import flush_new
 
 CHALLENGE_TTL = timedelta(minutes=5)
 CHALLENGE_BYTES = 32
@@ -123,6 +123,17 @@ def _check_keys_unused(session: Session, user_id: uuid.UUID, request: DeviceCrea
         raise DeviceExists()
 
 
+def _insert_device(session: Session, user_id: uuid.UUID, request: DeviceCreate, device: Device) -> None:
+    """A registration that raced past _check_keys_unused meets the unique indexes on both keys; the same
+    check, run again once the winner is visible, names the conflict (key_in_use or device_exists)."""
+    try:
+        with session.begin_nested():
+            session.add(device)
+    except IntegrityError:
+        _check_keys_unused(session, user_id, request)
+        raise DeviceExists() from None
+
+
 def register(
     session: Session,
     user_id: uuid.UUID,
@@ -173,8 +184,7 @@ def register(
         label=request.label,
         created_at=now,
     )
-    session.add(device)
-    flush_new(session, DeviceExists())
+    _insert_device(session, user_id, request, device)
     directory.device_registered(
         session, device, Registration(challenge.challenge, request.kem_proof, request.signature)
     )
