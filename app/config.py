@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_key_backup_bytes: int = Field(default=64 * 1024, ge=1024)
     max_envelopes_per_request: int = Field(default=1000, ge=1)
+    accept_format_v1_uploads: bool = Field(
+        default=True,
+        description="Accept new objects sealed in format version 1 (docs/e2ee.md section 2), for clients not "
+        "yet updated; false refuses them (`format_version_refused`). Stored version 1 objects stay readable.",
+    )
     max_devices_per_user: int = Field(
         default=20,
         ge=1,

@@ -8,13 +8,14 @@ import argparse
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.client.cli import _case
 from app.client.clinician import Clinician
 from app.crypto.e2ee import FORMAT_V1, E2EEError, ObjectContext, Suite
 from app.crypto.signed_note import NoteSigner
 from app.models.users import Role
-from tests.conftest import assert_problem
+from tests.conftest import assert_problem, built_app
 from tests.e2ee_helpers import (
     case_request,
     clinician,
@@ -25,6 +26,7 @@ from tests.e2ee_helpers import (
     open_object,
     post_message,
     seal_object,
+    sealed_json,
     unb64,
 )
 
@@ -62,20 +64,71 @@ def test_one_case_is_read_by_an_x25519_and_an_xwing_device(client, people):
     assert open_object(message["sealed"], physician.device, served=served) == b"seen"
 
 
+OLD_CLIENT_TEXT = json.dumps({"v": 1, "question": "old client"}).encode()
+
+
+def _version_1_case(physician, hybrid) -> tuple[str, dict]:
+    """A case as a client not yet updated seals it: format version 1, in its author's suite."""
+    case_id = new_id()
+    old = seal_object(
+        physician.device,
+        case_id,
+        "case",
+        case_id,
+        OLD_CLIENT_TEXT,
+        devices_of(physician, hybrid),
+        version=FORMAT_V1,
+    )
+    return case_id, case_request(case_id, old, specialty="dermatology")
+
+
+def _assert_version_1_case_opens(client, reader, case_id: str) -> None:
+    sealed = _detail(client, reader, case_id)["sealed"]
+    assert json.loads(unb64(sealed["header"]))["v"] == FORMAT_V1
+    served = ObjectContext(case_id, "case", case_id)
+    assert open_object(sealed, reader.device, served=served) == OLD_CLIENT_TEXT
+
+
 def test_version_1_objects_are_still_accepted_and_open(client, people):
     physician, hybrid = people["physician"], people["hybrid"]
-    case_id = new_id()
-    text = json.dumps({"v": 1, "question": "old client"}).encode()
-    old = seal_object(
-        physician.device, case_id, "case", case_id, text, devices_of(physician, hybrid), version=FORMAT_V1
-    )
-    response = client.post(
-        "/v1/cases", json=case_request(case_id, old, specialty="dermatology"), headers=physician.headers
-    )
+    case_id, body = _version_1_case(physician, hybrid)
+    response = client.post("/v1/cases", json=body, headers=physician.headers)
     assert response.status_code == 201, response.text
-    sealed = _detail(client, hybrid, case_id)["sealed"]
-    assert json.loads(unb64(sealed["header"]))["v"] == FORMAT_V1
-    assert open_object(sealed, hybrid.device, served=ObjectContext(case_id, "case", case_id)) == text
+    _assert_version_1_case_opens(client, hybrid, case_id)
+
+
+def test_a_server_refusing_version_1_uploads_still_serves_version_1_objects(
+    client, people, settings, seed_rows
+):
+    physician, hybrid = people["physician"], people["hybrid"]
+    stored_id, body = _version_1_case(physician, hybrid)
+    assert client.post("/v1/cases", json=body, headers=physician.headers).status_code == 201
+    client.post(f"/v1/cases/{stored_id}/transitions", json={"action": "claim"}, headers=hybrid.headers)
+    # The same database and keys, after the operator turned version 1 uploads off.
+    strict = settings.model_copy(update={"accept_format_v1_uploads": False})
+    with built_app(strict, seed_rows) as strict_app, TestClient(strict_app) as strict_client:
+        refused_id, body = _version_1_case(physician, hybrid)
+        response = strict_client.post("/v1/cases", json=body, headers=physician.headers)
+        assert_problem(response, 422, "format_version_refused")
+        assert strict_client.get(f"/v1/cases/{refused_id}", headers=physician.headers).status_code == 404
+        message_id = new_id()
+        old_message = seal_object(
+            hybrid.device,
+            stored_id,
+            "message",
+            message_id,
+            b"old reply",
+            devices_of(physician, hybrid),
+            version=FORMAT_V1,
+        )
+        body = {"id": message_id, "kind": "message", "sealed": sealed_json(old_message)}
+        response = strict_client.post(f"/v1/cases/{stored_id}/messages", json=body, headers=hybrid.headers)
+        assert_problem(response, 422, "format_version_refused")
+        # What was stored in version 1 still opens, and version 2 goes on being accepted.
+        _assert_version_1_case_opens(strict_client, physician, stored_id)
+        _assert_version_1_case_opens(strict_client, hybrid, stored_id)
+        reply = post_message(strict_client, hybrid, stored_id, "message", "v2", devices_of(physician, hybrid))
+        assert reply.status_code == 201, reply.text
 
 
 class _ServedApi:

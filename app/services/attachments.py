@@ -45,9 +45,7 @@ def upload(
     try:
         with blobs.put(ciphertext, max_bytes=settings.max_attachment_bytes) as blob:
             digest = bytes.fromhex(blob.sha256)
-            verified = sealed.verify(
-                session, principal, target, meta, digest, blob.size, settings.max_envelopes_per_request
-            )
+            verified = sealed.verify(session, principal, target, meta, digest, blob.size, settings)
             hold_publications(session, exclusive=False)
             blob.commit()
     except BlobTooLarge:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.authz import queries
 from app.authz.cases import has_access
 from app.authz.principal import Principal
+from app.config import Settings
 from app.crypto.e2ee import FORMAT_V1, E2EEError, Header, Suite, check_sealed_upload, envelope_suites
 from app.errors import Conflict, IdNotUsable, InvalidInput, RecipientNotEligible
 from app.models.cases import Case, CaseObject, Envelope, ObjectKind
@@ -37,6 +38,11 @@ class InvalidSigningDevice(InvalidInput):
 class ObjectMismatch(InvalidInput):
     code = "object_mismatch"
     title = "The signed content names another case, object or kind than the request"
+
+
+class FormatVersionRefused(InvalidInput):
+    code = "format_version_refused"
+    title = "This server no longer accepts new objects in this format version: seal with version 2"
 
 
 class TooManyEnvelopes(InvalidInput):
@@ -123,12 +129,15 @@ def verify(
     parts: SealedParts,
     ciphertext_sha256: bytes,
     ciphertext_size: int,
-    max_envelopes: int,
+    settings: Settings,
 ) -> Verified:
-    """Every server-side check of docs/e2ee.md section 13 plus the API's: route, author device, recipients."""
-    envelopes = envelope_map(parts.envelopes, max_envelopes)
+    """Every server-side check of docs/e2ee.md section 13 plus the API's: format version, route, author
+    device, recipients."""
+    envelopes = envelope_map(parts.envelopes, settings.max_envelopes_per_request)
     with e2ee_checks():
         header = Header.parse(parts.header)
+    if header.v == FORMAT_V1 and not settings.accept_format_v1_uploads:
+        raise FormatVersionRefused()
     if (header.case_id, header.kind, header.object_id) != (
         str(target.case.id),
         target.kind,
