@@ -1,5 +1,6 @@
-"""The PostgreSQL grants documented in docs/audit-log.md: the API only inserts and reads the log, the
-sequencer only numbers records and extends the tree."""
+"""The PostgreSQL grants documented in docs/audit-log.md: the API only inserts and reads the audit log, the
+sequencer only numbers records and extends the tree; the API sequences the directory log itself, without
+being able to rewrite or delete its entries."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, insert, text, update
+from sqlalchemy import create_engine, event, insert, select, text, update
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from app.audit.log import NODES, RECORDS
 from app.audit.sequencer import sequence_pending
+from app.crypto.directory import EntryAction
+from app.directory.log import DIRECTORY_LOG
 from app.models.base import utcnow
+from app.runtime.database import transaction
 from tests.audit.conftest import write_records
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "audit-log.md"
@@ -85,3 +89,32 @@ def test_the_documented_grants_separate_writing_from_sequencing(engine, signer, 
     finally:
         api.dispose()
         sequencer.dispose()
+
+
+def test_the_documented_grants_let_the_api_sequence_the_directory_log_but_not_rewrite_it(
+    app, database_url, roles
+):
+    app_role, _ = roles
+    api = engine_as(database_url, app_role)
+    directory = app.state.runtime.directory_log
+    entries = DIRECTORY_LOG.records
+    try:
+        # Each change and its sequenced, signed entry in one transaction, as a request does it.
+        for action in (EntryAction.ACCOUNT_SUSPEND, EntryAction.ACCOUNT_REACTIVATE):
+            with transaction(api) as session:
+                directory.account_changed(session, uuid.uuid4(), action, utcnow())
+        with api.connect() as connection:
+            positions = connection.execute(select(entries.c.position).order_by(entries.c.id)).scalars().all()
+            size = connection.execute(select(DIRECTORY_LOG.state.c.tree_size)).scalar_one()
+        assert positions == [0, 1]
+        assert size == 2
+
+        assert refused(api, update(entries).values(record=b"{}"))
+        assert refused(api, entries.delete())
+        assert refused(api, update(DIRECTORY_LOG.nodes).values(hash=bytes(32)))
+        assert refused(api, DIRECTORY_LOG.nodes.delete())
+        assert refused(api, update(DIRECTORY_LOG.checkpoints).values(note=b"forged"))
+        assert refused(api, DIRECTORY_LOG.checkpoints.delete())
+        assert refused(api, DIRECTORY_LOG.state.delete())
+    finally:
+        api.dispose()
