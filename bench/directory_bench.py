@@ -31,19 +31,23 @@ from app.crypto.directory import (
 )
 from app.crypto.e2ee import Suite, generate_device_keys, sign_device_registration
 from app.crypto.passwords import PasswordHasher
-from app.crypto.signed_note import NoteVerifier
+from app.crypto.signed_note import NoteSigner, NoteVerifier
 from app.directory.log import DIRECTORY_LOG, DirectoryLog
 from app.models.base import utcnow
 from app.models.devices import Device
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
-from app.platform.keyring import load_directory_log_signer
+from app.platform.keyring import load_server_keys
 from app.runtime.database import create_db_engine, transaction
 from bench import seed
 from bench.fixtures import CLIENT_HEADERS
-from bench.harness import Load, Timing, measure, running_server
+from bench.harness import Load, Timing, cpu_seconds, measure, running_server
 
 DEVICES_PER_SPECIALIST = 10
 SIZES = (20, 500)
+# wrk's connections per size, for the scenario and its token-only ceiling alike. A 500-device answer takes
+# tens of ms to build, and the 32 connections of bench.run share one process's threads: each answer then
+# waited about 32 times that, longer than a short run on a loaded machine, so no request completed.
+CONNECTIONS = {20: 32, 500: 8}
 
 
 def _user(session, role: Role, specialty: str | None, password_hash: str) -> uuid.UUID:
@@ -63,11 +67,13 @@ def _user(session, role: Role, specialty: str | None, password_hash: str) -> uui
     return user.id
 
 
-def append_devices(settings: Settings, specialty: str, count: int, password_hash: str) -> float:
+def append_devices(
+    settings: Settings, signer: NoteSigner, specialty: str, count: int, password_hash: str
+) -> float:
     """Registers `count` devices for specialists of `specialty`, each device in a transaction of its own
     with its directory entry, as the registration route does; the entries appended per second."""
     engine = create_db_engine(settings)
-    directory = DirectoryLog(load_directory_log_signer(settings, create_missing=True))
+    directory = DirectoryLog(signer)
     keys = [generate_device_keys(Suite.X25519) for _ in range(count)]
     owners = []
     with transaction(engine) as session:
@@ -106,9 +112,11 @@ def _time_each(function, repeats: int) -> float:
 
 
 def client_costs(url: str, token: str, specialty: str) -> dict[str, float]:
-    """Verification on the client, in ms: one checkpoint signature, one consistency proof, one device."""
+    """Verification on the client, in ms: one checkpoint signature, one consistency proof, one device; and
+    the size of the answer."""
     headers = {**CLIENT_HEADERS, "Authorization": f"Bearer {token}"}
-    answer = httpx.get(f"{url}/v1/specialties/{specialty}/recipients", headers=headers).json()
+    response = httpx.get(f"{url}/v1/specialties/{specialty}/recipients", headers=headers)
+    answer = response.json()
     key = httpx.get(f"{url}/v1/directory/checkpoint").headers["X-Confrere-Log-Key"]
     verifier = NoteVerifier.from_key_string(key)
     checkpoint = open_directory_checkpoint(answer["checkpoint"].encode(), verifier)
@@ -122,6 +130,7 @@ def client_costs(url: str, token: str, specialty: str) -> dict[str, float]:
     per_device = _time_each(lambda: [check_proved_device(d, checkpoint) for d in devices], 5) / len(devices)
     return {
         "devices": len(devices),
+        "answer_bytes": len(response.content),
         "checkpoint_signature_ms": 1000
         * _time_each(lambda: open_directory_checkpoint(answer["checkpoint"].encode(), verifier), 200),
         "consistency_proof_ms": 1000 * _time_each(lambda: check_consistent(older, checkpoint, hashes), 200),
@@ -149,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
         environment=Environment.DEVELOPMENT, data_dir=work / "data", database_url=args.database_url
     )
     seed.fresh_database(settings)
+    # Every server key now, as `confrere migrate` makes them: a server refuses to create keys for a database
+    # that already holds data.
+    signer = load_server_keys(settings, create_missing=True).directory_log
     engine = seed.seed_engine(settings)
     codes = seed.specialty_codes(engine)[:2]
     password_hash = PasswordHasher().hash(seed.PASSWORD)
@@ -156,9 +168,9 @@ def main(argv: list[str] | None = None) -> None:
         reader_id = _user(session, Role.PHYSICIAN, None, password_hash)
         reader_email = session.get(User, reader_id).email
     # The empty log's checkpoint, as the server signs it when it starts.
-    sequence_pending(engine, load_directory_log_signer(settings, create_missing=True), tables=DIRECTORY_LOG)
+    sequence_pending(engine, signer, tables=DIRECTORY_LOG)
     pairs = list(zip(SIZES, codes, strict=True))
-    rates = {size: append_devices(settings, code, size, password_hash) for size, code in pairs}
+    rates = {size: append_devices(settings, signer, code, size, password_hash) for size, code in pairs}
     results: dict = {"append_rate_per_s": rates, "http": [], "client": {}}
     print(f"directory log appends (one transaction each): {rates}", flush=True)
     env = {
@@ -176,16 +188,24 @@ def main(argv: list[str] | None = None) -> None:
             json={"email": reader_email, "password": seed.PASSWORD},
             headers=CLIENT_HEADERS,
         ).json()["access_token"]
-        ceiling = Load(paths=["/bench/token"], token=token)
         for size, code in pairs:
-            load = Load(paths=[f"/v1/specialties/{code}/recipients"], token=token)
+            connections = CONNECTIONS[size]
+            ceiling = Load(paths=["/bench/token"], token=token, connections=connections)
+            load = Load(paths=[f"/v1/specialties/{code}/recipients"], token=token, connections=connections)
             result, ceiling_result = measure(
-                f"recipients, {size} devices", server.url, load, ceiling, timing, work
+                f"recipients, {size} devices, {connections} connections",
+                server.url,
+                load,
+                ceiling,
+                timing,
+                work,
+                cpu_seconds=lambda _url: cpu_seconds(server),
             )
             print(
                 f"  {result.name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 "
                 f"{result.p99_ms:.1f} ms, {result.ratio:.0%} of token-only "
-                f"({ceiling_result.rps:,.0f} req/s), errors {result.errors}",
+                f"({ceiling_result.rps:,.0f} req/s); server CPU {result.cpu_ms:.1f} ms/request, "
+                f"{result.cpu_ratio:.0%} of token-only's; errors {result.errors}",
                 flush=True,
             )
             results["http"].append(result.as_dict())

@@ -35,6 +35,10 @@ WRK_THREADS = 2
 # A 5 MB upload at 32 connections takes seconds: wrk's default 2 s timeout would drop it from the stats.
 WRK_TIMEOUT = "60s"
 READY_SECONDS = 60
+# After a run, wrk stops but the server goes on with the requests it had accepted: the next run starts once
+# the server uses less than this share of one core, or after IDLE_SECONDS whatever it does.
+IDLE_CPU_SHARE = 0.1
+IDLE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Load:
     reuse_bodies: bool = False
     paths_file: Path | None = field(default=None, repr=False)
     offset: int = 0
+    # Fewer for answers that take long to build: at 32, a run of a few seconds may complete none of them.
+    connections: int = CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,8 @@ def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
         env["BENCH_BODIES"] = str(load.bodies)
     if load.upload:
         env["BENCH_UPLOAD"] = str(load.upload)
-    command = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}"]
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{load.connections}", f"-d{seconds}s"]
+    command.append(f"--timeout={WRK_TIMEOUT}")
     output = subprocess.run(
         [*command, "--latency", "-s", str(WRK_SCRIPT), url],
         capture_output=True,
@@ -193,6 +200,12 @@ def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
         load.offset = int(_field(r"BENCH_NEXT (\d+)", output))
         if int(_field(r"BENCH_EXHAUSTED (\d+)", output)):
             raise RuntimeError(f"{load.bodies} ran out of bodies: make more (--body-rate)")
+    requests = int(_field(r"(\d+) requests in", output))
+    if not requests:
+        raise RuntimeError(
+            f"wrk completed no request in {seconds} s at {load.connections} connections to {load.paths[0]}: "
+            "each took longer than the run; run longer or with fewer connections"
+        )
     latency = {int(pct): float(value) * _UNIT[unit] for pct, value, unit in _LATENCY.findall(output)}
     errors = 0
     if bad := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
@@ -204,7 +217,7 @@ def wrk(url: str, load: Load, seconds: int, work_dir: Path) -> Sample:
         p50_ms=latency[50],
         p99_ms=latency[99],
         errors=errors,
-        requests=int(_field(r"(\d+) requests in", output)),
+        requests=requests,
     )
 
 
@@ -226,6 +239,18 @@ def cpu_seconds(server: Server) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(cpu_seconds: Callable[[], float], interval: float = 0.25) -> None:
+    """Until the server's CPU use falls under IDLE_CPU_SHARE of a core (what a finished run left queued has
+    drained), so that it neither slows the next run nor counts in its CPU per request."""
+    deadline = time.monotonic() + IDLE_SECONDS
+    used = cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        previous, used = used, cpu_seconds()
+        if used - previous < IDLE_CPU_SHARE * interval:
+            return
 
 
 def _rss_mb(pid: int) -> float:
@@ -255,10 +280,12 @@ def measure(
     """The scenario and the ceiling (the token-only route unless told; served at `ceiling_url` when it is
     another server), each run right after the other, `timing.runs` times, after a warm-up of both; medians
     of each, and the median of the per-pair ratios. `cpu_seconds(url)`, when given, is the CPU time the
-    server at `url` has used so far."""
+    server at `url` has used so far; each run then waits for that server to be idle first."""
     ceiling_url = ceiling_url or url
 
     def run(target: str, target_load: Load) -> Sample:
+        if cpu_seconds:
+            wait_until_idle(lambda: cpu_seconds(target))
         before = cpu_seconds(target) if cpu_seconds else 0.0
         sample = wrk(target, target_load, timing.seconds, work_dir)
         if cpu_seconds is None or not sample.requests:
