@@ -1,5 +1,7 @@
 """Scoped queries: the SQL side of the case policies, built from the definition of who sees a case
-(app/authz/visibility.py), and the loaders that give the Python side its parties."""
+(app/authz/visibility.py), the loaders that give the Python side its parties, and the conditional update
+that applies a decision only while the case is still as the policy saw it (requests and the deadlines job
+alike)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, union_all, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -135,3 +137,19 @@ def queue_selects(user_id: uuid.UUID, specialties: Iterable[str]) -> list[Select
         select(Case).where(col(Case.specialty) == specialty, queued(), col(Case.requester_id) != user_id)
         for specialty in sorted(specialties)
     ]
+
+
+def update_if_unchanged(
+    session: Session, case: Case, unchanged: Iterable[ColumnElement[bool]], changes: dict[str, Any]
+) -> bool:
+    """Applies `changes` to the case only while `unchanged` still holds, in one conditional UPDATE, so that
+    of two requests moving a case at once only the first does; whether it applied. The case is refreshed
+    either way: as changed, or as the request that got there first left it."""
+    result = session.exec(
+        update(Case)
+        .where(col(Case.id) == case.id, *unchanged)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(case)
+    return result.rowcount == 1

@@ -23,7 +23,6 @@ from app.config import Settings
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.notifications import EventType
 from app.notifications import outbox
-from app.services.cases import update_if_unchanged
 
 JOBS_CLIENT = "confrere-jobs"
 SYSTEM_ROLE = "system"
@@ -56,7 +55,7 @@ def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID
     due = (col(Case.status).in_(pending), col(Case.due_at) < now, col(Case.overdue_notified_at).is_(None))
     for case in _cases(session, *due):
         unchanged = [col(Case.status).in_(pending), col(Case.overdue_notified_at).is_(None)]
-        if not update_if_unchanged(session, case, unchanged, {"overdue_notified_at": now}):
+        if not queries.update_if_unchanged(session, case, unchanged, {"overdue_notified_at": now}):
             continue
         recipients = seat_holders(case)
         if in_queue(case):
@@ -86,7 +85,7 @@ def escalate(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
             col(Case.assignee_id).is_(None),
         ]
         offered_to_all = {"named_specialist_id": None, "updated_at": now}
-        if not update_if_unchanged(session, case, unchanged, offered_to_all):
+        if not queries.update_if_unchanged(session, case, unchanged, offered_to_all):
             continue
         recipients = outbox.queue_audience(session, case) | {case.requester_id}
         shared = queries.shared_user_ids(session, case.id)
@@ -104,7 +103,7 @@ def auto_close(session: Session, settings: Settings, now: datetime, run_id: str)
     closed = []
     for case in _cases(session, col(Case.status) == CaseStatus.ANSWERED, col(Case.answered_at) <= cutoff):
         closing = {"status": CaseStatus.CLOSED.value, "closed_at": now, "updated_at": now}
-        if not update_if_unchanged(session, case, [col(Case.status) == CaseStatus.ANSWERED], closing):
+        if not queries.update_if_unchanged(session, case, [col(Case.status) == CaseStatus.ANSWERED], closing):
             continue
         shared = queries.shared_user_ids(session, case.id)
         outbox.emit(session, case, EventType.CLOSED, participant_ids(case, shared), now, shared=shared)

@@ -10,10 +10,10 @@ from datetime import datetime
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from app.models.auth import AuthSession
 from app.models.notifications import Event, EventRecipient
 from app.models.users import User
 from app.schemas.notifications import EventOut, EventPage
-from app.services.auth import active_session
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,14 @@ def recipients_between(session: Session, positions: range) -> set[uuid.UUID]:
 def may_still_listen(session: Session, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
     """Whether an open stream may go on: its login session not ended, its user still verified and active."""
     user = session.get(User, user_id)
-    return user is not None and user.can_act and active_session(session, session_id, user_id) is not None
+    if user is None or not user.can_act:
+        return False
+    active = select(AuthSession.id).where(
+        col(AuthSession.id) == session_id,
+        col(AuthSession.user_id) == user_id,
+        col(AuthSession.revoked_at).is_(None),
+    )
+    return session.exec(active).first() is not None
 
 
 def purge(session: Session, before: datetime) -> int:

@@ -24,8 +24,8 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models.notifications import DeliveryStatus, Event, Webhook, WebhookDelivery
 from app.models.users import User
 from app.notifications import egress, feed
+from app.platform.keyset import Keyset
 from app.schemas.notifications import DeliveryOut, DeliveryPage, EventOut, WebhookCreate
-from app.services.keyset import Keyset
 
 NEWEST_FIRST = Keyset(WebhookDelivery.created_at, WebhookDelivery.id, descending=True)
 

@@ -12,11 +12,11 @@ from app.crypto.directory import EntryAction
 from app.directory.log import DirectoryLog
 from app.errors import Conflict, NotFound
 from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.platform.keyset import Keyset
 from app.platform.pagination import Page
 from app.schemas.accounts import RolesUpdate
 from app.services import accounts
 from app.services.auth import revoke_all_sessions
-from app.services.keyset import Keyset
 
 # A cursor that does not decode to this order's (time, id) pair is refused with 422 invalid_cursor.
 OLDEST_FIRST = Keyset(User.created_at, User.id)

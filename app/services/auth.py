@@ -413,13 +413,3 @@ def session_user(
     roles = frozenset(Role(value) for _, kind, value, _ in rows if kind == "role")
     specialties = frozenset(value for _, kind, value, _ in rows if kind == "specialty")
     return SessionUser(user=rows[0][0], roles=roles, specialties=specialties, device_id=rows[0][3])
-
-
-def active_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
-    return session.exec(
-        select(AuthSession).where(
-            col(AuthSession.id) == session_id,
-            col(AuthSession.user_id) == user_id,
-            col(AuthSession.revoked_at).is_(None),
-        )
-    ).first()

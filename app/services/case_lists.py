@@ -15,8 +15,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.authz import queries
 from app.authz.principal import Principal
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
+from app.platform.keyset import Keyset
 from app.platform.pagination import Page
-from app.services.keyset import Keyset
 
 NEWEST_FIRST = Keyset(Case.created_at, Case.id, descending=True)
 # Priority sets the due date, so earliest due first puts urgent cases ahead of routine ones, except a

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, update
+from sqlalchemy import and_, bindparam
 from sqlmodel import Session, col, select
 
 from app.authz import queries
@@ -64,22 +64,6 @@ _VISIBLE = (
     .outerjoin(CaseShare, and_(col(CaseShare.case_id) == Case.id, col(CaseShare.grants_access)))
     .where(col(Case.id) == bindparam("case_id"))
 )
-
-
-def update_if_unchanged(
-    session: Session, case: Case, unchanged: Iterable[ColumnElement[bool]], changes: dict[str, Any]
-) -> bool:
-    """Applies `changes` to the case only while `unchanged` still holds, in one conditional UPDATE, so that
-    of two requests moving a case at once only the first does; whether it applied. The case is refreshed
-    either way: as changed, or as the request that got there first left it."""
-    result = session.exec(
-        update(Case)
-        .where(col(Case.id) == case.id, *unchanged)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(case)
-    return result.rowcount == 1
 
 
 def load_visible(session: Session, principal: Principal, case_id: uuid.UUID) -> VisibleCase:

@@ -11,11 +11,11 @@ from app.authz.principal import Principal
 from app.config import Settings
 from app.models.cases import MESSAGE_KINDS, CaseObject, ObjectKind
 from app.notifications import outbox
+from app.platform.keyset import Keyset
 from app.schemas.cases import MessageCreate, MessageOut, MessagePage
 from app.schemas.sealed import SealedOut
 from app.services import sealed
 from app.services.cases import accept_inline, load_visible, require_writer
-from app.services.keyset import Keyset
 
 OLDEST_FIRST = Keyset(CaseObject.created_at, CaseObject.id)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.authz import queries
 from app.authz.cases import TRANSITIONS, lost_claim, may_transition
 from app.authz.policies import enforce
 from app.authz.principal import Principal
@@ -20,7 +21,7 @@ from app.errors import AlreadyClaimed, CaseNotFound, IllegalTransition, InvalidI
 from app.models.cases import Case, CaseObject, ObjectKind, Transition
 from app.notifications import outbox
 from app.schemas.cases import TransitionRequest
-from app.services.cases import load_visible, update_if_unchanged
+from app.services.cases import load_visible
 
 
 class ReportRequired(InvalidInput):
@@ -84,7 +85,9 @@ def _apply(session: Session, case: Case, action: Transition, changes: dict[str, 
         if case.assignee_id is None
         else col(Case.assignee_id) == case.assignee_id
     )
-    if not update_if_unchanged(session, case, [col(Case.status) == case.status, same_assignee], changes):
+    if not queries.update_if_unchanged(
+        session, case, [col(Case.status) == case.status, same_assignee], changes
+    ):
         # Say what won the race: a claim that lost to a withdrawal was not "already claimed".
         if action is Transition.CLAIM and case.assignee_id is not None:
             raise AlreadyClaimed()
