@@ -16,8 +16,6 @@ from fastapi.staticfiles import StaticFiles
 from app.audit.sequencer import BackgroundSequencer, sequence_pending
 from app.config import Settings, get_settings
 from app.directory.log import DIRECTORY_LOG
-from app.platform import problem_handlers
-from app.platform.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
 from app.platform.routing import include_routers
 from app.routers import (
     admin,
@@ -37,7 +35,9 @@ from app.routers import (
 from app.routers import events as event_routes
 from app.routers import stats as stats_routes
 from app.routers import webhooks as webhook_routes
+from app.runtime import problem_handlers
 from app.runtime.body_limits import limits_by_route
+from app.runtime.middleware import WEB_PATH, BodyLimitMiddleware, RequestContextMiddleware
 from app.runtime.state import build_runtime
 
 API_DESCRIPTION = """\

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from app.crypto.e2ee import Suite
 from app.models.cases import Case
 from app.models.users import Role
-from app.platform.middleware import SECURITY_HEADERS
 from app.runtime.database import create_db_engine, new_session
+from app.runtime.middleware import SECURITY_HEADERS
 from tests.conftest import PASSWORD, built_app
 from tests.e2ee_helpers import attachment_upload, case_body, clinician, message_body
 from tests.live_server import live_server

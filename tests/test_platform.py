@@ -157,7 +157,7 @@ def test_me_shows_roles_and_status(client, accounts):
 
 
 def test_a_url_no_database_can_store_is_refused_with_the_request_id_and_headers(client):
-    """Checked before routing (app.platform.middleware), it is answered like every other problem."""
+    """Checked before routing (app.runtime.middleware), it is answered like every other problem."""
     request_id = "0123456789abcdef0123456789abcdef"
     response = client.get("/v1/cases?specialty=a%00b", headers={"X-Request-ID": request_id})
     assert_problem(response, 422, "invalid_input")

@@ -13,7 +13,7 @@ import pytest
 
 import app
 from app.errors import REFUSALS, AppError, Refusal, refused
-from app.platform import problem_handlers
+from app.runtime import problem_handlers
 
 E2EE_DOC = Path(__file__).resolve().parents[1] / "docs" / "e2ee.md"
 

@@ -1,5 +1,5 @@
 """Body size limits: each route that takes more than the default declares its kind of body, and the
-middleware (app.platform.middleware.BodyLimitMiddleware) looks the limit up by the route's own path pattern
+middleware (app.runtime.middleware.BodyLimitMiddleware) looks the limit up by the route's own path pattern
 before any byte is read."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What a request carries besides its transaction: its audit trail, declared by the route, and the checks
-every route gets (the URL's storability is checked before routing: app.platform.middleware)."""
+every route gets (the URL's storability is checked before routing: app.runtime.middleware)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError, IdNotUsable
-from app.platform.middleware import API_ONLY_HEADERS, SECURITY_HEADERS
+from app.runtime.middleware import API_ONLY_HEADERS, SECURITY_HEADERS
 
 logger = logging.getLogger(__name__)
 

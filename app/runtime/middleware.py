@@ -188,7 +188,7 @@ async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
 async def _send_problem(
     send: Send, error: AppError, instance: str | None = None, request_id: str | None = None
 ) -> None:
-    """A problem answered before the app runs, shaped like those of app.platform.problem_handlers."""
+    """A problem answered before the app runs, shaped like those of app.runtime.problem_handlers."""
     problem = {
         "type": "about:blank",
         "title": error.title,
