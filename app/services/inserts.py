@@ -1,4 +1,4 @@
-"""Inserting rows whose keys the client chose (case, message, attachment ids; device keys)."""
+"""Inserting rows whose keys the client chose (case, message, attachment ids)."""
 
 from __future__ import annotations
 
