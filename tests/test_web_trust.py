@@ -195,6 +195,13 @@ def test_trust_in_the_browser_catch_up_safety_numbers_and_reshare(settings, acco
         assert browser("physician", "text", selector=".banner.changed .current") == changed.digits
         assert browser("physician", "audit") == []
         browser("physician", "screenshot", name="safety-number-changed")
+        browser("physician", "language", code="fr")
+        browser("physician", "wait", selector='.banner.changed:has-text("ont changé")')
+        assert "ont changé" in browser("physician", "text", selector=".banner.changed")
+        assert browser("physician", "audit") == []
+        browser("physician", "screenshot", name="safety-number-changed-fr")
+        browser("physician", "language", code="en")
+        browser("physician", "wait", selector='.banner.changed:has-text("since you verified")')
         browser("physician", "press", button="The new numbers match: verify again", then="p.verified")
 
         # -- Compared again: the share reaches both of the colleague's devices.

@@ -81,9 +81,9 @@ async function ownDevices(me, pins = true) {
 }
 
 /** A colleague's (or one's own) active devices, proved by the directory. */
-function devicesOf(me, userId, pins = true) {
-  return userId === me.userId ? ownDevices(me, pins) : api.userDevices(userId).then((answer) => proved(me, answer,
-    pins));
+async function devicesOf(me, userId, pins = true) {
+  if (userId === me.userId) return ownDevices(me, pins);
+  return proved(me, await api.userDevices(userId), pins);
 }
 
 /** The safety number of `userId` (docs/e2ee.md section 18.5) over the devices the directory proves now. */
@@ -94,7 +94,10 @@ export async function safetyNumberOf(me, userId) {
 /** Marks `userId` verified with the number the user just compared (refused if it changed meanwhile). */
 export async function markColleagueVerified(me, userId, digits) {
   const now = await safetyNumberOf(me, userId);
-  if (now.digits !== digits) throw new E2EEError("safety_number_changed", "the number changed while shown", { pinned: digits, now: now.digits, user: userId });
+  if (now.digits !== digits) {
+    throw new E2EEError("safety_number_changed", "the number changed while it was shown",
+      { user: userId, pinned: digits, now: now.digits });
+  }
   await markVerified(me.userId, userId, digits);
 }
 

@@ -215,7 +215,9 @@ async function checkDevice(device, checkpoint) {
   const entryRaw = unb64(proof.entry);
   const root = await rootFromInclusion(await leafHash(entryRaw), proof.index, checkpoint.size,
     proof.inclusion.map(fromHex));
-  if (!root || !equalBytes(root, checkpoint.root)) throw refuse("device_not_in_directory", "bad inclusion proof", "inclusion");
+  if (!root || !equalBytes(root, checkpoint.root)) {
+    throw refuse("device_not_in_directory", "bad inclusion proof", "inclusion");
+  }
   const entry = JSON.parse(fromUtf8(entryRaw));
   const same = entry.action === "device.register" && entry.user === device.user_id && entry.device === named &&
     entry.suite === device.suite && entry.signing_public_key === device.signing_public_key &&

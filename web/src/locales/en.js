@@ -334,6 +334,7 @@ export default {
   "error.choose_colleague": "Choose a colleague first.",
   "error.no_recipient_devices": "This colleague has no registered device yet.",
   "error.share_not_allowed": "Only those taking part in a case may share it.",
+  "error.too_many_envelopes": "This case has too many items and devices to share in one go.",
   "error.network_error": "The connection was lost. Nothing you typed is lost: check the connection and try again.",
   "error.server_refused": "The server refused the request ({code}).",
   "error.unexpected": "Unexpected error: {message}",

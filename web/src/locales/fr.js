@@ -333,6 +333,7 @@ export default {
   "error.choose_colleague": "Choisissez d’abord un confrère.",
   "error.no_recipient_devices": "Ce confrère n’a encore enregistré aucun appareil.",
   "error.share_not_allowed": "Seuls les participants d’une demande peuvent la partager.",
+  "error.too_many_envelopes": "Cette demande a trop d’éléments et d’appareils pour être partagée en une fois.",
   "error.network_error": "La connexion a été perdue. Rien de ce que vous avez saisi n’est perdu : vérifiez la connexion et réessayez.",
   "error.server_refused": "Le serveur a refusé la requête ({code}).",
   "error.unexpected": "Erreur inattendue : {message}",
