@@ -100,6 +100,7 @@ def _export_main(officer_id: str, records: int) -> dict:
             request,
             officer_id=uuid.UUID(officer_id),
             signer=signer,
+            witnesses=settings.witnesses,
             exports_dir=settings.exports_dir,
             now=utcnow(),
         )

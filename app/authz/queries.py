@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, union_all, update
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, or_, union_all, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -64,10 +64,20 @@ def roles_and_specialties(
 _USERS = select(User).where(col(User.id).in_(bindparam("user_ids", expanding=True)))
 
 
-def load_members(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Member]:
+def load_members(
+    session: Session, user_ids: Iterable[uuid.UUID], *, with_specialists_of: str | None = None
+) -> dict[uuid.UUID, Member]:
     """Users with their roles and specialties, in two queries whatever their number (statements built
-    once: every case action runs this)."""
-    users = session.exec(_USERS, params={"user_ids": list(set(user_ids))}).all()
+    once: every case action runs this); none for no user. With `with_specialists_of`, the specialty's
+    specialists too (the SQL twin of `is_specialist_of`): a new case's event audience, loaded with its
+    recipients for one policy check of both."""
+    params = {"user_ids": list(set(user_ids))}
+    if with_specialists_of is not None:
+        users = session.exec(_USERS_OR_SPECIALISTS, params=params | {"specialty": with_specialists_of}).all()
+    elif params["user_ids"]:
+        users = session.exec(_USERS, params=params).all()
+    else:
+        return {}
     roles, specialties = roles_and_specialties(session, [user.id for user in users])
     return {
         user.id: Member(
@@ -116,6 +126,15 @@ def specialists_of(query: SelectT, specialty: object) -> SelectT:
             col(UserSpecialty.specialty_code) == specialty,
         )
     )
+
+
+_USERS_OR_SPECIALISTS = select(User).where(
+    or_(
+        col(User.id).in_(bindparam("user_ids", expanding=True)),
+        # Not correlated with the outer users: a query of its own.
+        col(User.id).in_(specialists_of(select(User.id), bindparam("specialty")).correlate(None)),
+    )
+)
 
 
 def participant_selects(user_id: uuid.UUID) -> list[SelectOfScalar[Case]]:

@@ -7,16 +7,16 @@ The actor is never a recipient: events tell each user what others did (or what t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
 from app.authz import queries
+from app.authz.cases import Member
 from app.authz.notifications import may_be_notified
-from app.authz.visibility import in_queue, participant_ids
+from app.authz.visibility import in_queue, is_specialist_of, participant_ids
 from app.models.cases import Case, Transition
 from app.models.notifications import Event, EventRecipient, EventType, Webhook, WebhookDelivery
 from app.models.users import User
@@ -36,6 +36,7 @@ TRANSITION_EVENTS = {
 
 
 # Built once, like the queue audience below: every case action runs them.
+_NEW_EVENT = insert(Event).returning(col(Event.id))
 _WEBHOOKS_OF = select(Webhook.id).where(col(Webhook.owner_id).in_(bindparam("owner_ids", expanding=True)))
 
 
@@ -48,19 +49,26 @@ def emit(
     *,
     shared: Set[uuid.UUID],
     object_id: uuid.UUID | None = None,
-) -> Event | None:
+    members: Mapping[uuid.UUID, Member] | None = None,
+) -> int | None:
     """Writes the event for those candidates the policy lets learn of the case, and a pending delivery for
-    each of their webhooks; nothing when nobody is left."""
-    members = queries.load_members(session, {user_id for user_id in candidates if user_id is not None})
+    each of their webhooks; nothing when nobody is left. The candidates are loaded, unless the caller
+    gives `members` loaded already (holding every candidate who exists). The event's id, if written."""
+    wanted = {user_id for user_id in candidates if user_id is not None}
+    if members is None:
+        members = queries.load_members(session, wanted)
     recipients = sorted(
-        user_id for user_id, member in members.items() if may_be_notified(member, case, shared)
+        user_id
+        for user_id in wanted
+        if (member := members.get(user_id)) is not None and may_be_notified(member, case, shared)
     )
     if not recipients:
         return None
-    event = Event(type=event_type.value, case_id=case.id, object_id=object_id, created_at=now)
-    session.add(event)
-    session.flush()  # the event's id, for its recipients and deliveries
-    event_id = cast(int, event.id)
+    # Core, with the id returned: no ORM flush of its own.
+    event_id = session.execute(
+        _NEW_EVENT,
+        {"type": event_type.value, "case_id": case.id, "object_id": object_id, "created_at": now},
+    ).scalar_one()
     # Core, not ORM objects: a queued case has a recipient per specialist of its specialty.
     session.execute(
         insert(EventRecipient), [{"user_id": user_id, "event_id": event_id} for user_id in recipients]
@@ -71,7 +79,7 @@ def emit(
         for webhook_id in webhooks
     )
     session.info[EVENTS_WRITTEN] = True
-    return event
+    return event_id
 
 
 _QUEUE_AUDIENCE = queries.specialists_of(select(User.id), bindparam("specialty")).where(
@@ -86,10 +94,19 @@ def queue_audience(session: Session, case: Case) -> set[uuid.UUID]:
     return set(session.exec(_QUEUE_AUDIENCE, params=params).all())
 
 
-def case_created(session: Session, case: Case, now: datetime) -> None:
-    """case.queued: to the named specialist, or to the specialty's queue."""
-    audience = {case.named_specialist_id} if case.named_specialist_id else queue_audience(session, case)
-    emit(session, case, EventType.QUEUED, audience, now, shared=frozenset())
+def case_created(session: Session, case: Case, now: datetime, members: Mapping[uuid.UUID, Member]) -> None:
+    """case.queued: to the named specialist, or to the specialty's queue. `members` holds the named
+    specialist, or the specialty's specialists (queries.load_members(..., with_specialists_of=...)), the
+    Python twin of queue_audience's query."""
+    if case.named_specialist_id is not None:
+        audience = {case.named_specialist_id}
+    else:
+        audience = {
+            user_id
+            for user_id, member in members.items()
+            if user_id != case.requester_id and is_specialist_of(member, case.specialty)
+        }
+    emit(session, case, EventType.QUEUED, audience, now, shared=frozenset(), members=members)
 
 
 def case_moved(
@@ -125,6 +142,22 @@ def message_posted(
     message_id: uuid.UUID,
     author_id: uuid.UUID,
     now: datetime,
+    members: Mapping[uuid.UUID, Member] | None = None,
 ) -> None:
-    recipients = participant_ids(case, shared) - {author_id}
-    emit(session, case, EventType.MESSAGE_POSTED, recipients, now, shared=shared, object_id=message_id)
+    """message.posted: to the case's participants but its author (`members`: loaded already, holding
+    them)."""
+    recipients = message_audience(case, shared, author_id)
+    emit(
+        session,
+        case,
+        EventType.MESSAGE_POSTED,
+        recipients,
+        now,
+        shared=shared,
+        object_id=message_id,
+        members=members,
+    )
+
+
+def message_audience(case: Case, shared: Set[uuid.UUID], author_id: uuid.UUID) -> set[uuid.UUID]:
+    return participant_ids(case, shared) - {author_id}

@@ -33,7 +33,7 @@ from app.schemas.cases import (
 )
 from app.schemas.sealed import SealedIn
 from app.services import accounts, participants, sealed
-from app.services.inserts import flush_new
+from app.services.inserts import insert_unless_taken
 
 
 class CaseExists(Conflict):
@@ -88,12 +88,15 @@ def accept_inline(
     upload: SealedIn,
     settings: Settings,
     now: datetime,
-) -> CaseObject:
+    parties: sealed.Parties,
+) -> tuple[CaseObject, sealed.Verified]:
     """Checks and stores an object whose ciphertext came inside the JSON body."""
     digest = hashlib.sha256(upload.ciphertext).digest()
     size = len(upload.ciphertext)
-    verified = sealed.verify(session, principal, target, upload, digest, size, settings)
-    return sealed.store(
+    verified = sealed.verify(
+        session, principal, target, upload, digest, size, settings, parties
+    )
+    row = sealed.store(
         session,
         principal,
         target,
@@ -104,6 +107,7 @@ def accept_inline(
         ciphertext_size=size,
         now=now,
     )
+    return row, verified
 
 
 def due_at(settings: Settings, priority: Priority, now: datetime) -> datetime:
@@ -111,22 +115,29 @@ def due_at(settings: Settings, priority: Priority, now: datetime) -> datetime:
     return now + timedelta(hours=hours)
 
 
+def _refuse_taken_id(session: Session, principal: Principal, case_id: uuid.UUID) -> None:
+    """409 `case_exists` for a case the caller sees; for one they do not, the answer to a malformed id (no
+    existence oracle). Called when an insert found the id taken, or before another refusal."""
+    existing = session.get(Case, case_id)
+    if existing is None:
+        return
+    if has_access(principal, existing, queries.shared_user_ids(session, existing.id)):
+        raise CaseExists()
+    raise IdNotUsable(("body", "id"))
+
+
 def create(
     session: Session, principal: Principal, request: CaseCreate, settings: Settings, now: datetime
 ) -> CaseDetail:
     """A new open case. Its envelopes may go to the requester's devices and to those of the specialty's
-    specialists, or of the named specialist only: exactly the people who may see it now."""
+    specialists, or of the named specialist only: exactly the people who may see it now.
+
+    The write path of the busiest write: the devices and the members (the recipients, the named specialist,
+    the event's audience) are loaded once for every check, the rows go in as Core inserts, and the answer
+    is built from what was written."""
     accounts.require_active_specialties(session, [request.specialty])
     if request.patient_consent_at > now:
         raise ConsentInFuture()
-    if (existing := session.get(Case, request.id)) is not None:
-        if has_access(principal, existing, queries.shared_user_ids(session, existing.id)):
-            raise CaseExists()
-        raise IdNotUsable(("body", "id"))
-    if request.named_specialist_id is not None:
-        named = queries.load_members(session, [request.named_specialist_id]).get(request.named_specialist_id)
-        if named is None or not may_be_named(named, request.specialty, principal.id):
-            raise InvalidNamedSpecialist()
     case = Case(
         id=request.id,
         requester_id=principal.id,
@@ -139,12 +150,37 @@ def create(
         created_at=now,
         updated_at=now,
     )
-    session.add(case)
-    flush_new(session, CaseExists())
+    named_id = request.named_specialist_id
+    parties = sealed.load_parties(
+        session,
+        principal,
+        request.sealed,
+        owners_of_devices=[] if named_id is None else [named_id],
+        members=[principal.id] if named_id is None else [principal.id, named_id],
+        with_specialists_of=None if named_id is not None else request.specialty,
+    )
+    if named_id is not None:
+        named = parties.members.get(named_id)
+        if named is None or not may_be_named(named, request.specialty, principal.id):
+            _refuse_taken_id(session, principal, request.id)  # a taken id is answered first, as ever
+            raise InvalidNamedSpecialist()
+    if not insert_unless_taken(session, Case, case.model_dump()):
+        _refuse_taken_id(session, principal, request.id)
+        raise CaseExists()  # by a transaction whose row this one cannot see
     visible = VisibleCase(case=case, shared=frozenset())
-    accept_inline(session, principal, visible.target(ObjectKind.CASE, case.id), request.sealed, settings, now)
-    outbox.case_created(session, case, now)
-    return detail(session, principal, visible, now)
+    target = visible.target(ObjectKind.CASE, case.id)
+    row, verified = accept_inline(session, principal, target, request.sealed, settings, now, parties)
+    outbox.case_created(session, case, now, parties.members)
+    return CaseDetail(
+        **view(case, now).model_dump(),
+        sealed=sealed.written_view(row, verified, principal, parties),
+        attachments=[],
+        allowed_transitions=allowed_transitions(principal, case),
+        allowed_writes=allowed_writes(principal, case, visible.shared),
+        participants=participants.listed(
+            session, case, visible.shared, parties.members, parties.active_devices_of
+        ),
+    )
 
 
 def read(session: Session, principal: Principal, case_id: uuid.UUID, now: datetime) -> CaseDetail:
@@ -189,29 +225,20 @@ def detail(session: Session, principal: Principal, visible: VisibleCase, now: da
     )
 
 
-# Built once, like _CASE_OBJECTS: a list page with its sealed case objects.
-_LISTED_OBJECTS = (
-    select(CaseObject, Device)
-    .join(Device, col(Device.id) == CaseObject.author_device_id)
-    .where(
-        col(CaseObject.id).in_(bindparam("case_ids", expanding=True)),
-        col(CaseObject.kind) == ObjectKind.CASE,
-    )
-)
-
-
 def list_page(
     session: Session, reader: Principal, page: Page[Case], now: datetime, *, with_sealed: bool
 ) -> CasePage:
     """A page of the lists; `with_sealed` adds each case's sealed object with the reader's envelopes, in
     two queries for the whole page (objects with their authors, then the reader's envelopes)."""
     views = {}
-    if with_sealed and page.items:
-        rows = session.exec(_LISTED_OBJECTS, params={"case_ids": [case.id for case in page.items]}).all()
-        views = sealed.views(
-            session, reader.id, [row for row, _ in rows], authors={device.id: device for _, device in rows}
+    if with_sealed:
+        views = sealed.case_views(session, reader.id, [case.id for case in page.items])
+    items = [
+        CaseListItem.model_validate(
+            {**case.model_dump(), "overdue": case.is_overdue(now), "sealed": views.get(case.id)}
         )
-    items = [CaseListItem(**view(case, now).model_dump(), sealed=views.get(case.id)) for case in page.items]
+        for case in page.items
+    ]
     return CasePage(items=items, next_cursor=page.next_cursor)
 
 

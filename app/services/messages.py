@@ -45,9 +45,12 @@ def post(
     kind = ObjectKind(request.kind)
     require_writer(principal, visible, kind)
     target = visible.target(kind, request.id)
-    row = accept_inline(session, principal, target, request.sealed, settings, now)
-    outbox.message_posted(session, visible.case, visible.shared, row.id, principal.id, now)
-    return _out(row, sealed.views(session, principal.id, [row])[row.id])
+    # The recipients' owners and the event's audience in one load of the members.
+    audience = outbox.message_audience(visible.case, visible.shared, principal.id)
+    parties = sealed.load_parties(session, principal, request.sealed, members=audience)
+    row, verified = accept_inline(session, principal, target, request.sealed, settings, now, parties)
+    outbox.message_posted(session, visible.case, visible.shared, row.id, principal.id, now, parties.members)
+    return _out(row, sealed.written_view(row, verified, principal, parties))
 
 
 def thread(

@@ -4,13 +4,14 @@ that a client seals for all of them (the requester, the assignee or named specia
 from __future__ import annotations
 
 import uuid
-from collections.abc import Set
+from collections.abc import Callable, Mapping, Set
 
 from sqlmodel import Session
 
 from app.authz import queries
-from app.authz.cases import has_access
+from app.authz.cases import Member, has_access
 from app.models.cases import Case
+from app.models.devices import Device
 from app.schemas.directory import Participant, ParticipantRole, Participants
 from app.services import devices
 
@@ -33,12 +34,25 @@ def _roles(case: Case, shared: Set[uuid.UUID]) -> dict[uuid.UUID, list[Participa
 def of_case(session: Session, case: Case, shared: Set[uuid.UUID]) -> Participants:
     """The participants who may receive the case's keys now (a suspended one is left out, as the server
     would refuse an envelope for them), each with their active devices and proofs."""
+    members = queries.load_members(session, _roles(case, shared))
+    return listed(session, case, shared, members, lambda user_ids: devices.active_devices(session, user_ids))
+
+
+def listed(
+    session: Session,
+    case: Case,
+    shared: Set[uuid.UUID],
+    members: Mapping[uuid.UUID, Member],
+    active_devices_of: Callable[[list[uuid.UUID]], list[Device]],
+) -> Participants:
+    """of_case on members and devices the caller loaded already (`members` holds at least every
+    participant who exists; `active_devices_of` gives their active devices, ordered as
+    devices.active_devices does)."""
     roles = _roles(case, shared)
-    members = queries.load_members(session, roles)
     eligible = [
         user_id for user_id in roles if user_id in members and has_access(members[user_id], case, shared)
     ]
-    active = devices.active_devices(session, eligible)
+    active = active_devices_of(eligible)
     proved = devices.prove(session, active)
     by_user: dict[uuid.UUID, list] = {user_id: [] for user_id in eligible}
     for device in active:

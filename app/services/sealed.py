@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, or_
 from sqlmodel import Session, col, select
 
 from app.authz import queries
-from app.authz.cases import has_access
+from app.authz.cases import Member, has_access
 from app.authz.principal import Principal
 from app.config import Settings
 from app.crypto.e2ee import FORMAT_V1, E2EEError, Header, Suite, check_sealed_upload, envelope_suites
 from app.errors import Conflict, IdNotUsable, InvalidInput, RecipientNotEligible
 from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
-from app.schemas.sealed import EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
+from app.schemas.sealed import DirectoryDevice, EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
 from app.services.devices import directory_entry
 from app.services.e2ee_errors import SealedRefused, e2ee_checks
-from app.services.inserts import flush_new
+from app.services.inserts import insert_unless_taken
 
 
 class InvalidSigningDevice(InvalidInput):
@@ -73,6 +73,7 @@ class Target:
 class Verified:
     header: Header
     envelopes: dict[str, bytes]
+    author_device: Device
 
 
 def check_envelope_count(count: int, max_envelopes: int) -> None:
@@ -96,7 +97,10 @@ def signing_device(
     session: Session, user_id: uuid.UUID, device_id: uuid.UUID, suite: Suite | None = None
 ) -> Device:
     """The caller's own active device that signed; of the header's suite for a version 1 object."""
-    device = session.get(Device, device_id)
+    return _own_active_device(session.get(Device, device_id), user_id, suite)
+
+
+def _own_active_device(device: Device | None, user_id: uuid.UUID, suite: Suite | None) -> Device:
     if device is None or device.user_id != user_id or not device.is_active:
         raise InvalidSigningDevice()
     if suite is not None and device.suite != suite:
@@ -106,19 +110,67 @@ def signing_device(
 
 # Built once: every upload and every case read runs it.
 _DEVICES = select(Device).where(col(Device.id).in_(bindparam("ids", expanding=True)))
+# An upload's recipient devices with every device of the users it names (the author, whose device signed;
+# on a new case its participants, whom the answer lists): one query.
+_DEVICES_OR_OWNED = select(Device).where(
+    or_(
+        col(Device.id).in_(bindparam("ids", expanding=True)),
+        col(Device.user_id).in_(bindparam("user_ids", expanding=True)),
+    )
+)
 
 
-def check_recipients(session: Session, target: Target, suites: Mapping[str, Suite]) -> None:
+@dataclass(frozen=True)
+class Parties:
+    """What the checks of one upload need from the database, loaded together: its envelopes' devices and
+    every device of the author (and of `owners_of_devices` given to `load_parties`), and the members (users
+    with their roles and specialties) who own the envelopes' devices or were asked for: one load of the
+    members serves the recipient check and the policy checks that follow (the event's audience)."""
+
+    devices: dict[uuid.UUID, Device]
+    members: dict[uuid.UUID, Member]
+
+    def active_devices_of(self, user_ids: Iterable[uuid.UUID]) -> list[Device]:
+        """In the order of app.services.devices.active_devices: by user, then registration."""
+        wanted = set(user_ids)
+        return sorted(
+            (d for d in self.devices.values() if d.user_id in wanted and d.is_active),
+            key=lambda d: (d.user_id, d.created_at, d.id),
+        )
+
+
+def load_parties(
+    session: Session,
+    author: Principal,
+    parts: SealedParts,
+    *,
+    owners_of_devices: Iterable[uuid.UUID] = (),
+    members: Iterable[uuid.UUID] = (),
+    with_specialists_of: str | None = None,
+) -> Parties:
+    """Three queries: the devices (the envelopes' and all of the author's and `owners_of_devices`'), then
+    the members who own the envelopes' devices, `members` and, with `with_specialists_of`, that
+    specialty's specialists (app.authz.queries.load_members)."""
+    owners = {author.id, *owners_of_devices}
+    envelope_ids = {envelope.device_id for envelope in parts.envelopes}
+    params = {"ids": list(envelope_ids), "user_ids": list(owners)}
+    devices = {device.id: device for device in session.exec(_DEVICES_OR_OWNED, params=params).all()}
+    recipients = {devices[i].user_id for i in envelope_ids if i in devices}
+    loaded = queries.load_members(session, recipients | set(members), with_specialists_of=with_specialists_of)
+    return Parties(devices=devices, members=loaded)
+
+
+def check_recipients(target: Target, suites: Mapping[str, Suite], parties: Parties) -> None:
     """Every envelope goes to an active device registered with the envelope's suite, whose owner may see
     the case."""
-    wanted = {uuid.UUID(device_id) for device_id in suites}
-    devices = session.exec(_DEVICES, params={"ids": list(wanted)}).all()
-    if len(devices) != len(wanted) or not all(device.is_active for device in devices):
+    devices = [parties.devices.get(uuid.UUID(device_id)) for device_id in suites]
+    if not all(device is not None and device.is_active for device in devices):
         raise RecipientNotEligible("an envelope targets an unknown or revoked device")
-    if any(device.suite != suites[str(device.id)] for device in devices):
+    found = [device for device in devices if device is not None]
+    if any(device.suite != suites[str(device.id)] for device in found):
         raise SealedRefused(E2EEError("suite_mismatch", "an envelope's suite is not its device's suite"))
-    members = queries.load_members(session, {device.user_id for device in devices})
-    if not all(has_access(members[device.user_id], target.case, target.shared) for device in devices):
+    members = parties.members
+    if not all(has_access(members[device.user_id], target.case, target.shared) for device in found):
         raise RecipientNotEligible()
 
 
@@ -130,9 +182,10 @@ def verify(
     ciphertext_sha256: bytes,
     ciphertext_size: int,
     settings: Settings,
+    parties: Parties | None = None,
 ) -> Verified:
-    """Every server-side check of docs/e2ee.md section 13 plus the API's: format version, route, author
-    device, recipients."""
+    """Every server-side check of docs/e2ee.md section 13 plus the API's: route, author device, recipients;
+    on `parties` if the caller loaded them (load_parties), else loaded here."""
     envelopes = envelope_map(parts.envelopes, settings.max_envelopes_per_request)
     with e2ee_checks():
         header = Header.parse(parts.header)
@@ -144,9 +197,11 @@ def verify(
         str(target.object_id),
     ):
         raise ObjectMismatch()
+    if parties is None:
+        parties = load_parties(session, author, parts)
     # A version 1 object is sealed in its author's suite; in version 2 the author's suite does not matter.
     suite = header.suite if header.v == FORMAT_V1 else None
-    device = signing_device(session, author.id, uuid.UUID(header.author_device_id), suite)
+    device = _own_active_device(parties.devices.get(uuid.UUID(header.author_device_id)), author.id, suite)
     with e2ee_checks():
         _, manifest = check_sealed_upload(
             parts.header,
@@ -158,8 +213,11 @@ def verify(
             device.signing_public_key,
         )
         suites = envelope_suites(header, manifest)
-    check_recipients(session, target, suites)
-    return Verified(header=header, envelopes=envelopes)
+    check_recipients(target, suites, parties)
+    return Verified(header=header, envelopes=envelopes, author_device=device)
+
+
+_OBJECT_CASE = select(CaseObject.case_id).where(col(CaseObject.id) == bindparam("object_id"))
 
 
 def store(
@@ -175,18 +233,16 @@ def store(
     now: datetime,
 ) -> CaseObject:
     """Stores a verified object; `ciphertext` is None when it lives in the blob store. An id taken by an
-    object of this case is a conflict; one taken elsewhere is answered as a malformed id (IdNotUsable)."""
-    existing = session.get(CaseObject, target.object_id)
-    if existing is not None:
-        if existing.case_id == target.case.id:
-            raise ObjectExists()
-        raise IdNotUsable(_ID_LOCATION.get(target.kind, ("body", "id")))
+    object of this case is a conflict; one taken elsewhere is answered as a malformed id (IdNotUsable).
+
+    Core inserts, the object's unless its id is taken then its envelopes in one statement: no flush, no
+    lookup beforehand, and the row returned is built from what was written, not read back."""
     row = CaseObject(
         id=target.object_id,
         case_id=target.case.id,
         kind=target.kind,
         author_id=author.id,
-        author_device_id=uuid.UUID(verified.header.author_device_id),
+        author_device_id=verified.author_device.id,
         header=parts.header,
         manifest=parts.manifest,
         signature=parts.signature,
@@ -195,10 +251,11 @@ def store(
         ciphertext_size=ciphertext_size,
         created_at=now,
     )
-    session.add(row)
-    flush_new(session, ObjectExists())
-    # One bulk insert: as ORM objects, building and flushing 20 envelopes cost more than the rest of the
-    # upload's database work.
+    if not insert_unless_taken(session, CaseObject, row.model_dump()):
+        taken_by = session.exec(_OBJECT_CASE, params={"object_id": target.object_id}).first()
+        if taken_by == target.case.id:
+            raise ObjectExists()
+        raise IdNotUsable(_ID_LOCATION.get(target.kind, ("body", "id")))
     session.execute(
         insert(Envelope),
         [
@@ -214,9 +271,25 @@ def store(
     return row
 
 
-# Built once: every case read and thread page runs it.
+def written_view(row: CaseObject, verified: Verified, reader: Principal, parties: Parties) -> SealedOut:
+    """The reader's view of an object just stored, from what was written (views() reads it back): the
+    reader's envelopes are those of the upload that go to their devices (all active: they were checked)."""
+    mine = sorted(
+        (uuid.UUID(device_id), wrapped)
+        for device_id, wrapped in verified.envelopes.items()
+        if parties.devices[uuid.UUID(device_id)].user_id == reader.id
+    )
+    return _sealed_out(
+        row,
+        verified.author_device,
+        [EnvelopeOut(device_id=device_id, wrapped_key=wrapped) for device_id, wrapped in mine],
+    )
+
+
+# Built once: every case read, list page with sealed objects and thread page runs it. Plain rows, not ORM
+# instances: nothing here is changed, and a page may hold a thousand.
 _READER_ENVELOPES = (
-    select(Envelope)
+    select(Envelope.object_id, Envelope.device_id, Envelope.wrapped_key)
     .join(Device, col(Device.id) == Envelope.device_id)
     .where(
         col(Envelope.object_id).in_(bindparam("object_ids", expanding=True)),
@@ -227,6 +300,18 @@ _READER_ENVELOPES = (
 )
 
 
+def _reader_envelopes(
+    session: Session, reader_id: uuid.UUID, object_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[EnvelopeOut]]:
+    """The reader's envelopes of these objects, on active devices only: a revoked device is assumed lost,
+    so its envelopes are no longer served."""
+    envelopes: dict[uuid.UUID, list[EnvelopeOut]] = defaultdict(list)
+    rows = session.execute(_READER_ENVELOPES, {"object_ids": object_ids, "reader_id": reader_id})
+    for object_id, device_id, wrapped_key in rows:
+        envelopes[object_id].append(EnvelopeOut(device_id=device_id, wrapped_key=wrapped_key))
+    return envelopes
+
+
 def views(
     session: Session,
     reader_id: uuid.UUID,
@@ -234,31 +319,82 @@ def views(
     authors: dict[uuid.UUID, Device] | None = None,
 ) -> dict[uuid.UUID, SealedOut]:
     """Sealed views of a batch of objects in two queries: author devices (unless the caller loaded them
-    with the objects), and the reader's envelopes (active devices only: a revoked device is assumed lost,
-    so its envelopes are no longer served)."""
+    with the objects), and the reader's envelopes."""
     if not objects:
         return {}
     if authors is None:
         author_ids = list({row.author_device_id for row in objects})
         authors = {d.id: d for d in session.exec(_DEVICES, params={"ids": author_ids}).all()}
-    mine = session.exec(
-        _READER_ENVELOPES, params={"object_ids": [row.id for row in objects], "reader_id": reader_id}
-    ).all()
-    envelopes: dict[uuid.UUID, list[EnvelopeOut]] = defaultdict(list)
-    for envelope in mine:
-        envelopes[envelope.object_id].append(
-            EnvelopeOut(device_id=envelope.device_id, wrapped_key=envelope.wrapped_key)
+    envelopes = _reader_envelopes(session, reader_id, [row.id for row in objects])
+    return {row.id: _sealed_out(row, authors[row.author_device_id], envelopes[row.id]) for row in objects}
+
+
+# A list page's sealed case objects with their authors' devices, as plain rows (see _READER_ENVELOPES).
+_CASE_OBJECTS_OF_CASES = (
+    select(
+        CaseObject.id,
+        CaseObject.header,
+        CaseObject.ciphertext,
+        CaseObject.manifest,
+        CaseObject.signature,
+        CaseObject.ciphertext_sha256,
+        CaseObject.ciphertext_size,
+        Device.id,
+        Device.user_id,
+        Device.suite,
+        Device.signing_public_key,
+        Device.kem_public_key,
+    )
+    .join(Device, col(Device.id) == CaseObject.author_device_id)
+    .where(
+        col(CaseObject.id).in_(bindparam("case_ids", expanding=True)),
+        col(CaseObject.kind) == ObjectKind.CASE,
+    )
+)
+
+
+def case_views(
+    session: Session, reader_id: uuid.UUID, case_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, SealedOut]:
+    """The sealed objects of these cases (a case's object has the case's id) as the reader sees them, in
+    two queries for the whole page; each author device is described once a page."""
+    if not case_ids:
+        return {}
+    rows = session.execute(_CASE_OBJECTS_OF_CASES, {"case_ids": case_ids}).all()
+    envelopes = _reader_envelopes(session, reader_id, [row[0] for row in rows])
+    authors: dict[uuid.UUID, DirectoryDevice] = {}
+    found = {}
+    for object_id, header, ciphertext, manifest, signature, sha256, size, device_id, *device in rows:
+        if (author := authors.get(device_id)) is None:
+            user_id, suite, signing_public_key, kem_public_key = device
+            author = authors[device_id] = DirectoryDevice(
+                device_id=device_id,
+                user_id=user_id,
+                suite=suite,
+                signing_public_key=signing_public_key,
+                kem_public_key=kem_public_key,
+            )
+        found[object_id] = SealedOut(
+            header=header,
+            ciphertext=ciphertext,
+            manifest=manifest,
+            signature=signature,
+            ciphertext_sha256=sha256,
+            ciphertext_size=size,
+            author_device=author,
+            envelopes=envelopes[object_id],
         )
-    return {
-        row.id: SealedOut(
-            header=row.header,
-            ciphertext=row.ciphertext,
-            manifest=row.manifest,
-            signature=row.signature,
-            ciphertext_sha256=row.ciphertext_sha256,
-            ciphertext_size=row.ciphertext_size,
-            author_device=directory_entry(authors[row.author_device_id]),
-            envelopes=envelopes[row.id],
-        )
-        for row in objects
-    }
+    return found
+
+
+def _sealed_out(row: CaseObject, author_device: Device, envelopes: list[EnvelopeOut]) -> SealedOut:
+    return SealedOut(
+        header=row.header,
+        ciphertext=row.ciphertext,
+        manifest=row.manifest,
+        signature=row.signature,
+        ciphertext_sha256=row.ciphertext_sha256,
+        ciphertext_size=row.ciphertext_size,
+        author_device=directory_entry(author_device),
+        envelopes=envelopes,
+    )
