@@ -10,8 +10,8 @@ from sqlmodel import Session, col, select
 
 from app.crypto.directory import EntryAction
 from app.directory.log import DirectoryLog
-from app.errors import Conflict, NotFound
-from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models.users import CLINICAL_ROLES, Profession, Role, User, UserRole, UserSpecialty, UserStatus
 from app.platform.pagination import Page
 from app.schemas.accounts import RolesUpdate
 from app.services import accounts
@@ -133,10 +133,17 @@ def _receivable_specialties(session: Session, user_id: uuid.UUID) -> set[str]:
     return set(rows.all())
 
 
+class ClinicalRoleNotAllowed(InvalidInput):
+    code = "clinical_role_not_allowed"
+    title = "Only physicians hold the physician and specialist roles"
+
+
 def set_roles(
     session: Session, user_id: uuid.UUID, update: RolesUpdate, now: datetime, directory: DirectoryLog
 ) -> User:
     user = get_user(session, user_id)
+    if user.profession != Profession.PHYSICIAN and set(update.roles) & CLINICAL_ROLES:
+        raise ClinicalRoleNotAllowed()
     specialties = accounts.require_active_specialties(session, update.specialties)
     before = _receivable_specialties(session, user.id)
     accounts.replace_roles(session, user.id, set(update.roles), specialties)

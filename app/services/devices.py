@@ -264,6 +264,7 @@ def clinician_names(session: Session, user_ids: list[uuid.UUID]) -> list[Clinici
         ClinicianName(
             id=member.user.id,
             display_name=member.user.display_name,
+            profession=member.user.profession,
             roles=sorted(member.roles),
             specialties=sorted(member.specialties),
         )
