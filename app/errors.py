@@ -226,11 +226,6 @@ class LastModerator(Conflict):
     title = "The last moderator cannot leave while other members remain: promote one first"
 
 
-class SessionRoundForbidden(Forbidden):
-    code = "session_round_forbidden"
-    title = "The session's current round does not let you write"
-
-
 class Refusal(StrEnum):
     """Why a policy (app/authz) says no."""
 
@@ -252,7 +247,6 @@ class Refusal(StrEnum):
     MODERATOR_REQUIRED = "moderator_required"
     ALREADY_MEMBER = "already_member"
     LAST_MODERATOR = "last_moderator"
-    SESSION_ROUND_FORBIDDEN = "session_round_forbidden"
 
 
 # The one mapping of refusals to problem types. A case the caller may not see answers exactly like a missing
@@ -277,7 +271,6 @@ REFUSALS: dict[Refusal, type[AppError]] = {
     Refusal.MODERATOR_REQUIRED: ModeratorRequired,
     Refusal.ALREADY_MEMBER: AlreadyMember,
     Refusal.LAST_MODERATOR: LastModerator,
-    Refusal.SESSION_ROUND_FORBIDDEN: SessionRoundForbidden,
 }
 
 

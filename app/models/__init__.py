@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditCheckpoint, AuditExport, AuditLogState, AuditRecord, AuditTreeNode
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
+from app.models.cases import Case, CaseObject, CaseShare, Envelope
 from app.models.circles import (
     Circle,
     CircleEpoch,
@@ -16,7 +17,6 @@ from app.models.circles import (
     CircleSession,
     CircleSessionRound,
 )
-from app.models.cases import Case, CaseObject, CaseShare, Envelope
 from app.models.devices import Device, DeviceChallenge, KeyBackup
 from app.models.directory import (
     DirectoryCheckpoint,

@@ -64,16 +64,6 @@ class ReportReason(StrEnum):
     OTHER = "other"
 
 
-class SessionRound(StrEnum):
-    """The rounds of a co-development session, in order; `closed` is final."""
-
-    SITUATION = "situation"
-    CLARIFYING_QUESTIONS = "clarifying_questions"
-    IDEAS = "ideas"
-    ACTION_PLAN = "action_plan"
-    CLOSED = "closed"
-
-
 class Circle(SQLModel, table=True):
     __tablename__ = "circles"
 
@@ -130,7 +120,9 @@ class CircleEpochStatement(SQLModel, table=True):
     __table_args__ = (Index("ix_circle_epoch_statements_epoch", "circle_id", "epoch"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    circle_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False))
+    circle_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False)
+    )
     epoch: int = Field(sa_column=Column(Integer, nullable=False))
     kind: str = Field(sa_type=String(10))
     statement: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -164,7 +156,9 @@ class CirclePseudonym(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(primary_key=True)
-    circle_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False))
+    circle_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False)
+    )
     # Server-only: never in an answer or an event to members.
     user_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
     name: str = Field(sa_type=String(60))
@@ -197,7 +191,9 @@ class CirclePost(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(primary_key=True)
-    circle_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False))
+    circle_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False)
+    )
     epoch: int = Field(sa_column=Column(Integer, nullable=False))
     # NULL for a top-level post, else the top-level post replied to.
     parent_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("circle_posts.id")))
@@ -236,8 +232,12 @@ class CircleReport(SQLModel, table=True):
     __table_args__ = (Index("ix_circle_reports_circle", "circle_id", "created_at"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    circle_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False))
-    post_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circle_posts.id", ondelete="CASCADE"), nullable=False))
+    circle_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False)
+    )
+    post_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("circle_posts.id", ondelete="CASCADE"), nullable=False)
+    )
     reporter_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
     reason: str = Field(sa_type=String(30))
     note: str | None = Field(default=None, sa_type=String(500))
@@ -251,11 +251,14 @@ class CircleSession(SQLModel, table=True):
     __table_args__ = (Index("ix_circle_sessions_open_deadline", "closed_at", "deadline"),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    circle_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False))
+    circle_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=False)
+    )
     post_id: uuid.UUID = Field(sa_column=Column(ForeignKey("circle_posts.id"), nullable=False, unique=True))
     presenter_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
     facilitator_id: uuid.UUID = Field(sa_column=Column(ForeignKey("users.id"), nullable=False))
-    round: str = Field(default=SessionRound.SITUATION, sa_type=String(30))
+    # The current round (app/authz/circle_rounds.py Round).
+    round: str = Field(default="situation", sa_type=String(30))
     deadline: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

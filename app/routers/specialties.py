@@ -37,6 +37,8 @@ async def list_specialties(db: Db) -> list[SpecialtyOut]:
 )
 async def list_professions() -> list[ProfessionOut]:
     return [
-        ProfessionOut(code=info.code, name_fr=info.name_fr, name_en=info.name_en, id_kinds=list(info.id_kinds))
+        ProfessionOut(
+            code=info.code, name_fr=info.name_fr, name_en=info.name_en, id_kinds=list(info.id_kinds)
+        )
         for info in PROFESSIONS.values()
     ]

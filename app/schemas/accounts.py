@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import EmailStr, Field, model_validator
 
-from app.models.users import ProfessionalIdKind, Profession, Role, UserStatus
+from app.models.users import Profession, ProfessionalIdKind, Role, UserStatus
 from app.schemas import professional_ids
 from app.schemas.common import RequestModel, ResponseModel
 
@@ -36,7 +36,9 @@ class RegisterRequest(RequestModel):
     @model_validator(mode="after")
     def _check(self) -> RegisterRequest:
         if not professional_ids.allows(self.profession, self.professional_id_kind):
-            raise ValueError(f"a {self.profession} does not register with a {self.professional_id_kind.upper()}")
+            raise ValueError(
+                f"a {self.profession} does not register with a {self.professional_id_kind.upper()}"
+            )
         if not professional_ids.is_valid(self.professional_id_kind, self.professional_id):
             raise ValueError(f"professional_id is not a valid {self.professional_id_kind.upper()} number")
         if self.profession is Profession.PHYSICIAN and not self.roles:
@@ -110,5 +112,6 @@ class ProfessionOut(ResponseModel):
     name_fr: str = Field(examples=["Infirmier·ère"])
     name_en: str = Field(examples=["Nurse"])
     id_kinds: list[ProfessionalIdKind] = Field(
-        description="The professional identifiers this profession registers with.", examples=[["rpps", "adeli"]]
+        description="The professional identifiers this profession registers with.",
+        examples=[["rpps", "adeli"]],
     )

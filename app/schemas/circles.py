@@ -11,17 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from app.authz.circle_rounds import Round
 from app.models.circles import (
     CircleAccess,
     MemberRole,
     MembershipStatus,
     ReactionKind,
     ReportReason,
-    SessionRound,
 )
 from app.models.users import Profession
 from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
-from app.schemas.sealed import Base64
+from app.schemas.sealed import Base64, DirectoryDevice
 
 CIPHERTEXT_MAX = 64 * 1024
 MAX_WRAPS = 10_000
@@ -136,7 +136,7 @@ class HeldEpoch(ResponseModel):
     kind: Literal["rotate", "grant"]
     statement: CanonicalJson
     signature: Signature
-    author_device_id: uuid.UUID
+    author_device: DirectoryDevice = Field(description="The signing device (even if revoked since).")
     wrap: Wrap = Field(description="This device's wrap of the epoch key.")
 
 
@@ -149,7 +149,9 @@ class EpochList(ResponseModel):
 
 class PseudonymCreate(RequestModel):
     name: str = Field(min_length=1, max_length=60, examples=["Colibri"])
-    public_key: Annotated[bytes, Base64(32)] = Field(description="The pseudonym's Ed25519 key on this device.")
+    public_key: Annotated[bytes, Base64(32)] = Field(
+        description="The pseudonym's Ed25519 key on this device."
+    )
     binding: CanonicalJson = Field(description="The binding's canonical JSON, naming the pseudonym's id.")
     binding_signature: Signature
 
@@ -183,7 +185,7 @@ class PseudonymList(ResponseModel):
 
 class SessionWrite(RequestModel):
     session_id: uuid.UUID
-    round: SessionRound
+    round: Round
 
 
 class PostCreate(RequestModel):
@@ -214,6 +216,10 @@ Author = Annotated[MemberAuthor | PseudonymAuthor, Field(discriminator="kind")]
 
 
 class SealedPost(ResponseModel):
+    author_device: DirectoryDevice | None = Field(
+        description="The signing device of a device-authored post (even if revoked since); null for a "
+        "pseudonymous post, whose key is listed by GET /v1/circles/{circle_id}/pseudonyms."
+    )
     header: CanonicalJson
     manifest: CanonicalJson
     signature: Signature
@@ -227,7 +233,7 @@ class Hidden(ResponseModel):
 
 class SessionSummary(ResponseModel):
     session_id: uuid.UUID
-    round: SessionRound
+    round: Round
     deadline: datetime | None = None
 
 
@@ -286,11 +292,11 @@ class SessionOpen(RequestModel):
 
 
 class RoundMove(RequestModel):
-    round: SessionRound
+    round: Round
 
 
 class RoundOut(ResponseModel):
-    round: SessionRound
+    round: Round
     at: datetime
 
 
@@ -305,9 +311,7 @@ class SessionOut(ResponseModel):
     post_id: uuid.UUID
     presenter: Author
     facilitator: Facilitator
-    round: SessionRound
+    round: Round
     deadline: datetime
     closed_at: datetime | None
     rounds: list[RoundOut]
-
-

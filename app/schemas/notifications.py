@@ -22,8 +22,8 @@ class EventOut(ResponseModel):
     circle_id: uuid.UUID | None = Field(default=None, description="The circle of a `circle.*` event.")
     object_id: uuid.UUID | None = Field(
         default=None,
-        description="The message of a `case.message_posted` event, the post of a `circle.post.created` event, "
-        "the session of a `circle.session.round` event; absent otherwise.",
+        description="The message of a `case.message_posted` event, the post of a `circle.post.created` "
+        "event, the session of a `circle.session.round` event; absent otherwise.",
     )
     created_at: datetime = Field(description="When the action happened.")
 

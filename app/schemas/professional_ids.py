@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.models.users import ProfessionalIdKind, Profession
+from app.models.users import Profession, ProfessionalIdKind
 
 # NPI check digits are computed over the number prefixed with the health-industry issuer code 80840.
 NPI_LUHN_PREFIX = "80840"
@@ -31,7 +31,9 @@ PROFESSIONS: dict[Profession, ProfessionInfo] = {
         ProfessionInfo(Profession.PSYCHOLOGIST, "Psychologue", "Psychologist", (_RPPS, _ADELI, _NPI)),
         ProfessionInfo(Profession.MIDWIFE, "Sage-femme", "Midwife", (_RPPS, _NPI)),
         ProfessionInfo(Profession.PHARMACIST, "Pharmacien·ne", "Pharmacist", (_RPPS, _NPI)),
-        ProfessionInfo(Profession.PHYSIOTHERAPIST, "Masseur-kinésithérapeute", "Physiotherapist", (_RPPS, _ADELI, _NPI)),
+        ProfessionInfo(
+            Profession.PHYSIOTHERAPIST, "Masseur-kinésithérapeute", "Physiotherapist", (_RPPS, _ADELI, _NPI)
+        ),
     )
 }
 

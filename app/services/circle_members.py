@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.authz import circles as policies
@@ -16,39 +15,19 @@ from app.authz import queries
 from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.errors import NotFound
-from app.models.circles import Circle, CircleMember, MemberRole, MembershipStatus
+from app.models.circles import CircleMember, MemberRole, MembershipStatus
 from app.models.users import User
+from app.notifications import circle_events
 from app.schemas.circles import MemberList, MemberOut, MembershipOut
 from app.schemas.directory import ProvedDevices
-from app.notifications import circle_events
 from app.services import devices
+from app.services.circle_rotation import require_rotation
 from app.services.circles import Place, active_members, load, members_only, moderators_only, visible_to
 
 
 class MemberNotFound(NotFound):
     code = "member_not_found"
     title = "No such member of this circle"
-
-
-def require_rotation(session: Session, circle_ids: list[uuid.UUID], now: datetime) -> None:
-    """Holds posts until the next epoch; members hear it (circle.rotation.required)."""
-    if not circle_ids:
-        return
-    session.execute(update(Circle).where(col(Circle.id).in_(circle_ids)).values(rotation_required=True))
-    for circle_id in circle_ids:
-        circle_events.rotation_required(session, circle_id, now)
-
-
-def circles_of(session: Session, user_id: uuid.UUID) -> list[uuid.UUID]:
-    query = select(CircleMember.circle_id).where(
-        col(CircleMember.user_id) == user_id, col(CircleMember.status) == MembershipStatus.ACTIVE
-    )
-    return list(session.exec(query).all())
-
-
-def member_devices_changed(session: Session, user_id: uuid.UUID, now: datetime) -> None:
-    """A member's device was revoked or the member suspended: every circle they are in rotates."""
-    require_rotation(session, circles_of(session, user_id), now)
 
 
 def _view(membership: CircleMember) -> MembershipOut:

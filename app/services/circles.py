@@ -4,7 +4,7 @@ circle service starts with (the circle and the caller's membership, checked by a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -126,14 +126,16 @@ def create(session: Session, principal: Principal, request: CircleCreate, now: d
 def _member_counts(session: Session, circle_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     query = (
         select(CircleMember.circle_id, func.count())
-        .where(col(CircleMember.circle_id).in_(circle_ids), col(CircleMember.status) == MembershipStatus.ACTIVE)
+        .where(
+            col(CircleMember.circle_id).in_(circle_ids), col(CircleMember.status) == MembershipStatus.ACTIVE
+        )
         .group_by(col(CircleMember.circle_id))
     )
     return {circle_id: count for circle_id, count in session.exec(query).all()}
 
 
 def views(
-    session: Session, circles: list[Circle], memberships: dict[uuid.UUID, CircleMember | None]
+    session: Session, circles: list[Circle], memberships: Mapping[uuid.UUID, CircleMember | None]
 ) -> list[CircleOut]:
     counts = _member_counts(session, [circle.id for circle in circles])
     answers = []
@@ -174,7 +176,8 @@ def _audience_filter(principal: Principal):
     """SQL twin of `in_audience` for the caller: the open circles it may join."""
     return (col(Circle.access) == CircleAccess.OPEN) & or_(
         col(Circle.audience_kind).is_(None),
-        (col(Circle.audience_kind) == AudienceKind.PROFESSION) & (col(Circle.audience_code) == principal.user.profession),
+        (col(Circle.audience_kind) == AudienceKind.PROFESSION)
+        & (col(Circle.audience_code) == principal.user.profession),
         (col(Circle.audience_kind) == AudienceKind.SPECIALTY)
         & col(Circle.audience_code).in_(sorted(principal.specialties)),
     )
