@@ -18,6 +18,16 @@ from fastapi.testclient import TestClient
 
 from app.crypto.e2ee import Suite, generate_device_keys
 from app.platform.routes import api_routes
+from tests.authz_circles import (
+    invite,
+    join,
+    new_post,
+    on_circle,
+    on_member,
+    open_session,
+    pseudonym,
+    rotation,
+)
 from tests.authz_world import (
     ADMIN,
     ADMIN_NO_TOTP,
@@ -56,16 +66,6 @@ from tests.authz_world import (
     webhook_body,
     webhook_of,
     with_fresh_session,
-)
-from tests.authz_circles import (
-    invite,
-    join,
-    new_post,
-    on_circle,
-    on_member,
-    open_session,
-    pseudonym,
-    rotation,
 )
 from tests.conftest import Accounts, built_app, make_settings
 from tests.e2ee_helpers import challenge_body
