@@ -29,6 +29,8 @@ MAX_WRAPS = 10_000
 Wrap = Annotated[bytes, Base64(1168)]
 Signature = Annotated[bytes, Base64(64)]
 CanonicalJson = Annotated[bytes, Base64(4096)]
+# An epoch statement lists every wrapped device (about 150 bytes each).
+EpochStatementJson = Annotated[bytes, Base64(MAX_WRAPS * 160)]
 _PAGE = "Pass as `cursor` to get the next page; null on the last."
 
 
@@ -117,7 +119,9 @@ class RoleUpdate(RequestModel):
 
 
 class EpochUpload(RequestModel):
-    statement: CanonicalJson = Field(description="The epoch statement's canonical JSON (docs/e2ee.md 20).")
+    statement: EpochStatementJson = Field(
+        description="The epoch statement's canonical JSON (docs/e2ee.md 20)."
+    )
     signature: Signature
     wraps: dict[uuid.UUID, Wrap] = Field(
         max_length=MAX_WRAPS, description="The epoch key wrapped for each device the statement lists."
@@ -134,7 +138,7 @@ class EpochUploaded(ResponseModel):
 class HeldEpoch(ResponseModel):
     epoch: int
     kind: Literal["rotate", "grant"]
-    statement: CanonicalJson
+    statement: EpochStatementJson
     signature: Signature
     author_device: DirectoryDevice = Field(description="The signing device (even if revoked since).")
     wrap: Wrap = Field(description="This device's wrap of the epoch key.")
