@@ -75,7 +75,7 @@ _MODEL_BY_KIND: dict[str, type[_Content]] = {
 }
 
 
-ContentT = TypeVar("ContentT", bound=_Content)
+ContentT = TypeVar("ContentT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
