@@ -145,15 +145,15 @@ class CircleDevice:
 
     # -- epochs -------------------------------------------------------------------------------------
 
-    def _member_recipients(self, circle_id: str) -> dict[str, Recipient]:
-        """Every active device of every member, each proved by the directory; refused if the server names
-        a device of someone it does not list as a member."""
+    def _member_recipients(self, circle_id: str, user_id: str | None = None) -> dict[str, Recipient]:
+        """Every active device of every member (or of one member), each proved by the directory; refused if
+        the server names a device of someone it does not list as a member."""
         devices = self.clinician.proved(self.api.circle_recipients(circle_id))
         members = {member["user_id"] for member in self.api.circle_members(circle_id)}
         strangers = {device["user_id"] for device in devices} - members
         if strangers:
             raise CircleError("wrap_set_mismatch", "the server names devices of users who are not members")
-        return Clinician.recipients(devices)
+        return Clinician.recipients([d for d in devices if user_id is None or d["user_id"] == user_id])
 
     def rotate(self, circle_id: str) -> int:
         """Posts a new epoch for exactly the members' devices; refetches and retries while membership moves
@@ -212,7 +212,9 @@ class CircleDevice:
     def grant(self, circle_id: str, user_id: str, epochs: list[int]) -> int:
         """Shares older epochs' keys this device holds with a member's devices (a moderator's act, or one's
         own new device). Returns how many wraps were uploaded."""
-        recipients = Clinician.recipients(self.clinician.colleague_devices(user_id))
+        recipients = self._member_recipients(circle_id, user_id)
+        if not recipients:
+            raise CircleError("wrap_set_mismatch", "the user has no active device in this circle")
         self.sync(circle_id)
         uploaded = 0
         for epoch in epochs:
