@@ -22,14 +22,23 @@ from tests.conftest import PASSWORD
 
 
 @pytest.fixture
-def member(accounts, client):
-    """A verified professional with one registered device, as the reference client."""
+def device_of(client):
+    """A new device (its own login and keys) of an account, as the reference client."""
 
-    def make(profession: Profession = Profession.NURSE, suite: str = "x25519") -> CircleDevice:
-        account = accounts.create(profession=profession)
+    def make(account, suite: str = "x25519") -> CircleDevice:
         api = ConfrereApi("http://testserver", transport=client._transport)
         api.login(account.email, PASSWORD)
         return CircleDevice(Clinician.enrol_device(api, suite, "circle test device"))
+
+    return make
+
+
+@pytest.fixture
+def member(accounts, device_of):
+    """A verified professional with one registered device."""
+
+    def make(profession: Profession = Profession.NURSE, suite: str = "x25519") -> CircleDevice:
+        return device_of(accounts.create(profession=profession), suite)
 
     return make
 
@@ -83,6 +92,23 @@ def test_a_new_member_reads_from_joining_on_until_a_moderator_grants_older_epoch
     with pytest.raises(CircleError) as refused:
         late.grant(circle_id, early.clinician.user_id, [99])
     assert refused.value.code == "no_epoch_key"
+
+
+def test_a_members_new_device_gets_the_older_epochs_from_its_first_device(accounts, device_of, member):
+    moderator, account = member(), accounts.create(profession=Profession.PHARMACIST)
+    phone = device_of(account)
+    circle_id = moderator.create("Officine", access="open")["id"]
+    phone.join(circle_id)
+    old = moderator.post(circle_id, "Avant le nouvel appareil")
+    laptop = device_of(account, "xwing")
+    # A new device is not a membership change: the epoch goes on, and the new device holds none of it.
+    new = moderator.post(circle_id, "Après le nouvel appareil")
+    assert bodies(laptop, circle_id) == {new: None, old: None}
+    epoch = moderator.api.circle_thread(circle_id, old)["post"]["epoch"]
+    # The phone already holds that epoch: only the laptop receives a wrap.
+    assert phone.grant(circle_id, str(account.id), [epoch]) == 1
+    assert bodies(laptop, circle_id) == {new: "Après le nouvel appareil", old: "Avant le nouvel appareil"}
+    assert phone.grant(circle_id, str(account.id), [epoch]) == 0
 
 
 def test_a_member_joining_makes_the_next_writer_rotate_automatically(member):

@@ -22,6 +22,7 @@ from app.crypto.circles import (
     PostContext,
     PostHeader,
     PseudonymKey,
+    SealedEpoch,
     Signer,
     new_epoch,
     open_epoch,
@@ -34,6 +35,9 @@ from app.crypto.e2ee import Recipient
 
 # The server's answers that mean "rotate the circle key first" (docs/circles.md).
 ROTATE_CODES = frozenset({"epoch_rotation_required", "members_changed"})
+# Another member rotated first (`epoch_conflict`) or the post's epoch is no longer current (`stale_epoch`):
+# read the epochs again and retry.
+EPOCH_CONFLICT, STALE_EPOCH = "epoch_conflict", "stale_epoch"
 ROTATION_ATTEMPTS = 3
 # The order of co-development rounds, as the server enforces it (app/authz/circle_rounds.py; a test
 # checks that the two agree).
@@ -163,15 +167,9 @@ class CircleDevice:
             epoch = self.api.circle(circle_id)["current_epoch"] + 1
             sealed = new_epoch(circle_id, epoch, self.clinician.keys, self.clinician.device_id, recipients)
             try:
-                self.api.circle_action(
-                    circle_id,
-                    "epochs",
-                    statement=b64(sealed.statement),
-                    signature=b64(sealed.signature),
-                    wraps={device_id: b64(wrap) for device_id, wrap in sealed.wraps.items()},
-                )
+                self._upload_epoch(circle_id, sealed)
             except ApiError as error:
-                if error.code in ROTATE_CODES and attempt + 1 < ROTATION_ATTEMPTS:
+                if error.code in ROTATE_CODES | {EPOCH_CONFLICT} and attempt + 1 < ROTATION_ATTEMPTS:
                     continue
                 raise
             self.keyring.keep(circle_id, epoch, sealed.epoch_key)
@@ -211,34 +209,42 @@ class CircleDevice:
 
     def grant(self, circle_id: str, user_id: str, epochs: list[int]) -> int:
         """Shares older epochs' keys this device holds with a member's devices (a moderator's act, or one's
-        own new device). Returns how many wraps were uploaded."""
+        own new device), one grant per device so that a device that already holds a wrap of the epoch is
+        skipped. Returns how many wraps were added."""
         recipients = self._member_recipients(circle_id, user_id)
         if not recipients:
             raise CircleError("wrap_set_mismatch", "the user has no active device in this circle")
         self.sync(circle_id)
-        uploaded = 0
+        added = 0
         for epoch in epochs:
             epoch_key = self.keyring.key(circle_id, epoch)
             if epoch_key is None:
                 raise CircleError("no_epoch_key", f"this device holds no key of epoch {epoch}")
-            sealed = new_epoch(
-                circle_id,
-                epoch,
-                self.clinician.keys,
-                self.clinician.device_id,
-                recipients,
-                "grant",
-                epoch_key,
-            )
-            answer = self.api.circle_action(
-                circle_id,
-                "epochs",
-                statement=b64(sealed.statement),
-                signature=b64(sealed.signature),
-                wraps={device_id: b64(wrap) for device_id, wrap in sealed.wraps.items()},
-            )
-            uploaded += answer["wrap_count"]
-        return uploaded
+            for device_id, recipient in recipients.items():
+                sealed = new_epoch(
+                    circle_id,
+                    epoch,
+                    self.clinician.keys,
+                    self.clinician.device_id,
+                    {device_id: recipient},
+                    "grant",
+                    epoch_key,
+                )
+                try:
+                    added += self._upload_epoch(circle_id, sealed)["wrap_count"]
+                except ApiError as error:
+                    if error.code != "wrap_already_held":
+                        raise
+        return added
+
+    def _upload_epoch(self, circle_id: str, sealed: SealedEpoch) -> dict[str, Any]:
+        return self.api.circle_action(
+            circle_id,
+            "epochs",
+            statement=b64(sealed.statement),
+            signature=b64(sealed.signature),
+            wraps={device_id: b64(wrap) for device_id, wrap in sealed.wraps.items()},
+        )
 
     def _writing_epoch(self, circle_id: str) -> tuple[int, bytes]:
         """The current epoch and its key, rotating first when the server asks for it; refuses a current epoch
@@ -324,8 +330,9 @@ class CircleDevice:
                     **({"session": session} if session else {}),
                 )
             except ApiError as error:
-                if error.code in ROTATE_CODES and attempt == 0:
-                    self.rotate(circle_id)
+                if attempt == 0 and error.code in ROTATE_CODES | {STALE_EPOCH}:
+                    if error.code in ROTATE_CODES:
+                        self.rotate(circle_id)
                     continue
                 raise
             return post_id
