@@ -68,10 +68,10 @@ def test_open_circles_admit_their_audience_only(client, accounts, engine):
         client.post(f"/v1/circles/{circle['id']}/join", headers=colleague.headers()), 409, "already_member"
     )
     assert _event_types(engine, nurse.id, circle["id"]) == [
-        "circle.member.joined",
         "circle.rotation.required",
+        "circle.member.joined",
     ]
-    assert ("circle.join", "error", 404) in audit_of(engine, psychologist.id)
+    assert ("circle.join", "denied", 404) in audit_of(engine, psychologist.id)
 
 
 def test_invitations_and_specialty_audiences(client, accounts):
