@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col, select
 
 from app.audit import recorder
@@ -20,14 +20,17 @@ from app.audit.records import Actor, AuditTrail, Purpose, Resource
 from app.authz import queries
 from app.authz.visibility import in_queue, participant_ids, seat_holders
 from app.config import Settings
+from app.authz.circle_rounds import Round
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
+from app.models.circles import CircleSession, CircleSessionRound
 from app.models.notifications import EventType
-from app.notifications import outbox
+from app.notifications import circle_events, outbox
 
 JOBS_CLIENT = "confrere-jobs"
 SYSTEM_ROLE = "system"
 OVERDUE, ESCALATE, AUTO_CLOSE = "case.overdue", "case.escalate", "case.auto_close"
-JOB_ACTIONS = (OVERDUE, ESCALATE, AUTO_CLOSE)
+SESSION_CLOSE = "circle.session.close"
+JOB_ACTIONS = (OVERDUE, ESCALATE, AUTO_CLOSE, SESSION_CLOSE)
 BATCH_SIZE = 500
 
 
@@ -36,6 +39,7 @@ class DeadlineReport:
     overdue: list[uuid.UUID] = field(default_factory=list)
     escalated: list[uuid.UUID] = field(default_factory=list)
     auto_closed: list[uuid.UUID] = field(default_factory=list)
+    closed_sessions: list[uuid.UUID] = field(default_factory=list)
 
 
 def run(session: Session, settings: Settings, now: datetime, run_id: str) -> DeadlineReport:
@@ -44,7 +48,34 @@ def run(session: Session, settings: Settings, now: datetime, run_id: str) -> Dea
         overdue=mark_overdue(session, now, run_id),
         escalated=escalate(session, now, run_id),
         auto_closed=auto_close(session, settings, now, run_id),
+        closed_sessions=close_sessions(session, now, run_id),
     )
+
+
+def close_sessions(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
+    """Co-development sessions past their deadline are closed (circle.session.round to the members); a
+    facilitator who closes one meanwhile wins, as with the case rules."""
+    expired = session.exec(
+        select(CircleSession)
+        .where(col(CircleSession.closed_at).is_(None), col(CircleSession.deadline) <= now)
+        .order_by(col(CircleSession.deadline))
+        .limit(BATCH_SIZE)
+    ).all()
+    closed = []
+    for row in expired:
+        closing = (
+            update(CircleSession)
+            .where(col(CircleSession.id) == row.id, col(CircleSession.closed_at).is_(None))
+            .values(round=Round.CLOSED.value, closed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if session.exec(closing).rowcount != 1:
+            continue
+        session.add(CircleSessionRound(session_id=row.id, round=Round.CLOSED.value, moved_by=None, moved_at=now))
+        circle_events.session_round(session, row.circle_id, row.id, None, now)
+        _record(session, run_id, SESSION_CLOSE, Resource(type="circle_session", id=str(row.id)))
+        closed.append(row.id)
+    return closed
 
 
 def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
@@ -118,11 +149,15 @@ def _cases(session: Session, *conditions: ColumnElement[bool]) -> list[Case]:
 
 
 def _audit(session: Session, run_id: str, action: str, case: Case) -> None:
+    _record(session, run_id, action, Resource(type="case", id=str(case.id), case_id=case.id))
+
+
+def _record(session: Session, run_id: str, action: str, resource: Resource) -> None:
     trail = AuditTrail(
         request_id=run_id,
         actor=Actor(roles=(SYSTEM_ROLE,), client=JOBS_CLIENT),
         action=action,
         purpose=Purpose.OPERATIONS,
-        resource=Resource(type="case", id=str(case.id), case_id=case.id),
+        resource=resource,
     )
     recorder.add(session, trail, 200)
