@@ -135,29 +135,35 @@ export async function newEpoch({ circleId, epoch, author, recipients, kind = "ro
 /**
  * The epoch key from this device's wrap, after the checks of section 20 in order: strict statement, its
  * signature by the author device's key (proved by the directory), the circle and epoch it was served as,
- * this device's wrap listed with its hash and suite, its length, HPKE, the key commitment.
+ * this device's wrap listed, its suite, length and hash, HPKE, the key commitment (and a grant's against
+ * its epoch's rotation, `rotationCommitment`, when known).
  */
 export async function openEpoch({ statementRaw, signature, wrap, keys, deviceId, authorSigningPublic,
-  circleId, epoch }) {
+  circleId, epoch, rotationCommitment = null }) {
   const statement = parseEpochStatement(statementRaw);
   await verifySignature(authorSigningPublic, signature, concat(EPOCH_SIGNATURE_LABEL, statementRaw));
   if (statement.circleId !== circleId || statement.epoch !== epoch) {
     throw new E2EEError("context_mismatch", "the epoch statement is for another circle or epoch");
   }
   const listed = statement.wraps[deviceId];
-  if (!listed || listed.sha256 !== toHex(await sha256(wrap))) {
-    throw new E2EEError("envelope_set_mismatch", "this device's wrap is not the one the statement lists");
-  }
+  if (!listed) throw new E2EEError("wrap_set_mismatch", "the statement lists no wrap for this device");
   if (listed.suite !== keys.suite) {
     throw new E2EEError("suite_mismatch", "the wrap is labelled with another suite than this device's");
   }
   if (wrap.length !== ENVELOPE_LENGTH[keys.suite]) {
     throw new E2EEError("wrap_length", `a ${keys.suite} wrap is ${ENVELOPE_LENGTH[keys.suite]} bytes`);
   }
+  if (listed.sha256 !== toHex(await sha256(wrap))) {
+    throw new E2EEError("wrap_hash_mismatch", "the wrap differs from its signed hash");
+  }
   const epochKey = await hpkeUnwrap(keys, wrap, epochKeyInfo(keys.suite, circleId, epoch, deviceId));
   const commitment = await epochCommitment(epochKey, circleId, epoch);
   if (epochKey.length !== 32 || !equalBytes(commitment, fromHex(statement.keyCommitment))) {
     throw new E2EEError("epoch_key_commitment_mismatch", "the epoch key does not match the signed commitment");
+  }
+  // A grant re-wraps its epoch's key: when the rotation's statement is known, the commitments must agree.
+  if (rotationCommitment !== null && rotationCommitment !== statement.keyCommitment) {
+    throw new E2EEError("epoch_key_commitment_mismatch", "the grant commits to another key than its epoch");
   }
   return { epochKey, statement };
 }

@@ -49,13 +49,13 @@ function sealedIn(sealed) {
 }
 
 // Every device the API names, each in its own suite: one version 2 object serves x25519 and X-Wing devices.
-function recipients(devices) {
+export function recipients(devices) {
   return new Map(devices.map((d) => [d.device_id, { suite: d.suite, kemPublic: unb64(d.kem_public_key) }]));
 }
 
 // Every answer that names devices is checked against the device directory log before anything is sealed
 // for them (docs/e2ee.md section 18.3): a device it does not prove stops the sealing, with the reason.
-const proved = (me, answer) => verifiedDevices(me.userId, answer.checkpoint, answer.devices);
+export const proved = (me, answer) => verifiedDevices(me.userId, answer.checkpoint, answer.devices);
 
 async function ownDevices(me) {
   const { checkpoint, devices } = await api.provedDevices();

@@ -63,11 +63,13 @@ describe("circle epochs", () => {
     await assert.rejects(openFor(physician, { epoch: 2 }), { code: "context_mismatch" });
     await assert.rejects(openFor(physician, { circleId: crypto.randomUUID() }), { code: "context_mismatch" });
     await assert.rejects(openFor(outsider, { wrap: sealed.wraps.get(physician.deviceId) }),
-      { code: "envelope_set_mismatch" });
+      { code: "wrap_set_mismatch" });
     await assert.rejects(openFor(physician, { authorSigningPublic: physician.keys.signingPublic }),
       { code: "invalid_signature" });
-    await assert.rejects(openFor(physician, { wrap: sealed.wraps.get(nurse.deviceId) }),
-      { code: "envelope_set_mismatch" });
+    await assert.rejects(openFor(physician, { wrap: sealed.wraps.get(nurse.deviceId) }), { code: "wrap_length" });
+    const other = sealed.wraps.get(nurse.deviceId).slice();
+    other[0] ^= 1;
+    await assert.rejects(openFor(nurse, { wrap: other }), { code: "wrap_hash_mismatch" });
   });
 
   it("refuse a wrap that does not carry the committed key", async () => {
