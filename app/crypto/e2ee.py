@@ -14,6 +14,7 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -38,8 +39,11 @@ from app.crypto.e2ee_keys import (
     DeviceKeys,
     E2EEError,
     Suite,
+    check_wrapped_key_length,
     device_registration_message,
     generate_device_keys,
+    hpke_open,
+    hpke_seal,
     kem_proof_info,
     length_prefixed,
     load_kem_public_key,
@@ -72,6 +76,7 @@ __all__ = [
     "ShareEntry",
     "ShareStatement",
     "Suite",
+    "check_ciphertext",
     "check_context",
     "check_sealed_upload",
     "check_share",
@@ -205,7 +210,7 @@ def wrap_content_key(
     """HPKE single-shot base-mode encryption of the content key for one device: `enc || ct`."""
     suite = envelope_suite(header, recipient.suite)
     info = envelope_info(suite, header.case_id, header.sha256, recipient_device_id)
-    return suite.hpke.encrypt(content_key, load_kem_public_key(suite, recipient.kem_public), info=info)
+    return hpke_seal(suite, recipient.kem_public, content_key, info)
 
 
 def manifest_signing_input(manifest_bytes: bytes) -> bytes:
@@ -258,7 +263,17 @@ def verify_manifest(
     return header, manifest
 
 
-def _check_ciphertext(manifest: Manifest, ciphertext_sha256: bytes, ciphertext_size: int) -> None:
+class SignedCiphertext(Protocol):
+    """A signed manifest's view of the ciphertext (case objects and circle posts alike)."""
+
+    @property
+    def ciphertext_sha256(self) -> str: ...
+
+    @property
+    def ciphertext_size(self) -> int: ...
+
+
+def check_ciphertext(manifest: SignedCiphertext, ciphertext_sha256: bytes, ciphertext_size: int) -> None:
     if manifest.ciphertext_size != ciphertext_size:
         raise E2EEError("ciphertext_size_mismatch", "ciphertext size differs from the manifest")
     if manifest.ciphertext_sha256 != ciphertext_sha256.hex():
@@ -266,8 +281,7 @@ def _check_ciphertext(manifest: Manifest, ciphertext_sha256: bytes, ciphertext_s
 
 
 def _check_envelope_length(suite: Suite, wrapped_key: bytes) -> None:
-    if len(wrapped_key) != WRAPPED_KEY_LENGTH[suite]:
-        raise E2EEError("envelope_length", f"a {suite} envelope is {WRAPPED_KEY_LENGTH[suite]} bytes")
+    check_wrapped_key_length(suite, wrapped_key, "envelope_length")
 
 
 def check_sealed_upload(
@@ -285,7 +299,7 @@ def check_sealed_upload(
     uploader owns that device, and that every envelope device is an eligible recipient of `header.suite`.
     """
     header, manifest = verify_manifest(header_bytes, manifest_bytes, signature, author_signing_public)
-    _check_ciphertext(manifest, ciphertext_sha256, ciphertext_size)
+    check_ciphertext(manifest, ciphertext_sha256, ciphertext_size)
     if set(envelopes) != set(manifest.envelopes):
         raise E2EEError("envelope_set_mismatch", "uploaded envelopes differ from the signed manifest")
     suites = envelope_suites(header, manifest)
@@ -313,10 +327,7 @@ def unwrap_content_key(
         raise E2EEError("suite_mismatch", "the envelope is labelled with another suite than this device's")
     _check_envelope_length(keys.suite, wrapped_key)
     info = envelope_info(keys.suite, header.case_id, header.sha256, device_id)
-    try:
-        content_key = keys.suite.hpke.decrypt(wrapped_key, keys.kem_private_key(), info=info)
-    except (InvalidTag, ValueError):
-        raise E2EEError("decryption_failed", "envelope does not open for this device and object") from None
+    content_key = hpke_open(keys, wrapped_key, info, "envelope does not open for this device and object")
     expected = bytes.fromhex(manifest.key_commitment)
     if len(content_key) != CONTENT_KEY_LENGTH or not hmac.compare_digest(
         key_commitment(content_key, header.sha256), expected
@@ -348,7 +359,7 @@ def open_sealed(
     """
     parsed_header, parsed_manifest = verify_manifest(header, manifest, signature, author_signing_public)
     check_context(parsed_header, served)
-    _check_ciphertext(parsed_manifest, _sha256(ciphertext), len(ciphertext))
+    check_ciphertext(parsed_manifest, _sha256(ciphertext), len(ciphertext))
     if not reshared and parsed_manifest.envelopes.get(device_id) != _sha256(wrapped_key).hex():
         raise E2EEError("envelope_set_mismatch", "envelope is not listed for this device in the manifest")
     content_key = unwrap_content_key(parsed_header, parsed_manifest, wrapped_key, device_id, keys)

@@ -88,6 +88,26 @@ def length_prefixed(label: bytes, *fields: bytes) -> bytes:
     return label + b"".join(len(f).to_bytes(4, "big") + f for f in fields)
 
 
+def check_wrapped_key_length(suite: Suite, wrapped_key: bytes, code: str) -> None:
+    """A wrapped 32-byte key (HPKE `enc || ct`) has one length per suite; `code` names the object refused."""
+    if len(wrapped_key) != WRAPPED_KEY_LENGTH[suite]:
+        raise E2EEError(code, f"a {suite} wrapped key is {WRAPPED_KEY_LENGTH[suite]} bytes")
+
+
+def hpke_seal(suite: Suite, kem_public: bytes, plaintext: bytes, info: bytes) -> bytes:
+    """HPKE single-shot base mode to a raw KEM public key of `suite` (empty aad): `enc || ct`."""
+    suite = Suite(suite)
+    return suite.hpke.encrypt(plaintext, load_kem_public_key(suite, kem_public), info=info)
+
+
+def hpke_open(keys: DeviceKeys, sealed: bytes, info: bytes, message: str) -> bytes:
+    """Open `hpke_seal`'s output with a device's KEM key; E2EEError("decryption_failed", message) if not."""
+    try:
+        return keys.suite.hpke.decrypt(sealed, keys.kem_private_key(), info=info)
+    except (InvalidTag, ValueError):
+        raise E2EEError("decryption_failed", message) from None
+
+
 def _x25519_public(raw: bytes) -> x25519.X25519PublicKey:
     key = x25519.X25519PublicKey.from_public_bytes(raw)
     try:
@@ -206,19 +226,13 @@ def seal_kem_challenge(
     _check_challenge(challenge, user_id)
     if len(secret) != KEM_PROOF_LENGTH:
         raise E2EEError("invalid_challenge", f"the KEM secret is {KEM_PROOF_LENGTH} bytes")
-    info = kem_proof_info(challenge, user_id, suite, kem_public)
-    return suite.hpke.encrypt(secret, load_kem_public_key(suite, kem_public), info=info)
+    return hpke_seal(suite, kem_public, secret, kem_proof_info(challenge, user_id, suite, kem_public))
 
 
 def open_kem_challenge(keys: DeviceKeys, sealed_secret: bytes, challenge: bytes, user_id: str) -> bytes:
     """Device side: decapsulate the server's KEM challenge; only the holder of the KEM private key can."""
     info = kem_proof_info(challenge, user_id, keys.suite, keys.kem_public)
-    try:
-        secret = keys.suite.hpke.decrypt(sealed_secret, keys.kem_private_key(), info=info)
-    except (InvalidTag, ValueError):
-        raise E2EEError(
-            "decryption_failed", "the KEM challenge does not open with this device's key"
-        ) from None
+    secret = hpke_open(keys, sealed_secret, info, "the KEM challenge does not open with this device's key")
     if len(secret) != KEM_PROOF_LENGTH:
         raise E2EEError("invalid_challenge", f"the KEM secret is {KEM_PROOF_LENGTH} bytes")
     return secret
