@@ -129,11 +129,17 @@ def test_web_and_reference_circle_formats_open_each_other():
     epoch_key = keys_opened.pop()
 
     def opened_reply(sealed: dict, signing_public: bytes) -> dict:
-        parts = [_unb64(sealed[name]) for name in ("header", "manifest", "signature", "ciphertext")]
+        header, manifest, signature, ciphertext = (
+            _unb64(sealed[name]) for name in ("header", "manifest", "signature", "ciphertext")
+        )
         served = circles.PostContext(
             circle_id=circle_id, object_id=sealed["id"], kind="reply", parent_id=post_id, epoch=2
         )
-        return json.loads(circles.open_post(epoch_key, *parts, signing_public, served=served))
+        return json.loads(
+            circles.open_post(
+                epoch_key, header, manifest, signature, ciphertext, signing_public, served=served
+            )
+        )
 
     reply = {"body": given["reply_text"]}
     assert opened_reply(answer["reply"], xwing.signing_public) == reply
