@@ -51,8 +51,8 @@ export async function rotate(me, circleId) {
 }
 
 /**
- * Opens every epoch key wrapped for this device that is not open yet. The statement's author is the
- * device the server names, which must be the one the signed statement names. Returns the circle's epoch
+ * Opens every epoch key wrapped for this device that is not open yet. The statement is verified with the
+ * key of the device the server names (`author_device`), which must be the one the signed statement names. Returns the circle's epoch
  * state (`current_epoch`, `rotation_required`) and the refusals, by epoch.
  */
 export async function loadEpochKeys(me, circleId) {
@@ -65,9 +65,6 @@ export async function loadEpochKeys(me, circleId) {
     if (opened.has(held.epoch)) continue;
     try {
       const author = held.author_device;
-      if (!author || author.device_id !== held.author_device_id) {
-        throw new E2EEError("invalid_epoch_statement", "the server named no author device for the statement");
-      }
       const { epochKey, statement } = await openEpoch({
         statementRaw: unb64(held.statement),
         signature: unb64(held.signature),

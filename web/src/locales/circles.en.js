@@ -153,4 +153,6 @@ export default {
   "error.illegal_round": "The session is not at that round any more.",
   "error.last_moderator": "Name another moderator before leaving.",
   "error.circle_not_found": "This circle does not exist or is not visible to you.",
+  "error.session_advance_forbidden": "Only the facilitator or a moderator moves the session on.",
+  "error.invalid_facilitator": "The facilitator must be another member than the presenter.",
 };

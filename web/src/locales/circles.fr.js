@@ -153,4 +153,6 @@ export default {
   "error.illegal_round": "La séance n'en est plus à ce tour.",
   "error.last_moderator": "Nommez un autre modérateur avant de partir.",
   "error.circle_not_found": "Ce cercle n'existe pas ou ne vous est pas visible.",
+  "error.session_advance_forbidden": "Seuls l'animateur ou un modérateur font avancer la séance.",
+  "error.invalid_facilitator": "L'animateur doit être un autre membre que la personne qui présente.",
 };
