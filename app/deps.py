@@ -63,6 +63,9 @@ CurrentPrincipal = Annotated[Principal, Depends(principals.current_principal)]
 ActivePrincipal = Annotated[Principal, Depends(principals.active_principal)]
 # A verified, active physician or specialist (acting as such; other roles alone do not count).
 Clinician = Annotated[Principal, Depends(principals.clinician)]
+# A verified, active professional of any profession (peer circles, notifications): physicians through a
+# clinical role, as above.
+Professional = Annotated[Principal, Depends(principals.professional)]
 Physician = Annotated[Principal, Depends(principals.require_physician)]
 Specialist = Annotated[Principal, Depends(principals.require_specialist)]
 ComplianceOfficer = Annotated[Principal, Depends(principals.require_compliance_officer)]

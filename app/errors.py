@@ -206,6 +206,26 @@ class AlreadyClaimed(Conflict):
     title = "Another specialist has claimed this case"
 
 
+class CircleNotFound(NotFound):
+    code = "circle_not_found"
+    title = "No such circle"
+
+
+class ModeratorRequired(Forbidden):
+    code = "moderator_required"
+    title = "Only a moderator of the circle may do this"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+    title = "Already a member of this circle"
+
+
+class LastModerator(Conflict):
+    code = "last_moderator"
+    title = "The last moderator cannot leave while other members remain: promote one first"
+
+
 class Refusal(StrEnum):
     """Why a policy (app/authz) says no."""
 
@@ -223,6 +243,10 @@ class Refusal(StrEnum):
     ALREADY_CLAIMED = "already_claimed"
     ILLEGAL_TRANSITION = "illegal_transition"
     TRANSITION_NOT_ALLOWED = "transition_not_allowed"
+    CIRCLE_NOT_VISIBLE = "circle_not_visible"
+    MODERATOR_REQUIRED = "moderator_required"
+    ALREADY_MEMBER = "already_member"
+    LAST_MODERATOR = "last_moderator"
 
 
 # The one mapping of refusals to problem types. A case the caller may not see answers exactly like a missing
@@ -242,6 +266,11 @@ REFUSALS: dict[Refusal, type[AppError]] = {
     Refusal.ALREADY_CLAIMED: AlreadyClaimed,
     Refusal.ILLEGAL_TRANSITION: IllegalTransition,
     Refusal.TRANSITION_NOT_ALLOWED: TransitionNotAllowed,
+    # A circle the caller may not see answers exactly like a missing one.
+    Refusal.CIRCLE_NOT_VISIBLE: CircleNotFound,
+    Refusal.MODERATOR_REQUIRED: ModeratorRequired,
+    Refusal.ALREADY_MEMBER: AlreadyMember,
+    Refusal.LAST_MODERATOR: LastModerator,
 }
 
 

@@ -25,6 +25,8 @@ from app.routers import (
     auth,
     case_content,
     cases,
+    circle_posts,
+    circles,
     devices,
     directory,
     directory_log,
@@ -130,11 +132,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "auth", "description": "Registration, login, tokens, TOTP."},
             {"name": "me", "description": "The caller's own account."},
             {"name": "devices", "description": "The caller's devices and their public keys."},
-            {"name": "directory", "description": "Specialties and the devices of colleagues."},
+            {"name": "directory", "description": "Specialties, professions and the devices of colleagues."},
             {
                 "name": "cases",
                 "description": "Cases, their lifecycle, sealed messages and attachments, and re-shares "
                 "(client guide: docs/api.md).",
+            },
+            {
+                "name": "circles",
+                "description": "Peer circles of verified professionals: membership, epochs of keys, sealed "
+                "posts, pseudonyms, moderation, co-development sessions.",
             },
             {"name": "admin", "description": "Account administration (admins, with TOTP)."},
             {
@@ -165,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 directory_log,
                 cases,
                 case_content,
+                circles,
+                circle_posts,
                 admin,
                 audit,
                 witness,

@@ -216,6 +216,7 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
         ),
     ),
     ("GET", "/v1/specialties"): one(get("/v1/specialties"), expect("public", OK)),
+    ("GET", "/v1/professions"): one(get("/v1/professions"), expect("public", OK)),
     ("GET", "/v1/specialties/{code}/recipients"): situations(
         active=(get(f"/v1/specialties/{DERM}/recipients"), expect(_CLINICIAN_DIRECTORY, OK)),
         unknown=(

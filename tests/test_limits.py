@@ -59,6 +59,7 @@ def test_every_route_refuses_a_body_over_its_limit(client, settings):
 UNPAGED_LISTS = {
     "/v1/devices": "the caller's own devices; registrations are rate limited and capped while active",
     "/v1/specialties": "the specialties admins created",
+    "/v1/professions": "the fixed list of professions",
     "/v1/webhooks": "the caller's own webhooks, at most max_webhooks_per_user",
 }
 

@@ -78,6 +78,7 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/directory/log/checkpoint"),
     ("GET", "/v1/directory/log/tile/{path:path}"),
     ("GET", "/v1/specialties"),  # reference data the registration form lists
+    ("GET", "/v1/professions"),  # idem
     ("GET", "/v1/audit/proof/consistency"),  # hashes only: witnesses check the log with it
     ("GET", "/v1/audit/witness/checkpoint"),
     ("POST", "/v1/audit/witness/cosignatures"),  # a cosignature authenticates itself

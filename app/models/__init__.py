@@ -3,6 +3,20 @@
 from app.models.audit import AuditCheckpoint, AuditExport, AuditLogState, AuditRecord, AuditTreeNode
 from app.models.auth import AuthSession, LoginThrottle, RefreshToken
 from app.models.cases import Case, CaseObject, CaseShare, Envelope
+from app.models.circles import (
+    Circle,
+    CircleEpoch,
+    CircleEpochStatement,
+    CircleEpochWrap,
+    CircleMember,
+    CirclePost,
+    CirclePseudonym,
+    CirclePseudonymKey,
+    CircleReaction,
+    CircleReport,
+    CircleSession,
+    CircleSessionRound,
+)
 from app.models.devices import Device, DeviceChallenge, KeyBackup
 from app.models.directory import (
     DirectoryCheckpoint,
@@ -25,6 +39,18 @@ __all__ = [
     "Case",
     "CaseObject",
     "CaseShare",
+    "Circle",
+    "CircleEpoch",
+    "CircleEpochStatement",
+    "CircleEpochWrap",
+    "CircleMember",
+    "CirclePost",
+    "CirclePseudonym",
+    "CirclePseudonymKey",
+    "CircleReaction",
+    "CircleReport",
+    "CircleSession",
+    "CircleSessionRound",
     "Device",
     "DeviceChallenge",
     "DirectoryCheckpoint",

@@ -29,6 +29,11 @@ class EventType(StrEnum):
     WITHDRAWN = "case.withdrawn"
     OVERDUE = "case.overdue"
     ESCALATED = "case.escalated"
+    CIRCLE_POST_CREATED = "circle.post.created"
+    CIRCLE_MEMBER_JOINED = "circle.member.joined"
+    CIRCLE_MEMBER_LEFT = "circle.member.left"
+    CIRCLE_ROTATION_REQUIRED = "circle.rotation.required"
+    CIRCLE_SESSION_ROUND = "circle.session.round"
 
 
 class Event(SQLModel, table=True):
@@ -47,8 +52,13 @@ class Event(SQLModel, table=True):
     # the SSE `id:` and the `id` clients see. NULL until sequenced.
     position: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, nullable=True))
     type: str = Field(sa_type=String(40))
-    case_id: uuid.UUID = Field(sa_column=Column(ForeignKey("cases.id"), nullable=False))
-    # The message an event is about (case.message_posted), else NULL.
+    # The case or the circle the event is about (exactly one of them).
+    case_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("cases.id"), nullable=True))
+    circle_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("circles.id", ondelete="CASCADE"), nullable=True)
+    )
+    # The message an event is about (case.message_posted), the post (circle.post.created) or the
+    # session (circle.session.round), else NULL.
     object_id: uuid.UUID | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 

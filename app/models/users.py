@@ -31,7 +31,20 @@ class UserStatus(StrEnum):
 
 class ProfessionalIdKind(StrEnum):
     RPPS = "rpps"
+    ADELI = "adeli"
     NPI = "npi"
+
+
+class Profession(StrEnum):
+    """What a professional is licensed as. Only physicians hold the clinical roles (cases); every verified
+    professional takes part in peer circles."""
+
+    PHYSICIAN = "physician"
+    NURSE = "nurse"
+    PSYCHOLOGIST = "psychologist"
+    MIDWIFE = "midwife"
+    PHARMACIST = "pharmacist"
+    PHYSIOTHERAPIST = "physiotherapist"
 
 
 # A professional id belongs to one verified account. Pending registrations may name the same one (whoever
@@ -57,6 +70,9 @@ class User(SQLModel, table=True):
     email: str = Field(sa_type=String(254), unique=True, index=True)
     password_hash: str = Field(sa_type=String(200))
     display_name: str = Field(sa_type=String(200))
+    profession: str = Field(
+        default=Profession.PHYSICIAN, sa_column=Column(String(30), nullable=False, server_default="physician")
+    )
     professional_id_kind: str | None = Field(default=None, sa_type=String(10))
     professional_id: str | None = Field(default=None, sa_type=String(20))
     status: str = Field(default=UserStatus.PENDING, sa_type=String(20), index=True)

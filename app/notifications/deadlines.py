@@ -23,12 +23,14 @@ from app.config import Settings
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.notifications import EventType
 from app.notifications import outbox
+from app.services import circle_sessions
 from app.services.cases import update_if_unchanged
 
 JOBS_CLIENT = "confrere-jobs"
 SYSTEM_ROLE = "system"
 OVERDUE, ESCALATE, AUTO_CLOSE = "case.overdue", "case.escalate", "case.auto_close"
-JOB_ACTIONS = (OVERDUE, ESCALATE, AUTO_CLOSE)
+SESSION_CLOSE = "circle.session.close"
+JOB_ACTIONS = (OVERDUE, ESCALATE, AUTO_CLOSE, SESSION_CLOSE)
 BATCH_SIZE = 500
 
 
@@ -37,6 +39,7 @@ class DeadlineReport:
     overdue: list[uuid.UUID] = field(default_factory=list)
     escalated: list[uuid.UUID] = field(default_factory=list)
     auto_closed: list[uuid.UUID] = field(default_factory=list)
+    closed_sessions: list[uuid.UUID] = field(default_factory=list)
 
 
 def run(session: Session, settings: Settings, now: datetime, run_id: str) -> DeadlineReport:
@@ -45,7 +48,16 @@ def run(session: Session, settings: Settings, now: datetime, run_id: str) -> Dea
         overdue=mark_overdue(session, now, run_id),
         escalated=escalate(session, now, run_id),
         auto_closed=auto_close(session, settings, now, run_id),
+        closed_sessions=close_sessions(session, now, run_id),
     )
+
+
+def close_sessions(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
+    """Co-development sessions past their deadline are closed (circle.session.round to the members)."""
+    closed = circle_sessions.close_expired(session, now, BATCH_SIZE)
+    for row in closed:
+        _record(session, run_id, SESSION_CLOSE, Resource(type="circle_session", id=str(row.id)))
+    return [row.id for row in closed]
 
 
 def mark_overdue(session: Session, now: datetime, run_id: str) -> list[uuid.UUID]:
@@ -119,11 +131,15 @@ def _cases(session: Session, *conditions: ColumnElement[bool]) -> list[Case]:
 
 
 def _audit(session: Session, run_id: str, action: str, case: Case) -> None:
+    _record(session, run_id, action, Resource(type="case", id=str(case.id), case_id=case.id))
+
+
+def _record(session: Session, run_id: str, action: str, resource: Resource) -> None:
     trail = AuditTrail(
         request_id=run_id,
         actor=Actor(roles=(SYSTEM_ROLE,), client=JOBS_CLIENT),
         action=action,
         purpose=Purpose.OPERATIONS,
-        resource=Resource(type="case", id=str(case.id), case_id=case.id),
+        resource=resource,
     )
     recorder.add(session, trail, 200)

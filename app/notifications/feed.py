@@ -72,6 +72,7 @@ def view(event: Event) -> EventOut:
         id=event.position,
         type=event.type,
         case_id=event.case_id,
+        circle_id=event.circle_id,
         object_id=event.object_id,
         created_at=event.created_at,
     )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from app.deps import Clinician, Db, RuntimeDep
+from app.deps import Db, Professional, RuntimeDep
 from app.notifications import feed
 from app.runtime.context import audited
 from app.schemas.common import problems
@@ -51,7 +51,7 @@ def _page(session: Session, user_id: uuid.UUID, last_event_id: int | None, limit
 )
 async def stream_events(
     request: Request,
-    principal: Clinician,
+    principal: Professional,
     db: Db,
     runtime: RuntimeDep,
     last_event_id: Annotated[

@@ -13,7 +13,7 @@ import httpx
 from fastapi import APIRouter, Depends, Query, status
 
 from app.audit.records import Purpose, Resource
-from app.deps import Clinician, Db, RuntimeDep, SettingsDep, TokenClaims, TrailDep
+from app.deps import Db, Professional, RuntimeDep, SettingsDep, TokenClaims, TrailDep
 from app.errors import AppError
 from app.models.base import utcnow
 from app.notifications import webhooks
@@ -29,7 +29,7 @@ OPERATIONS = Purpose.OPERATIONS
 async def _target(
     body: WebhookCreate, settings: SettingsDep, claims: TokenClaims
 ) -> httpx.URL | webhooks.WebhookUrlNotAllowed:
-    if isinstance(claims, AppError):  # no lookups for strangers; the route refuses them (Clinician)
+    if isinstance(claims, AppError):  # no lookups for strangers; the route refuses them (Professional)
         return webhooks.WebhookUrlNotAllowed("not checked")
     return await webhooks.checked_target(body.url, settings)
 
@@ -54,7 +54,7 @@ def _on_webhook(action: str):
 async def create_webhook(
     body: WebhookCreate,
     target: CheckedTarget,
-    principal: Clinician,
+    principal: Professional,
     db: Db,
     runtime: RuntimeDep,
     trail: TrailDep,
@@ -73,7 +73,7 @@ async def create_webhook(
     responses=problems(401, 403),
     dependencies=[audited("webhook.list", purpose=OPERATIONS)],
 )
-async def list_webhooks(principal: Clinician, db: Db) -> list[WebhookOut]:
+async def list_webhooks(principal: Professional, db: Db) -> list[WebhookOut]:
     return [WebhookOut.model_validate(webhook) for webhook in await db.run(webhooks.list_own, principal.id)]
 
 
@@ -85,7 +85,7 @@ async def list_webhooks(principal: Clinician, db: Db) -> list[WebhookOut]:
     responses=problems(401, 403, 404, 422, 429),
     dependencies=[_on_webhook("webhook.delete")],
 )
-async def delete_webhook(webhook_id: uuid.UUID, principal: Clinician, db: Db) -> None:
+async def delete_webhook(webhook_id: uuid.UUID, principal: Professional, db: Db) -> None:
     await db.run(webhooks.remove, principal.id, webhook_id)
 
 
@@ -99,7 +99,7 @@ async def delete_webhook(webhook_id: uuid.UUID, principal: Clinician, db: Db) ->
 )
 async def list_deliveries(
     webhook_id: uuid.UUID,
-    principal: Clinician,
+    principal: Professional,
     db: Db,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from app.audit.records import AuditTrail
 from app.authz import cases as case_policies
+from app.authz import circles as circle_policies
 from app.authz import policies
 from app.authz.principal import Principal
 from app.errors import AppError, InvalidToken, Unauthenticated, UnknownDevice
@@ -98,6 +99,11 @@ async def active_principal(principal: _Caller) -> Principal:
 
 async def clinician(principal: _Caller) -> Principal:
     policies.enforce(case_policies.may_act_as_clinician(principal))
+    return principal
+
+
+async def professional(principal: _Caller) -> Principal:
+    policies.enforce(circle_policies.may_use_circles(principal))
     return principal
 
 

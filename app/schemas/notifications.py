@@ -18,9 +18,12 @@ class EventOut(ResponseModel):
 
     id: int = Field(description="Position in the event sequence: the SSE `id:`, increasing, no gaps.")
     type: EventType
-    case_id: uuid.UUID
+    case_id: uuid.UUID | None = Field(default=None, description="The case of a `case.*` event.")
+    circle_id: uuid.UUID | None = Field(default=None, description="The circle of a `circle.*` event.")
     object_id: uuid.UUID | None = Field(
-        default=None, description="The message of a `case.message_posted` event; absent otherwise."
+        default=None,
+        description="The message of a `case.message_posted` event, the post of a `circle.post.created` "
+        "event, the session of a `circle.session.round` event; absent otherwise.",
     )
     created_at: datetime = Field(description="When the action happened.")
 

@@ -71,6 +71,7 @@ def register(session: Session, request: RegisterRequest, password_hash: str) -> 
         email=normalize_email(request.email),
         password_hash=password_hash,
         display_name=request.display_name.strip(),
+        profession=request.profession.value,
         professional_id_kind=request.professional_id_kind.value,
         professional_id=request.professional_id,
     )

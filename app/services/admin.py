@@ -10,11 +10,11 @@ from sqlmodel import Session, col, select
 
 from app.crypto.directory import EntryAction
 from app.directory.log import DirectoryLog
-from app.errors import Conflict, NotFound
-from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models.users import CLINICAL_ROLES, Profession, Role, User, UserRole, UserSpecialty, UserStatus
 from app.platform.pagination import Page
 from app.schemas.accounts import RolesUpdate
-from app.services import accounts
+from app.services import accounts, circle_rotation
 from app.services.auth import revoke_all_sessions
 from app.services.keyset import Keyset
 
@@ -108,6 +108,8 @@ def suspend(session: Session, user_id: uuid.UUID, now: datetime, directory: Dire
     user = get_user(session, user_id)
     if user.status != UserStatus.SUSPENDED:
         directory.account_changed(session, user.id, EntryAction.ACCOUNT_SUSPEND, now)
+    if user.status != UserStatus.SUSPENDED:
+        circle_rotation.member_devices_changed(session, user.id, now)
     user.status, user.updated_at = UserStatus.SUSPENDED, now
     revoke_all_sessions(session, user.id, "suspended")
     return user
@@ -117,6 +119,7 @@ def reactivate(session: Session, user_id: uuid.UUID, now: datetime, directory: D
     user = get_user(session, user_id)
     if user.status == UserStatus.SUSPENDED:
         directory.account_changed(session, user.id, EntryAction.ACCOUNT_REACTIVATE, now)
+        circle_rotation.member_devices_changed(session, user.id, now)
     user.status = UserStatus.ACTIVE if user.is_verified else UserStatus.PENDING
     user.updated_at = now
     return user
@@ -133,10 +136,17 @@ def _receivable_specialties(session: Session, user_id: uuid.UUID) -> set[str]:
     return set(rows.all())
 
 
+class ClinicalRoleNotAllowed(InvalidInput):
+    code = "clinical_role_not_allowed"
+    title = "Only physicians hold the physician and specialist roles"
+
+
 def set_roles(
     session: Session, user_id: uuid.UUID, update: RolesUpdate, now: datetime, directory: DirectoryLog
 ) -> User:
     user = get_user(session, user_id)
+    if user.profession != Profession.PHYSICIAN and set(update.roles) & CLINICAL_ROLES:
+        raise ClinicalRoleNotAllowed()
     specialties = accounts.require_active_specialties(session, update.specialties)
     before = _receivable_specialties(session, user.id)
     accounts.replace_roles(session, user.id, set(update.roles), specialties)

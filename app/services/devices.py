@@ -33,6 +33,7 @@ from app.schemas.accounts import ClinicianName
 from app.schemas.devices import ChallengeIn, DeviceCreate
 from app.schemas.directory import ProvedDevices
 from app.schemas.sealed import DirectoryDevice
+from app.services import circle_rotation
 from app.services.admin import UserNotFound
 from app.services.e2ee_errors import e2ee_checks
 from app.services.inserts import flush_new
@@ -206,6 +207,7 @@ def revoke(
     if device.revoked_at is None:
         device.revoked_at = now
         directory.device_revoked(session, device, now)
+        circle_rotation.member_devices_changed(session, user_id, now)
 
 
 def directory_entry(device: Device) -> DirectoryDevice:
@@ -264,6 +266,7 @@ def clinician_names(session: Session, user_ids: list[uuid.UUID]) -> list[Clinici
         ClinicianName(
             id=member.user.id,
             display_name=member.user.display_name,
+            profession=member.user.profession,
             roles=sorted(member.roles),
             specialties=sorted(member.specialties),
         )
