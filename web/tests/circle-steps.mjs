@@ -45,11 +45,10 @@ const STEPS = {
     await page.goto(`${url}/app/${hash}`);
     await page.locator(ready).waitFor();
   },
-  fill: (page, { label, value, within = "main" }) =>
-    page.locator(within).getByLabel(label, { exact: true }).fill(value),
-  check: (page, { label, within = "main" }) => page.locator(within).getByLabel(label, { exact: true }).check(),
-  choose: (page, { label, value, within = "main" }) =>
-    page.locator(within).getByLabel(label, { exact: true }).selectOption(value),
+  // Labels are matched from their start: a field's label also holds its hint (dom.js `field`).
+  fill: (page, { label, value, within = "main" }) => page.locator(within).getByLabel(label).fill(value),
+  check: (page, { label, within = "main" }) => page.locator(within).getByLabel(label).check(),
+  choose: (page, { label, value, within = "main" }) => page.locator(within).getByLabel(label).selectOption(value),
   // Presses a button (within a part of the page), then waits until `then` shows.
   async press(page, { button: name, then, within = "main" }) {
     await page.locator(within).getByRole("button", { name, exact: true }).click();
@@ -64,6 +63,7 @@ const STEPS = {
   },
   wait: (page, { selector }) => page.locator(selector).waitFor(),
   text: (page, { selector }) => page.locator(selector).first().textContent(),
+  attribute: (page, { selector, name }) => page.locator(selector).first().getAttribute(name),
   texts: (page, { selector }) => page.locator(selector).allTextContents(),
   count: (page, { selector }) => page.locator(selector).count(),
   enabled: (page, { selector }) => page.locator(selector).first().isEnabled(),
@@ -103,11 +103,16 @@ try {
   say("ready");
   for await (const line of createInterface({ input: process.stdin })) {
     const { who, step, ...args } = JSON.parse(line);
+    const page = await pageFor(who);
     try {
-      const value = await STEPS[step](await pageFor(who), args);
+      const value = await STEPS[step](page, args);
       say("ok", { value: value ?? null });
     } catch (error) {
-      say("failed", { step, error: error.message });
+      // What the page told the user, if anything: usually why the step's result never showed.
+      const notice = await page.locator("#notice:visible").textContent({ timeout: 500 }).catch(() => null);
+      const main = await page.locator("main").innerText({ timeout: 500 }).catch(() => "");
+      say("failed", { step, error: error.message, notice, main: main.slice(0, 2000), code: await page.locator("#notice").getAttribute(
+        "data-code", { timeout: 500 }).catch(() => null) });
     }
   }
   if (problems.length) throw new Error(`errors in the pages:\n${problems.join("\n")}`);

@@ -85,6 +85,7 @@ export default {
   "thread.title": "Discussion",
   "thread.replies": "Replies",
   "thread.no_replies": "No reply yet.",
+  "thread.reply_title": "Reply",
   "thread.reply": "Your reply",
   "thread.send": "Encrypt and reply",
 

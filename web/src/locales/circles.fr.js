@@ -85,6 +85,7 @@ export default {
   "thread.title": "Discussion",
   "thread.replies": "Réponses",
   "thread.no_replies": "Aucune réponse pour l'instant.",
+  "thread.reply_title": "Répondre",
   "thread.reply": "Votre réponse",
   "thread.send": "Chiffrer et répondre",
 

@@ -9,6 +9,7 @@ import { date, t, when } from "../i18n.js";
 import { go, showError } from "../shell.js";
 import { circleContext, circleHeading } from "./circle.js";
 
+const ACCOUNT_ID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 // A confirmation shown once on the next render (the removal's, after the new key is posted).
 let confirmation = null;
 
@@ -46,7 +47,7 @@ function memberRow(ctx, member, moderator) {
 }
 
 function inviteForm(ctx) {
-  const userId = h("input", { name: "user_id", required: true, pattern: "[0-9a-f-]{36}", autocomplete: "off" });
+  const userId = h("input", { name: "user_id", required: true, pattern: ACCOUNT_ID, autocomplete: "off" });
   const form = h("form", { class: "card invite", "aria-labelledby": "invite-title" },
     h("h2", { id: "invite-title" }, t("members.invite")),
     field(t("members.invite_id"), userId, t("members.invite_hint")),

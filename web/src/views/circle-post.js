@@ -99,7 +99,7 @@ export function postCard(ctx, opened, { link = false } = {}) {
   body,
   opened.ok ? h("p", { class: "verify ok" }, h("span", {}, t("circle.verified"))) : null,
   item.hidden ? null : h("div", { class: "post-actions" }, reactionButtons(ctx, item),
-    reportForm(ctx, item), moderator ? hideForm(ctx, item) : null));
+    isMine(ctx, item.author) ? null : reportForm(ctx, item), moderator ? hideForm(ctx, item) : null));
 }
 
 /**
@@ -117,7 +117,7 @@ export function composer(ctx, { parentId = null, session = null, disabledWhy = n
     h("input", { type: "radio", name: `${idBase}-as`, value, checked }), label);
   const pseudonymName = kept ? null : h("input", { name: "pseudonym", maxlength: "60" });
   const form = h("form", { class: "card composer", "aria-labelledby": `${idBase}-composer-title` },
-    h("h2", { id: `${idBase}-composer-title` }, parentId ? t("thread.reply") : t("circle.compose")),
+    h("h2", { id: `${idBase}-composer-title` }, parentId ? t("thread.reply_title") : t("circle.compose")),
     disabledWhy ? h("p", { class: "hint round-rule", role: "note" }, disabledWhy) : null,
     title ? field(t("circle.post_title"), title) : null,
     field(parentId ? t("thread.reply") : t("circle.post_body"), body, t("circle.post_hint")),
