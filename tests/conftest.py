@@ -26,7 +26,7 @@ from app.crypto import totp
 from app.crypto.passwords import PasswordHasher
 from app.main import create_app
 from app.models.base import metadata, utcnow
-from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.models.users import Profession, Role, User, UserRole, UserSpecialty, UserStatus
 from app.runtime.database import transaction
 from app.services.auth import totp_context
 from tests.s3_server import S3Server, s3_server
@@ -156,6 +156,7 @@ class Accounts:
         verified: bool = True,
         status: UserStatus = UserStatus.ACTIVE,
         with_totp: bool | None = None,
+        profession: Profession = Profession.PHYSICIAN,
     ) -> Account:
         self.counter += 1
         email = f"user{self.counter}-{uuid.uuid4().hex[:6]}@example.org"
@@ -169,6 +170,7 @@ class Accounts:
                 email=email,
                 password_hash=_PASSWORD_HASH,
                 display_name=f"Test user {self.counter}",
+                profession=profession.value,
                 status=status if verified else UserStatus.PENDING,
                 verified_at=utcnow() if verified else None,
             )

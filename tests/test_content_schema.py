@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from app.client import circle_content
 from app.client.content import (
     SCHEMA_PATH,
     AttachmentRef,
@@ -72,3 +73,26 @@ def test_content_that_does_not_match_is_kept_as_raw_text(kind: str, plaintext: b
 def test_unknown_fields_are_ignored() -> None:
     parsed = parse_content("message", b'{"v":1,"text":"hi","mood":"later content versions may add fields"}')
     assert parsed.content == MessageContent(v=1, text="hi")
+
+
+def test_the_committed_circle_post_schema_is_the_models_schema() -> None:
+    # On failure: python -m app.client.circle_content, and review the diff.
+    assert circle_content.SCHEMA_PATH.read_text() == schema_text(circle_content.json_schema())
+    schema = json.loads(circle_content.SCHEMA_PATH.read_text())
+    assert set(schema["$defs"]) == {"CirclePostContent", "CircleReplyContent"}
+    assert schema["$defs"]["CirclePostContent"]["required"] == ["body"]
+
+
+def test_circle_posts_and_replies_read_what_the_client_writes() -> None:
+    post = circle_content.parse_circle_content("post", circle_content.post_content_bytes("b", "t"))
+    assert (post.content.body, post.content.title) == ("b", "t")
+    assert b"title" not in circle_content.post_content_bytes("b")
+    reply = circle_content.parse_circle_content("reply", circle_content.reply_content_bytes("r"))
+    assert reply.content == circle_content.CircleReplyContent(body="r")
+
+
+@pytest.mark.parametrize("plaintext", [b"not json", b'{"title":"no body"}', b'{"body":7}', b'{"body":""}'])
+def test_circle_content_out_of_schema_is_shown_raw(plaintext: bytes) -> None:
+    parsed = circle_content.parse_circle_content("post", plaintext)
+    assert parsed.content is None
+    assert parsed.raw_text == plaintext.decode()

@@ -182,6 +182,67 @@ class ConfrereApi:
     def download_attachment(self, case_id: str, attachment_id: str) -> bytes:
         return self.request("GET", f"/v1/cases/{case_id}/attachments/{attachment_id}").content
 
+    # -- circles (docs/circles.md) ------------------------------------------------------------------
+
+    def create_circle(self, **body: Any) -> dict:
+        return self.json("POST", "/v1/circles", json=body)
+
+    def circles(self, **params: Any) -> Iterator[dict]:
+        yield from self._pages("/v1/circles", params)
+
+    def circle(self, circle_id: str) -> dict:
+        return self.json("GET", f"/v1/circles/{circle_id}")
+
+    def circle_members(self, circle_id: str) -> list[dict]:
+        return self.json("GET", f"/v1/circles/{circle_id}/members")["members"]
+
+    def circle_recipients(self, circle_id: str) -> dict:
+        """{checkpoint, devices}: every active device of every member, each with its directory proof."""
+        return self.json("GET", f"/v1/circles/{circle_id}/recipients")
+
+    def circle_action(self, circle_id: str, action: str, **body: Any) -> dict:
+        """POST /v1/circles/{id}/{action}: join, leave, invitations, epochs, pseudonym, posts, sessions."""
+        return self.json("POST", f"/v1/circles/{circle_id}/{action}", json=body)
+
+    def remove_circle_member(self, circle_id: str, user_id: str) -> None:
+        self.json("DELETE", f"/v1/circles/{circle_id}/members/{user_id}")
+
+    def set_circle_role(self, circle_id: str, user_id: str, role: str) -> dict:
+        return self.json("PUT", f"/v1/circles/{circle_id}/members/{user_id}/role", json={"role": role})
+
+    def circle_epochs(self, circle_id: str) -> dict:
+        """{device_id, current_epoch, rotation_required, epochs}: the epochs this device holds a wrap for."""
+        return self.json("GET", f"/v1/circles/{circle_id}/epochs")
+
+    def circle_pseudonyms(self, circle_id: str) -> list[dict]:
+        return self.json("GET", f"/v1/circles/{circle_id}/pseudonyms")["pseudonyms"]
+
+    def circle_posts(self, circle_id: str, **params: Any) -> dict:
+        """One page of top-level posts, newest first: {items, next_cursor}."""
+        query = {key: value for key, value in params.items() if value is not None}
+        return self.json("GET", f"/v1/circles/{circle_id}/posts", params=query)
+
+    def circle_thread(self, circle_id: str, post_id: str) -> dict:
+        return self.json("GET", f"/v1/circles/{circle_id}/posts/{post_id}")
+
+    def circle_post_action(self, circle_id: str, post_id: str, action: str, **body: Any) -> dict:
+        """POST /v1/circles/{id}/posts/{post_id}/{action}: hide, reports."""
+        return self.json("POST", f"/v1/circles/{circle_id}/posts/{post_id}/{action}", json=body)
+
+    def circle_reaction(self, circle_id: str, post_id: str, kind: str, *, on: bool) -> None:
+        self.json("PUT" if on else "DELETE", f"/v1/circles/{circle_id}/posts/{post_id}/reactions/{kind}")
+
+    def circle_reports(self, circle_id: str) -> list[dict]:
+        return self.json("GET", f"/v1/circles/{circle_id}/reports")["reports"]
+
+    def circle_session(self, circle_id: str, session_id: str) -> dict:
+        return self.json("GET", f"/v1/circles/{circle_id}/sessions/{session_id}")
+
+    def move_circle_session(self, circle_id: str, session_id: str, round_name: str) -> dict:
+        return self.json(
+            "POST", f"/v1/circles/{circle_id}/sessions/{session_id}/rounds", json={"round": round_name}
+        )
+
     def events(self, last_event_id: int | None = None, *, reconnect: bool = True) -> Iterator[dict]:
         """Follows GET /v1/events (Server-Sent Events) and yields each event's JSON, `stream.gap` included
         (events were purged or the id is unknown: reload your lists). The server ends a stream after a few

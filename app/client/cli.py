@@ -1,6 +1,7 @@
-"""`confrere login | device | case | events | totp ...`: the whole clinical flow from a terminal, encrypting
-locally. `--profile NAME` (or CONFRERE_PROFILE) picks the identity anywhere on the line; CONFRERE_PASSWORD
-answers `login`'s password prompt; CONFRERE_CLIENT_HOME moves the profiles (default ~/.config/confrere)."""
+"""`confrere login | device | case | circle | events | totp ...`: the whole clinical flow from a terminal,
+encrypting locally. `--profile NAME` (or CONFRERE_PROFILE) picks the identity anywhere on the line;
+CONFRERE_PASSWORD answers `login`'s password prompt; CONFRERE_CLIENT_HOME moves the profiles (default
+~/.config/confrere)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from app.client.api import ApiError, ConfrereApi
+from app.client.circle_cli import add_circle_command, run_circle
+from app.client.circles import CircleDevice, CircleKeyring
 from app.client.clinician import Attachment, AttachmentRefused, Clinician
 from app.client.directory import DirectoryTrust, Monitor
 from app.client.profile import Profile, profile_path
@@ -29,7 +32,7 @@ from app.crypto.e2ee import E2EEError, Suite
 TRANSITIONS = ("claim", "decline", "request_info", "provide_info", "answer", "close", "withdraw")
 DECLINE_REASONS = ("outside_expertise", "unavailable", "insufficient_information", "other")
 MESSAGE_KINDS = ("message", "info_request", "info_response", "report")
-CLIENT_COMMANDS = ("login", "device", "user", "case", "events", "totp")
+CLIENT_COMMANDS = ("login", "device", "user", "case", "circle", "events", "totp")
 # The server's default CONFRERE_MAX_ATTACHMENT_BYTES: checked here before anything is sent.
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
@@ -138,6 +141,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     share = case_commands.add_parser("share", help="re-share a case with a colleague's devices")
     share.add_argument("case_id")
     share.add_argument("--user", required=True)
+
+    add_circle_command(commands)
 
     events = commands.add_parser(
         "events",
@@ -311,6 +316,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _device(args, profile, api)
         if args.command == "user":
             return _user(args, profile, _clinician(profile, api))
+        if args.command == "circle":
+            device = CircleDevice(_clinician(profile, api), CircleKeyring.from_json(profile.circles))
+            try:
+                return run_circle(args, device)
+            finally:
+                profile.circles = device.keyring.to_json()
         return _case(args, _clinician(profile, api))
 
 

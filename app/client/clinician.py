@@ -154,7 +154,7 @@ class Clinician:
 
     # -- the directory -----------------------------------------------------------------------------
 
-    def _proved(self, answer: dict[str, Any], *, check_pins: bool = True) -> list[dict[str, Any]]:
+    def proved(self, answer: dict[str, Any], *, check_pins: bool = True) -> list[dict[str, Any]]:
         """An answer's devices once the directory proves them all and no verified colleague's safety number
         changed; E2EEError (DirectoryRefusal, SafetyNumberChanged) otherwise, before anything is sealed."""
         devices = self.trust.verified(answer["checkpoint"], answer["devices"])
@@ -183,12 +183,12 @@ class Clinician:
             for device in listed
             if device["revoked_at"] is None
         ]
-        return self._proved({"checkpoint": checkpoint, "devices": devices}, check_pins=check_pins)
+        return self.proved({"checkpoint": checkpoint, "devices": devices}, check_pins=check_pins)
 
     def colleague_devices(self, user_id: str, *, check_pins: bool = True) -> list[dict[str, Any]]:
         if user_id == self.user_id:
             return self.own_devices(check_pins=check_pins)
-        return self._proved(self.api.user_devices(user_id), check_pins=check_pins)
+        return self.proved(self.api.user_devices(user_id), check_pins=check_pins)
 
     def safety_number(self, user_id: str) -> SafetyNumber:
         """The colleague's (or one's own) safety number, from devices the directory proves."""
@@ -223,7 +223,7 @@ class Clinician:
     # -- writing -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _recipients(devices: list[dict[str, Any]]) -> dict[str, Recipient]:
+    def recipients(devices: list[dict[str, Any]]) -> dict[str, Recipient]:
         """Every device, each in its own suite (format version 2: one object for x25519 and xwing)."""
         return {
             device["device_id"]: Recipient(Suite(device["suite"]), unb64(device["kem_public_key"]))
@@ -255,12 +255,12 @@ class Clinician:
         named_specialist_id: str | None = None,
     ) -> str:
         case_id = str(uuid.uuid4())
-        audience = self._proved(
+        audience = self.proved(
             self.api.user_devices(named_specialist_id)
             if named_specialist_id
             else self.api.specialty_recipients(specialty)
         )
-        recipients = self._recipients(audience + self._own_devices())
+        recipients = self.recipients(audience + self._own_devices())
         body = CaseContent(
             v=CONTENT_VERSION,
             question=question,
@@ -303,15 +303,15 @@ class Clinician:
         """Everyone who takes part (the case's participants, shared colleagues included), and the specialty
         while the case waits in its queue."""
         participants = case["participants"]
-        devices = self._own_devices() + self._proved(
+        devices = self._own_devices() + self.proved(
             {
                 "checkpoint": participants["checkpoint"],
                 "devices": [device for user in participants["users"] for device in user["devices"]],
             }
         )
         if case["status"] == "open" and case["named_specialist_id"] is None:
-            devices += self._proved(self.api.specialty_recipients(case["specialty"]))
-        return self._recipients(devices)
+            devices += self.proved(self.api.specialty_recipients(case["specialty"]))
+        return self.recipients(devices)
 
     def post(self, case_id: str, kind: str, text: str) -> str:
         case = self.api.case(case_id)
@@ -393,13 +393,13 @@ class Clinician:
     def share(self, case_id: str, recipient_user_id: str) -> int:
         """Gives a colleague's devices access: re-wraps each object's key, signed by this device. Idempotent:
         the server keeps envelopes a device already holds. Returns how many envelopes were added."""
-        targets = self._recipients(self.colleague_devices(recipient_user_id))
+        targets = self.recipients(self.colleague_devices(recipient_user_id))
         return self._rewrap(case_id, recipient_user_id, targets)
 
     def catch_up(self, *, include_closed: bool = False) -> dict[str, int]:
         """Re-wraps, for this user's other active devices (a new one), the keys of the user's cases that
         this device holds: {case id: envelopes added}. Closed and withdrawn cases only when asked."""
-        targets = self._recipients(
+        targets = self.recipients(
             [device for device in self.own_devices() if device["device_id"] != self.device_id]
         )
         added = {}

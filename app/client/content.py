@@ -75,7 +75,7 @@ _MODEL_BY_KIND: dict[str, type[_Content]] = {
 }
 
 
-ContentT = TypeVar("ContentT", bound=_Content)
+ContentT = TypeVar("ContentT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -106,23 +106,33 @@ def content_bytes(content: _Content) -> bytes:
     return content.model_dump_json(exclude_none=True).encode()
 
 
-def json_schema() -> dict[str, Any]:
-    _, definitions = models_json_schema(
-        [(CaseContent, "validation"), (MessageContent, "validation")], ref_template="#/$defs/{model}"
-    )
+def schema_document(
+    models: list[type[BaseModel]], schema_id: str, title: str, description: str
+) -> dict[str, Any]:
+    """A JSON Schema 2020-12 document defining `models` under `$defs`."""
+    _, definitions = models_json_schema([(m, "validation") for m in models], ref_template="#/$defs/{model}")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "Confrere sealed content, content version 1",
-        "description": "The plaintext inside a sealed object (docs/e2ee.md section 15), UTF-8 JSON. Kind "
-        "`case`: CaseContent; kinds `message`, `info_request`, `info_response`, `report`: MessageContent; "
-        "kind `attachment`: the file's raw bytes (described by the case's `attachments`).",
+        "$id": schema_id,
+        "title": title,
+        "description": description,
         **definitions,
     }
 
 
-def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+def json_schema() -> dict[str, Any]:
+    return schema_document(
+        [CaseContent, MessageContent],
+        SCHEMA_ID,
+        "Confrere sealed content, content version 1",
+        "The plaintext inside a sealed object (docs/e2ee.md section 15), UTF-8 JSON. Kind "
+        "`case`: CaseContent; kinds `message`, `info_request`, `info_response`, `report`: MessageContent; "
+        "kind `attachment`: the file's raw bytes (described by the case's `attachments`).",
+    )
+
+
+def schema_text(schema: dict[str, Any] | None = None) -> str:
+    return json.dumps(json_schema() if schema is None else schema, indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":

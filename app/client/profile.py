@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.client.api import b64, unb64
 from app.client.directory import MonitorState, Sighting
@@ -57,6 +58,8 @@ class Profile:
     # Colleagues marked verified: user id -> the safety number compared with them.
     verified_contacts: dict[str, str] = field(default_factory=dict)
     last_event_id: int | None = None
+    # Peer circles: the epoch keys this device opened and its pseudonym keys (app/client/circles.py).
+    circles: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Profile:

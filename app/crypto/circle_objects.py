@@ -57,9 +57,10 @@ def _require_format(obj: Mapping[str, Any], code: str) -> None:
 
 
 def _require_epoch(value: object, code: str) -> int:
-    if require_int(value, "epoch", code) < 1:
+    epoch = require_int(value, "epoch", code)
+    if epoch < 1:
         raise CircleError(code, "epoch numbers start at 1")
-    return value  # type: ignore[return-value]  # require_int checked it is an int
+    return epoch
 
 
 def _sha256(data: bytes) -> bytes:

@@ -1,5 +1,5 @@
 """Known-answer vectors for docs/e2ee.md: version 1 in tests/crypto/e2ee_kat.json, version 2 in
-tests/crypto/e2ee_kat_v2.json.
+tests/crypto/e2ee_kat_v2.json, peer circles in tests/crypto/e2ee_kat_circles.json.
 
     python -m tests.crypto.kat            # rewrite the JSON (keeping stored HPKE wraps) and the doc sections
     python -m tests.crypto.kat --fresh    # also draw new HPKE wraps
@@ -234,7 +234,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from tests.crypto import kat_v2  # it builds on this module's inputs
+    from tests.crypto import kat_circles, kat_v2  # they build on this module's inputs
 
     main(sys.argv[1:])
     kat_v2.main(sys.argv[1:])
+    kat_circles.main(sys.argv[1:])
