@@ -11,9 +11,11 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from app.client.api import b64, unb64
+from app.crypto.circles import PseudonymKey, pseudonym_binding, sign_pseudonym_binding
 from app.models.base import utcnow
 from app.models.notifications import Event, EventRecipient
 from app.models.users import Profession
+from app.notifications import deadlines
 from tests.circle_helpers import (
     audit_of,
     create_circle,
@@ -110,12 +112,10 @@ def test_a_pseudonymous_post_never_shows_its_author(client, accounts, engine):
 
 
 def test_pseudonyms_are_bound_to_the_callers_device(client, accounts):
-    circle, (moderator, author, reader) = _circle(client, accounts)
+    circle, (_, author, reader) = _circle(client, accounts)
     make_pseudonym(client, circle, author, "Colibri")
     assert_problem(make_pseudonym(client, circle, reader, "Colibri", expect=409), 409, "pseudonym_name_taken")
     # A binding signed by another device than the caller's: refused.
-    from app.crypto.circles import PseudonymKey, pseudonym_binding, sign_pseudonym_binding
-
     key = PseudonymKey.generate()
     binding, signature = sign_pseudonym_binding(
         pseudonym_binding(circle, author.device.id, "5b1e6c1e-7d2a-4e43-9a51-3f0c2b8d9e10", key.public),
@@ -291,8 +291,6 @@ def test_a_session_refuses_writes_out_of_its_round(client, accounts, engine):
 
 
 def test_the_deadline_worker_closes_expired_sessions(client, accounts, engine, settings):
-    from app.notifications import deadlines
-
     circle, (presenter, facilitator, member) = _circle(client, accounts)
     post_id = post(client, circle, presenter, "situation").json()["id"]
     deadline = utcnow() + timedelta(hours=1)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, status
 from app.deps import Db, Professional
 from app.models.base import utcnow
 from app.models.circles import ReactionKind
-from app.runtime.context import audited, inline_read
+from app.runtime.context import audited
 from app.schemas.circles import (
     HideRequest,
     PostCreate,
@@ -58,7 +58,7 @@ async def create_post(circle_id: uuid.UUID, body: PostCreate, principal: Profess
     summary="Top-level posts, newest first (cursor pagination), with reply and reaction counts",
     response_model=PostPage,
     responses=problems(401, 403, 404, 422),
-    dependencies=[on_circle("circle.post.list"), inline_read()],
+    dependencies=[on_circle("circle.post.list")],
 )
 async def list_posts(
     circle_id: uuid.UUID, principal: Professional, db: Db, limit: Limit = 50, cursor: Cursor = None

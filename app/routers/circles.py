@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 
 from app.deps import Db, Professional, TrailDep
 from app.models.base import utcnow
-from app.runtime.context import audited, inline_read
+from app.runtime.context import audited
 from app.schemas.circles import (
     CircleCreate,
     CircleOut,
@@ -62,7 +62,7 @@ async def create_circle(body: CircleCreate, principal: Professional, db: Db) -> 
     summary="The caller's circles and invitations, or (joinable=true) open circles it may join; newest first",
     response_model=CirclePage,
     responses=problems(401, 403, 422),
-    dependencies=[audited("circle.list"), inline_read()],
+    dependencies=[audited("circle.list")],
 )
 async def list_circles(
     principal: Professional, db: Db, joinable: bool = False, limit: Limit = 50, cursor: Cursor = None
@@ -77,7 +77,7 @@ async def list_circles(
     summary="A circle: name, description, access, audience, current epoch, the caller's role, member count",
     response_model=CircleOut,
     responses=problems(401, 403, 404, 422),
-    dependencies=[on_circle("circle.read"), inline_read()],
+    dependencies=[on_circle("circle.read")],
 )
 async def get_circle(circle_id: uuid.UUID, principal: Professional, db: Db) -> CircleOut:
     return await db.run(circles.read, principal, circle_id)

@@ -201,13 +201,13 @@ class PostCreate(RequestModel):
 
 
 class MemberAuthor(ResponseModel):
-    kind: Literal["member"] = "member"
+    kind: Literal["member"]
     user_id: uuid.UUID
     display_name: str
 
 
 class PseudonymAuthor(ResponseModel):
-    kind: Literal["pseudonym"] = "pseudonym"
+    kind: Literal["pseudonym"]
     pseudonym_id: uuid.UUID
     name: str
 
