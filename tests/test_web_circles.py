@@ -53,8 +53,8 @@ def _unb64(text: str) -> bytes:
 
 
 @pytest.mark.usefixtures("web_bundle")
-def test_web_circle_format_keeps_its_rules():
-    _run_in_web(_require_browser_tools(), "--test", "tests/circles.test.mjs")
+def test_web_circle_format_keeps_its_rules_and_matches_the_known_answer_vectors():
+    _run_in_web(_require_browser_tools(), "--test", "tests/circles.test.mjs", "tests/circles-kat.test.mjs")
 
 
 @pytest.mark.usefixtures("web_bundle")

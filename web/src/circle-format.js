@@ -232,14 +232,18 @@ export function parsePostManifest(raw) {
 }
 
 /** HKDF-SHA256 of the epoch key, bound to the post's header: one key per post, never stored. */
-export async function postKey(epochKey, headerSha256, usage) {
+export async function derivePostKey(epochKey, headerSha256) {
   const ikm = await crypto.subtle.importKey("raw", epochKey, "HKDF", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits(
     { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: concat(POST_KEY_LABEL, headerSha256) },
     ikm,
     256,
   );
-  const raw = new Uint8Array(bits);
+  return new Uint8Array(bits);
+}
+
+async function postKey(epochKey, headerSha256, usage) {
+  const raw = await derivePostKey(epochKey, headerSha256);
   try {
     return await crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, false, [usage]);
   } finally {
@@ -252,11 +256,13 @@ export function postContent(body, title = "") {
   return utf8(JSON.stringify(title ? { body, title } : { body }));
 }
 
-/** One encryption per post, whatever the circle's size; `signingKey` is a device's or a pseudonym's. */
-export async function sealPost(epochKey, header, plaintext, signingKey) {
+/**
+ * One encryption per post, whatever the circle's size; `signingKey` is a device's or a pseudonym's. The
+ * nonce is random; the known-answer test alone gives one.
+ */
+export async function sealPost(epochKey, header, plaintext, signingKey, nonce = randomBytes(12)) {
   const headerRaw = postHeaderBytes(header);
   const headerSha256 = await sha256(headerRaw);
-  const nonce = randomBytes(12);
   const body = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: headerRaw },
     await postKey(epochKey, headerSha256, "encrypt"),
