@@ -369,9 +369,27 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         assert b("nurse", "enabled", selector="form.composer textarea") is False
         screens.check("nurse", "circle-session")
 
-        # The moderator sees the report, then removes the physician: the circle's key is rotated at once.
+        # The moderator sees the report, hides the reported reply with a reason that members then read in its
+        # place, and removes the physician: the circle's key is rotated at once.
         b("nurse", "open", hash=f"#/circle/{circle_id}/members", ready="section.reports")
-        assert b("nurse", "texts", selector=".reports li") != []
+        [reported] = b("nurse", "texts", selector=".reports li")
+        assert reported.startswith("Off topic · ")
+        b("nurse", "follow", link="See the post", then=_reply(answer))
+        b("nurse", "expand", summary="Hide", within=_reply(answer))
+        b(
+            "nurse",
+            "fill",
+            label="Reason for hiding",
+            value="Kept for the palliative circle",
+            within=_reply(answer),
+        )
+        b("nurse", "press", button="Hide", within=_reply(answer), then=".replies .hidden-note")
+        b("physician", "open", hash=f"#/circle/{circle_id}/post/{question_id}", ready=".replies .hidden-note")
+        assert b("physician", "text", selector=".replies .hidden-note") == (
+            "Hidden by a moderator: Kept for the palliative circle"
+        )
+        assert b("physician", "count", selector=".replies .post-body") == 0
+        b("nurse", "open", hash=f"#/circle/{circle_id}/members", ready="section.reports")
         screens.check("nurse", "circle-members")
         b("nurse", "press", button=f"Remove {physician_name}", then=".confirmation")
         b("nurse", "open", hash=f"#/circle/{circle_id}", ready="form.composer")

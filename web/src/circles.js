@@ -10,16 +10,22 @@ import { newEpoch, openEpoch, openPost, parsePostHeader, postContent, sealPost, 
 import { proved, recipients } from "./clinician.js";
 import { generatePseudonymKey, loadPseudonym, savePseudonym } from "./pseudonyms.js";
 
-// Epoch keys opened on this page, per circle and epoch: kept in memory only, never stored.
+// Epoch keys opened on this page, per device, circle and epoch: kept in memory only, never stored (and
+// another account logging in in this tab finds none of them). Beside them, why an epoch did not open.
 const epochKeys = new Map();
+const epochRefusals = new Map();
 // The server answers these when the members' devices changed under a post or a rotation.
 export const ROTATION_CODES = ["epoch_rotation_required", "members_changed"];
 const ROTATION_ATTEMPTS = 3;
 
-function keysOf(circleId) {
-  if (!epochKeys.has(circleId)) epochKeys.set(circleId, new Map());
-  return epochKeys.get(circleId);
+function perCircle(store, me, circleId) {
+  const key = `${me.deviceId}/${circleId}`;
+  if (!store.has(key)) store.set(key, new Map());
+  return store.get(key);
 }
+
+const keysOf = (me, circleId) => perCircle(epochKeys, me, circleId);
+const refusalsOf = (me, circleId) => perCircle(epochRefusals, me, circleId);
 
 /** Every active device of every member, each proved by the device directory before anything is wrapped. */
 export async function memberDevices(me, circleId) {
@@ -41,7 +47,7 @@ export async function rotate(me, circleId) {
         signature: b64(sealed.signature),
         wraps: Object.fromEntries([...sealed.wraps].map(([deviceId, wrap]) => [deviceId, b64(wrap)])),
       });
-      keysOf(circleId).set(epoch, sealed.epochKey);
+      keysOf(me, circleId).set(epoch, sealed.epochKey);
       return epoch;
     } catch (error) {
       // 409: the members' devices changed, or another member rotated first; anything else is final.
@@ -52,16 +58,18 @@ export async function rotate(me, circleId) {
 
 /**
  * Opens every epoch key wrapped for this device that is not open yet. The statement is verified with the
- * key of the device the server names (`author_device`), which must be the one the signed statement names. Returns the circle's epoch
- * state (`current_epoch`, `rotation_required`) and the refusals, by epoch.
+ * key of the device the server names (`author_device`), which must be the one the signed statement names;
+ * a grant's commitment must also be its epoch's rotation's when this device holds both. Refusals are kept,
+ * by epoch, to say why a post of that epoch cannot be read. Returns the circle's epoch state.
  */
 export async function loadEpochKeys(me, circleId) {
   const answer = await circlesApi.epochs(circleId);
-  const opened = keysOf(circleId);
-  const refused = new Map();
-  const rotations = new Map(answer.epochs.filter((e) => e.kind === "rotate")
-    .map((e) => [e.epoch, JSON.parse(fromUtf8(unb64(e.statement))).key_commitment]));
-  for (const held of answer.epochs) {
+  const opened = keysOf(me, circleId);
+  const refused = refusalsOf(me, circleId);
+  const rotations = new Map();
+  const order = (held) => (held.kind === "rotate" ? 0 : 1);
+  const rotationsFirst = [...answer.epochs].sort((a, b) => order(a) - order(b));
+  for (const held of rotationsFirst) {
     if (opened.has(held.epoch)) continue;
     try {
       const author = held.author_device;
@@ -79,12 +87,14 @@ export async function loadEpochKeys(me, circleId) {
       if (statement.authorDeviceId !== author.device_id) {
         throw new E2EEError("invalid_epoch_statement", "the statement names another author device");
       }
+      if (statement.kind === "rotate") rotations.set(held.epoch, statement.keyCommitment);
       opened.set(held.epoch, epochKey);
+      refused.delete(held.epoch);
     } catch (error) {
-      refused.set(held.epoch, error);
+      if (!opened.has(held.epoch)) refused.set(held.epoch, error);
     }
   }
-  return { currentEpoch: answer.current_epoch, rotationRequired: answer.rotation_required, refused };
+  return { currentEpoch: answer.current_epoch, rotationRequired: answer.rotation_required };
 }
 
 /** This member's pseudonym in the circle on this device, registered with the server on first use. */
@@ -105,7 +115,7 @@ export async function ensurePseudonym(me, circleId, name) {
 
 async function sealAndSend(me, circleId, { postId, parentId, text, title, pseudonym, session }) {
   const { currentEpoch } = await loadEpochKeys(me, circleId);
-  const epochKey = keysOf(circleId).get(currentEpoch);
+  const epochKey = keysOf(me, circleId).get(currentEpoch);
   if (!epochKey) throw new E2EEError("no_epoch_key");
   const header = {
     author: pseudonym ? pseudonym.keyId : me.deviceId,
@@ -194,13 +204,13 @@ export async function pseudonymKeys(circleId) {
  * `{ item, ok: false, error }` (a post from before this device's first epoch says `no_epoch_key`). Hidden
  * posts come without sealed fields unless the reader moderates.
  */
-export async function openItem(circleId, item, pseudonymKeyMap) {
+export async function openItem(me, circleId, item, pseudonymKeyMap) {
   if (!item.sealed) return { item, ok: false, error: null };
   return { item, ...(await settle((async () => {
     const headerRaw = unb64(item.sealed.header);
     const header = parsePostHeader(headerRaw);
-    const epochKey = keysOf(circleId).get(item.epoch);
-    if (!epochKey) throw new E2EEError("no_epoch_key");
+    const epochKey = keysOf(me, circleId).get(item.epoch);
+    if (!epochKey) throw refusalsOf(me, circleId).get(item.epoch) ?? new E2EEError("no_epoch_key");
     const parentId = item.parent_id ?? item.id;
     const { plaintext } = await openPost({
       epochKey,

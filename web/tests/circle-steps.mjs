@@ -110,9 +110,9 @@ try {
     } catch (error) {
       // What the page told the user, if anything: usually why the step's result never showed.
       const notice = await page.locator("#notice:visible").textContent({ timeout: 500 }).catch(() => null);
+      const code = await page.locator("#notice").getAttribute("data-code", { timeout: 500 }).catch(() => null);
       const main = await page.locator("main").innerText({ timeout: 500 }).catch(() => "");
-      say("failed", { step, error: error.message, notice, main: main.slice(0, 2000), code: await page.locator("#notice").getAttribute(
-        "data-code", { timeout: 500 }).catch(() => null) });
+      say("failed", { step, error: error.message, notice, code, main: main.slice(0, 2000) });
     }
   }
   if (problems.length) throw new Error(`errors in the pages:\n${problems.join("\n")}`);

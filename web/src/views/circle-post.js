@@ -79,7 +79,9 @@ export function postCard(ctx, opened, { link = false } = {}) {
       "aria-label": t("circle.open_post", { title }) }, title)
     : title);
   const meta = [authorName(ctx, item.author), when(item.created_at)];
-  if (!item.parent_id && link) meta.push(t("circle.replies", { n: item.reply_count }));
+  if (!item.parent_id && link) {
+    meta.push(item.reply_count === 1 ? t("circle.reply") : t("circle.replies", { n: item.reply_count }));
+  }
   if (item.parent_id && item.session) meta.push(t("session.written_in", { round: t(`round.${item.session.round}`) }));
   let body;
   if (opened.ok) body = h("p", { class: "text post-body" }, opened.body);

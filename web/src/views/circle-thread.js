@@ -47,7 +47,7 @@ function sessionPanel(ctx, session) {
       "aria-current": round === session.round ? "step" : null }, t(`round.${round}`)))),
     h("p", {}, t("session.presenter", { name: authorName(ctx, session.presenter) }), " · ",
       t("session.facilitated", { name: facilitator }), " · ", t("session.deadline_at", { at: when(session.deadline) })),
-    h("p", { class: "hint" }, t(`rule.${session.round}`)),
+    h("p", { class: "hint" }, t("session.writers", { rule: t(`rule.${session.round}`) })),
     advance ? h("div", { class: "buttons" }, advance) : null);
 }
 
@@ -88,20 +88,23 @@ export async function circleThreadView(session, circleId, postId) {
   const ctx = await circleContext(session, circleId);
   const thread = await circlesApi.post(circleId, postId);
   const { post } = thread;
+  const open = (item) => openItem(session.device, circleId, item, ctx.pseudonymKeys);
   const [opened, replies, coDevelopment, members] = await Promise.all([
-    openItem(circleId, post, ctx.pseudonymKeys),
-    Promise.all(thread.replies.map((reply) => openItem(circleId, reply, ctx.pseudonymKeys))),
+    open(post),
+    Promise.all(thread.replies.map(open)),
     post.session ? circlesApi.session(circleId, post.session.session_id) : null,
     !post.session && isMine(ctx, post.author) ? circlesApi.members(circleId) : null,
   ]);
-  return h("section", { class: "circle-thread", "data-circle-id": circleId, "data-post-id": postId },
+  // A reply's id leads to its whole discussion (the server answers with the top-level post).
+  return h("section", { class: "circle-thread", "data-circle-id": circleId, "data-post-id": post.id },
     ...circleHeading(ctx, h("p", {}, h("a", { href: `#/circle/${circleId}` }, t("circle.back")))),
     h("h2", { class: "visually-hidden" }, t("thread.title")),
     postCard(ctx, opened),
     coDevelopment ? sessionPanel(ctx, coDevelopment) : null,
     h("section", { class: "replies", "aria-labelledby": "replies-title" },
       h("h2", { id: "replies-title" }, t("thread.replies")),
-      replies.length ? replies.map((reply) => postCard(ctx, reply)) : h("p", { class: "empty" }, t("thread.no_replies"))),
+      replies.length ? replies.map((reply) => postCard(ctx, reply))
+        : h("p", { class: "empty" }, t("thread.no_replies"))),
     post.hidden ? null : replyComposer(ctx, post, coDevelopment),
     members ? openSessionForm(ctx, post, members) : null);
 }

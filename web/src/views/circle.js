@@ -9,7 +9,7 @@ import { loadSpecialties } from "../people.js";
 import { loadPseudonym } from "../pseudonyms.js";
 import { showError } from "../shell.js";
 import { composer, postCard } from "./circle-post.js";
-import { audienceText } from "./circles.js";
+import { audienceText, memberCount } from "./circles.js";
 
 /**
  * What every circle screen needs: the circle, this device's epoch keys opened, the circle's pseudonym
@@ -31,7 +31,7 @@ export function circleHeading(ctx, ...extra) {
   return [
     h("h1", {}, circle.name),
     circle.description ? h("p", { class: "lead text" }, circle.description) : null,
-    h("p", { class: "hint circle-facts" }, [audienceText(circle), t("circles.members", { n: circle.member_count }),
+    h("p", { class: "hint circle-facts" }, [audienceText(circle), memberCount(circle.member_count),
       t(`circles.role_${circle.my_role}`), t("circle.epoch", { epoch: circle.current_epoch })].join(" · ")),
     circle.rotation_required ? h("p", { class: "hint rotation" }, t("circle.rotation_pending")) : null,
     ...extra,
@@ -40,7 +40,8 @@ export function circleHeading(ctx, ...extra) {
 
 async function postsSection(ctx) {
   const first = await circlesApi.postsPage(ctx.circle.id);
-  const open = (items) => Promise.all(items.map((item) => openItem(ctx.circle.id, item, ctx.pseudonymKeys)));
+  const open = (items) =>
+    Promise.all(items.map((item) => openItem(ctx.session.device, ctx.circle.id, item, ctx.pseudonymKeys)));
   const list = h("div", { class: "posts" }, (await open(first.items)).map((o) => postCard(ctx, o, { link: true })));
   const section = h("section", { class: "circle-posts", "aria-labelledby": "posts-title" },
     h("h2", { id: "posts-title" }, t("circle.posts")),

@@ -9,6 +9,8 @@ import { go, showError } from "../shell.js";
 
 export const PROFESSIONS = ["physician", "nurse", "psychologist", "midwife", "pharmacist", "physiotherapist"];
 
+export const memberCount = (n) => (n === 1 ? t("circles.member") : t("circles.members", { n }));
+
 export function audienceText(circle) {
   if (circle.access === "invitation") return t("circles.invitation");
   const { profession, specialty } = circle.audience ?? {};
@@ -22,7 +24,7 @@ function circleCard(circle, action) {
     h("h3", {}, circle.my_status === "active"
       ? h("a", { href: `#/circle/${circle.id}` }, circle.name) : circle.name),
     circle.description ? h("p", { class: "text" }, circle.description) : null,
-    h("p", { class: "hint" }, [audienceText(circle), t("circles.members", { n: circle.member_count }),
+    h("p", { class: "hint" }, [audienceText(circle), memberCount(circle.member_count),
       circle.my_role ? t(`circles.role_${circle.my_role}`) : null,
       circle.my_status === "invited" ? t("circles.invited") : null].filter(Boolean).join(" · ")),
     action);
