@@ -40,6 +40,13 @@ export default {
   "profession.pharmacist": "Pharmacists",
   "profession.physiotherapist": "Physiotherapists",
 
+  "professional.physician": "Physician",
+  "professional.nurse": "Nurse",
+  "professional.psychologist": "Psychologist",
+  "professional.midwife": "Midwife",
+  "professional.pharmacist": "Pharmacist",
+  "professional.physiotherapist": "Physiotherapist",
+
   "circle.members_link": "Members and moderation",
   "circle.back": "Back to the circle",
   "circle.leave": "Leave the circle",

@@ -40,6 +40,13 @@ export default {
   "profession.pharmacist": "Pharmacien·nes",
   "profession.physiotherapist": "Kinésithérapeutes",
 
+  "professional.physician": "Médecin",
+  "professional.nurse": "Infirmier·ère",
+  "professional.psychologist": "Psychologue",
+  "professional.midwife": "Sage-femme",
+  "professional.pharmacist": "Pharmacien·ne",
+  "professional.physiotherapist": "Kinésithérapeute",
+
   "circle.members_link": "Membres et modération",
   "circle.back": "Retour au cercle",
   "circle.leave": "Quitter le cercle",

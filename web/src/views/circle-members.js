@@ -40,7 +40,7 @@ function memberRow(ctx, member, moderator) {
   return h("tr", { "data-user-id": member.user_id },
     h("td", { "data-label": t("members.name") }, me ? t("members.you", { name: member.display_name })
       : member.display_name),
-    h("td", { "data-label": t("members.profession") }, t(`profession.${member.profession}`)),
+    h("td", { "data-label": t("members.profession") }, t(`professional.${member.profession}`)),
     h("td", { "data-label": t("members.role") }, t(`circles.role_${member.role}`)),
     h("td", { "data-label": t("members.joined") }, member.joined_at ? date(member.joined_at) : "–"),
     h("td", {}, tools.length ? h("div", { class: "buttons member-tools" }, tools) : null));
