@@ -307,8 +307,11 @@ class BrowserSteps:
 
 
 @contextmanager
-def browser_steps(node: str, server_url: str) -> Iterator[BrowserSteps]:
-    with browser_run(node, {"url": server_url}, ("tests/steps.mjs",)) as run:
+def browser_steps(
+    node: str, server_url: str, screenshots: str | None = None, seconds: float = RUN_SECONDS
+) -> Iterator[BrowserSteps]:
+    config = {"url": server_url, "screenshots": screenshots}
+    with browser_run(node, config, ("tests/steps.mjs",), seconds=seconds) as run:
         yield BrowserSteps(run)
 
 

@@ -185,6 +185,8 @@ export const transition = (caseId, action, extra = {}) =>
   json("POST", `/v1/cases/${caseId}/transitions`, { action, ...extra });
 export const messages = (caseId) => pages(`/v1/cases/${caseId}/messages`);
 export const postMessage = (caseId, body) => json("POST", `/v1/cases/${caseId}/messages`, body);
+// Re-share (idempotent): `{ envelope_count, already_held }`.
+export const shareCase = (caseId, body) => json("POST", `/v1/cases/${caseId}/envelopes`, body);
 
 // The server streams `meta` before `ciphertext`, so the parts must be appended in this order.
 export function uploadAttachment(caseId, meta, ciphertext) {

@@ -25,8 +25,8 @@ function sortedCopy(value) {
   return value;
 }
 
-// Every string in these documents is drawn from [0-9a-z-], so sorted keys and no whitespace are the
-// whole canonical form: JSON.stringify writes no escapes for them.
+// Every string in these documents is drawn from [0-9a-z-] (and standard base64 in a safety number's input),
+// so sorted keys and no whitespace are the whole canonical form: JSON.stringify writes no escapes for them.
 export function canonicalBytes(obj) {
   return utf8(JSON.stringify(sortedCopy(obj)));
 }
@@ -182,4 +182,24 @@ export function parseManifest(raw) {
     envelopes,
     keyCommitment: obj.key_commitment,
   };
+}
+
+/**
+ * A share statement (section 12): `entries` of `{ envelopeSha256, headerSha256, objectId, recipientDeviceId }`,
+ * written sorted by object id, then recipient device id, as the format requires.
+ */
+export function shareStatementBytes({ caseId, sharerDeviceId, entries }) {
+  const key = (entry) => `${entry.objectId} ${entry.recipientDeviceId}`;
+  const sorted = [...entries].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return canonicalBytes({
+    v: 1,
+    case_id: caseId,
+    sharer_device_id: sharerDeviceId,
+    entries: sorted.map((entry) => ({
+      envelope_sha256: entry.envelopeSha256,
+      header_sha256: entry.headerSha256,
+      object_id: entry.objectId,
+      recipient_device_id: entry.recipientDeviceId,
+    })),
+  });
 }

@@ -4,11 +4,24 @@
 import * as api from "./api.js";
 import { b64, unb64 } from "./bytes.js";
 import { caseContent, messageContent, parseContent } from "./content.js";
-import { generateDeviceKeys, openKemChallenge, openSealed, registrationMessage, seal, sign } from "./e2ee.js";
+import {
+  generateDeviceKeys,
+  openKemChallenge,
+  openSealed,
+  registrationMessage,
+  rewrap,
+  seal,
+  sign,
+  signShare,
+} from "./e2ee.js";
 import { parseHeader, parseManifest } from "./canonical.js";
 import { E2EEError } from "./errors.js";
-import { approveDevice, verifiedDevices } from "./directory.js";
+import { approveDevice, markVerified, verifiedDevices } from "./directory.js";
 import { saveDevice } from "./keystore.js";
+import { safetyNumber } from "./safety.js";
+
+// Cases in these states take no new content; catch-up leaves them (the reference client's FINAL_STATUSES).
+const FINAL_STATUSES = ["closed", "withdrawn"];
 
 /**
  * Registers the public halves of `keys` (created here unless given, e.g. backed-up keys), proving possession
@@ -55,14 +68,37 @@ export function recipients(devices) {
 
 // Every answer that names devices is checked against the device directory log before anything is sealed
 // for them (docs/e2ee.md section 18.3): a device it does not prove stops the sealing, with the reason.
-export const proved = (me, answer) => verifiedDevices(me.userId, answer.checkpoint, answer.devices);
+// A verified colleague whose safety number changed stops it too (section 18.3 step 4), unless `pins` is
+// false: to show that colleague the number now served.
+export const proved = (me, answer, pins = true) => verifiedDevices(me.userId, answer.checkpoint, answer.devices, { pins });
 
-async function ownDevices(me) {
+async function ownDevices(me, pins = true) {
   const { checkpoint, devices } = await api.provedDevices();
   const active = devices
     .filter((d) => d.revoked_at === null)
     .map((d) => ({ ...d, device_id: d.id }));
-  return proved(me, { checkpoint, devices: active });
+  return proved(me, { checkpoint, devices: active }, pins);
+}
+
+/** A colleague's (or one's own) active devices, proved by the directory. */
+async function devicesOf(me, userId, pins = true) {
+  if (userId === me.userId) return ownDevices(me, pins);
+  return proved(me, await api.userDevices(userId), pins);
+}
+
+/** The safety number of `userId` (docs/e2ee.md section 18.5) over the devices the directory proves now. */
+export async function safetyNumberOf(me, userId) {
+  return safetyNumber(userId, await devicesOf(me, userId, false));
+}
+
+/** Marks `userId` verified with the number the user just compared (refused if it changed meanwhile). */
+export async function markColleagueVerified(me, userId, digits) {
+  const now = await safetyNumberOf(me, userId);
+  if (now.digits !== digits) {
+    throw new E2EEError("safety_number_changed", "the number changed while it was shown",
+      { user: userId, pinned: digits, now: now.digits });
+  }
+  await markVerified(me.userId, userId, digits);
 }
 
 function sealFor(me, caseId, kind, objectId, plaintext, audience) {
@@ -195,4 +231,71 @@ export async function openCase(me, caseId) {
     })),
   );
   return { kase, content, attachments, thread };
+}
+
+// -- re-sharing and catch-up (docs/e2ee.md sections 12 and 18.6) -----------------------------------------
+
+// Every object of the case this device holds an envelope for, re-wrapped for `targets`, in one signed
+// share to `recipientUserId`. Objects sealed before this device existed are skipped. Resolves to the
+// server's `{ envelope_count, already_held }`, or null when there was nothing to re-wrap.
+async function rewrapCase(me, caseId, recipientUserId, targets) {
+  const kase = await api.getCase(caseId);
+  const objects = [[kase.sealed, { caseId, kind: "case", objectId: caseId }],
+    ...kase.attachments.map((a) => [a.sealed, { caseId, kind: "attachment", objectId: a.id }]),
+    ...(await api.all(api.messages(caseId))).map((m) => [m.sealed, { caseId, kind: m.kind, objectId: m.id }])];
+  const entries = [];
+  for (const [sealed, served] of objects) {
+    const mine = sealed.envelopes.find((e) => e.device_id === me.deviceId);
+    if (!mine) continue;
+    entries.push(...(await rewrap({
+      headerRaw: unb64(sealed.header),
+      manifestRaw: unb64(sealed.manifest),
+      signature: unb64(sealed.signature),
+      authorSigningPublic: unb64(sealed.author_device.signing_public_key),
+      served,
+      wrappedKey: unb64(mine.wrapped_key),
+      deviceId: me.deviceId,
+      keys: me.keys,
+    }, targets)));
+  }
+  if (entries.length === 0) return null;
+  const { statement, signature } = await signShare(caseId, me.deviceId, entries, me.keys);
+  return api.shareCase(caseId, {
+    recipient_user_id: recipientUserId,
+    sharer_device_id: me.deviceId,
+    statement: b64(statement),
+    signature: b64(signature),
+    envelopes: entries.map((entry) => ({ object_id: entry.objectId, device_id: entry.deviceId,
+      wrapped_key: b64(entry.envelope) })),
+  });
+}
+
+/**
+ * Gives a colleague's devices the case's keys, once the directory proves them (and their safety number is
+ * the one pinned, if verified). Idempotent: envelopes a device holds already are left as they are.
+ */
+export async function shareCase(me, caseId, colleagueId) {
+  const targets = recipients(await devicesOf(me, colleagueId));
+  if (targets.size === 0) throw new E2EEError("no_recipient_devices");
+  return (await rewrapCase(me, caseId, colleagueId, targets)) ?? { envelope_count: 0, already_held: 0 };
+}
+
+/**
+ * Catch-up: re-wraps, for this user's other active devices (a new one), the keys of the user's open cases
+ * that this device holds. Resolves to `{ cases, added }`: cases re-shared and envelopes added.
+ */
+export async function catchUp(me) {
+  const targets = recipients((await ownDevices(me)).filter((d) => d.device_id !== me.deviceId));
+  let cases = 0;
+  let added = 0;
+  if (targets.size === 0) return { cases, added };
+  for (const kase of await api.all(api.cases())) {
+    if (FINAL_STATUSES.includes(kase.status)) continue;
+    const shared = await rewrapCase(me, kase.id, me.userId, targets);
+    if (shared?.envelope_count) {
+      cases += 1;
+      added += shared.envelope_count;
+    }
+  }
+  return { cases, added };
 }

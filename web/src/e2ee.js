@@ -6,12 +6,13 @@ import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke
 import { XWing } from "@hpke/hybridkem-x-wing";
 
 import { concat, equalBytes, lengthPrefixed, randomBytes, sha256, toHex, utf8 } from "./bytes.js";
-import { headerBytes, manifestBytes, parseHeader, parseManifest } from "./canonical.js";
+import { headerBytes, manifestBytes, parseHeader, parseManifest, shareStatementBytes } from "./canonical.js";
 import { E2EEError } from "./errors.js";
 
 const ENVELOPE_LABEL = "confrere/v1/envelope";
 const KEY_COMMITMENT_LABEL = "confrere/v1/key-commitment";
 const MANIFEST_LABEL = utf8("confrere/v1/manifest\0");
+const SHARE_LABEL = utf8("confrere/v1/share\0");
 const REGISTRATION_LABEL = "confrere/v2/device-registration";
 const KEM_PROOF_LABEL = "confrere/v2/device-kem-proof";
 
@@ -257,32 +258,11 @@ export function checkContext(header, served) {
   }
 }
 
-/**
- * Verifies and decrypts one object for this device, served by the API as `served`. A re-shared envelope is
- * absent from the author's manifest; it is accepted (`reshared`) because the signed key commitment still
- * proves it carries the author's key. `authorSigningPublic` must be the key trusted for the header's
- * author_device_id.
- */
-export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRaw, signature, deviceId, keys,
-  authorSigningPublic, served, reshared = false }) {
-  const { header, manifest, headerSha256 } = await verifyManifest(
-    headerRaw,
-    manifestRaw,
-    signature,
-    authorSigningPublic,
-  );
-  checkContext(header, served);
-  if (manifest.ciphertextSize !== ciphertext.length) {
-    throw new E2EEError("ciphertext_size_mismatch", "ciphertext size differs from the manifest");
-  }
-  if (manifest.ciphertextSha256 !== toHex(await sha256(ciphertext))) {
-    throw new E2EEError("ciphertext_hash_mismatch", "ciphertext hash differs from the manifest");
-  }
-  const listed = manifest.envelopes[deviceId];
-  if (!reshared && listed?.sha256 !== toHex(await sha256(wrappedKey))) {
-    throw new E2EEError("envelope_set_mismatch", "envelope is not listed for this device");
-  }
+// Opens this device's envelope and checks the content key against the signed commitment (the suite the
+// manifest labels, the envelope's length, then HPKE with `info` bound to this device and object).
+async function unwrapContentKey({ header, manifest, headerSha256 }, wrappedKey, deviceId, keys) {
   // Version 1: the header's suite; version 2: the manifest's label (none for a re-shared envelope).
+  const listed = manifest.envelopes[deviceId];
   const labelled = header.v === 1 ? header.suite : (listed?.suite ?? null);
   if (labelled !== null && labelled !== keys.suite) {
     throw new E2EEError("suite_mismatch", "the envelope is labelled with another suite than this device's");
@@ -296,8 +276,33 @@ export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRa
   const commitment = await keyCommitment(contentKey, headerSha256);
   const expected = Uint8Array.from(manifest.keyCommitment.match(/../g), (h) => parseInt(h, 16));
   if (contentKey.length !== 32 || !equalBytes(commitment, expected)) {
+    contentKey.fill(0);
     throw new E2EEError("key_commitment_mismatch", "content key does not match the author's commitment");
   }
+  return contentKey;
+}
+
+/**
+ * Verifies and decrypts one object for this device, served by the API as `served`. A re-shared envelope is
+ * absent from the author's manifest; it is accepted (`reshared`) because the signed key commitment still
+ * proves it carries the author's key. `authorSigningPublic` must be the key trusted for the header's
+ * author_device_id.
+ */
+export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRaw, signature, deviceId, keys,
+  authorSigningPublic, served, reshared = false }) {
+  const verified = await verifyManifest(headerRaw, manifestRaw, signature, authorSigningPublic);
+  const { header, manifest } = verified;
+  checkContext(header, served);
+  if (manifest.ciphertextSize !== ciphertext.length) {
+    throw new E2EEError("ciphertext_size_mismatch", "ciphertext size differs from the manifest");
+  }
+  if (manifest.ciphertextSha256 !== toHex(await sha256(ciphertext))) {
+    throw new E2EEError("ciphertext_hash_mismatch", "ciphertext hash differs from the manifest");
+  }
+  if (!reshared && manifest.envelopes[deviceId]?.sha256 !== toHex(await sha256(wrappedKey))) {
+    throw new E2EEError("envelope_set_mismatch", "envelope is not listed for this device");
+  }
+  const contentKey = await unwrapContentKey(verified, wrappedKey, deviceId, keys);
   try {
     const plaintext = await crypto.subtle.decrypt(
       { name: "AES-GCM", iv: ciphertext.subarray(0, 12), additionalData: headerRaw },
@@ -310,4 +315,50 @@ export async function openSealed({ headerRaw, ciphertext, wrappedKey, manifestRa
   } finally {
     contentKey.fill(0);
   }
+}
+
+// -- re-sharing (section 12) -------------------------------------------------------------------------------
+
+/**
+ * Re-share: verifies the object as a recipient would (served as `served`), opens this device's envelope
+ * (commitment checked) and wraps the same content key for each of `recipients` (device id to `{ suite,
+ * kemPublic }`) in that device's suite; a version 1 object only for devices of its header's suite. Resolves
+ * to the share statement's entries with their envelopes: `[{ objectId, headerSha256, deviceId, envelope }]`.
+ */
+export async function rewrap({ headerRaw, manifestRaw, signature, authorSigningPublic, served, wrappedKey,
+  deviceId, keys }, recipients) {
+  const verified = await verifyManifest(headerRaw, manifestRaw, signature, authorSigningPublic);
+  const { header, headerSha256 } = verified;
+  checkContext(header, served);
+  const contentKey = await unwrapContentKey(verified, wrappedKey, deviceId, keys);
+  const shared = [];
+  try {
+    for (const [recipientId, recipient] of recipients) {
+      if (header.v === 1 && recipient.suite !== header.suite) continue;
+      shared.push({
+        objectId: header.objectId,
+        headerSha256: toHex(headerSha256),
+        deviceId: recipientId,
+        envelope: await wrapContentKey(contentKey, header, headerSha256, recipientId, recipient),
+      });
+    }
+  } finally {
+    contentKey.fill(0);
+  }
+  return shared;
+}
+
+/** The signed share statement of `entries` (from rewrap): `{ statement, signature }` as bytes. */
+export async function signShare(caseId, sharerDeviceId, entries, keys) {
+  const statement = shareStatementBytes({
+    caseId,
+    sharerDeviceId,
+    entries: await Promise.all(entries.map(async (entry) => ({
+      envelopeSha256: toHex(await sha256(entry.envelope)),
+      headerSha256: entry.headerSha256,
+      objectId: entry.objectId,
+      recipientDeviceId: entry.deviceId,
+    }))),
+  });
+  return { statement, signature: await sign(keys, concat(SHARE_LABEL, statement)) };
 }

@@ -3,10 +3,12 @@
 
 import { has, t } from "./i18n.js";
 
+// `values` fill the catalogue's sentence; `values.detail`, a catalogue key, says which check failed.
 export class E2EEError extends Error {
-  constructor(code, message) {
+  constructor(code, message, values = undefined) {
     super(message || code.replaceAll("_", " "));
     this.code = code;
+    if (values) this.values = values;
   }
 }
 
@@ -19,14 +21,13 @@ export class ApiError extends Error {
   }
 }
 
-// Directory refusals name the device and the check that failed: the sentence is followed by that detail.
-const WITH_DETAIL = new Set(["device_not_in_directory", "device_keys_mismatch", "directory_log_forked"]);
-
-// Sentences are in the catalogue (locales/), under "error.<code>".
+// Sentences are in the catalogue (locales/), under "error.<code>"; a directory refusal's detail (which device,
+// which check) is a catalogue key too, so that nothing English shows in another language.
 export function describe(error) {
   if (error?.code && has(`error.${error.code}`)) {
-    const sentence = t(`error.${error.code}`, error.values ?? {});
-    return WITH_DETAIL.has(error.code) ? t("error.with_detail", { sentence, detail: error.message }) : sentence;
+    const values = error.values ?? {};
+    const sentence = t(`error.${error.code}`, values);
+    return values.detail ? t("error.with_detail", { sentence, detail: t(values.detail, values) }) : sentence;
   }
   if (error instanceof ApiError) return t("error.server_refused", { code: error.code });
   return t("error.unexpected", { message: error?.message ?? error });

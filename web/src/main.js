@@ -3,6 +3,7 @@
 import * as api from "./api.js";
 import { approveDevice, unknownDevices } from "./directory.js";
 import { h, shortId } from "./dom.js";
+import { describe } from "./errors.js";
 import { LANGUAGES, language, setLanguage, t, when } from "./i18n.js";
 import { loadDevice } from "./keystore.js";
 import { clearError, go, onSessionEnded, SESSION_ENDED, showError } from "./shell.js";
@@ -16,6 +17,7 @@ import { deviceView } from "./views/device.js";
 import { loginView } from "./views/login.js";
 import { newCaseView } from "./views/new-case.js";
 import { pendingView, registerView } from "./views/register.js";
+import { safetyView } from "./views/safety.js";
 import { securityView } from "./views/security.js";
 
 const main = document.getElementById("main");
@@ -122,7 +124,7 @@ async function checkOwnDevices(userId) {
     h("strong", {}, t("directory.check_devices")),
     ...unknown.map((device) =>
       device.error
-        ? h("p", {}, t("directory.unchecked", { message: device.error.message }))
+        ? h("p", {}, t("directory.unchecked", { message: describe(device.error) }))
         : h("p", {},
           t(device.revoked ? "directory.unknown_device_revoked" : "directory.unknown_device",
             { device: shortId(device.id), at: when(device.at) }),
@@ -162,6 +164,7 @@ const ROUTES = [
   [/^#\/circle\/([0-9a-f-]{36})$/, (id) => circleView(session, id)],
   [/^#\/circle\/([0-9a-f-]{36})\/members$/, (id) => circleMembersView(session, id)],
   [/^#\/circle\/([0-9a-f-]{36})\/post\/([0-9a-f-]{36})$/, (id, post) => circleThreadView(session, id, post)],
+  [/^#\/safety\/([0-9a-f-]{36})$/, (id) => safetyView(session, id)],
 ];
 
 const matching = (routes) => routes.find(([pattern]) => pattern.test(location.hash));

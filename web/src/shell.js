@@ -18,6 +18,10 @@ export function onSessionEnded(handler) {
 
 export function showError(error) {
   notice.replaceChildren(h("strong", {}, t("notice.prefix")), describe(error));
+  // A verified colleague's devices changed: the way forward is to compare the numbers again.
+  if (error?.code === "safety_number_changed" && error.values?.user) {
+    notice.append(" ", h("a", { href: `#/safety/${error.values.user}` }, t("safety.compare_again")));
+  }
   notice.hidden = false;
   notice.dataset.code = error?.code ?? "error";
   notice.scrollIntoView({ block: "nearest" });

@@ -41,3 +41,30 @@ describe("professional ids", () => {
     assert.equal(professionalIdValid("npi", "12345678 3"), false);
   });
 });
+
+describe("refusals in the page's language", () => {
+  it("shows a directory refusal's detail from the catalogue, never the English message", async () => {
+    // i18n.js keeps the chosen language in localStorage and sets <html lang>: a stand-in for both.
+    globalThis.localStorage = { getItem: () => "en", setItem: () => {} };
+    globalThis.document = { documentElement: {} };
+    const { setLanguage, t } = await import("../src/i18n.js");
+    const { describe: describeError, E2EEError } = await import("../src/errors.js");
+    setLanguage("fr");
+    const details = Object.keys(en).filter((key) => key.startsWith("directory.why."));
+    assert.ok(details.length >= 10);
+    for (const detail of details) {
+      const english = "device 0a1b2c3d: the English reason the console shows";
+      const refusal = new E2EEError("device_not_in_directory", english,
+        { detail, device: "0a1b2c3d", size: 12, last: 14 });
+      const shown = describeError(refusal);
+      assert.ok(shown.startsWith(fr["error.device_not_in_directory"]), shown);
+      assert.ok(shown.includes(t(detail, { device: "0a1b2c3d", size: 12, last: 14 })), shown);
+      assert.ok(!shown.includes("English") && !shown.includes("{"), shown);
+    }
+    const changed = new E2EEError("safety_number_changed", "the devices of verified colleague changed",
+      { user: "u", pinned: "11111 22222", now: "33333 44444", detail: null });
+    assert.equal(describeError(changed), fr["error.safety_number_changed"]
+      .replace("{pinned}", "11111 22222").replace("{now}", "33333 44444"));
+    setLanguage("en");
+  });
+});

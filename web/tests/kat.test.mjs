@@ -16,7 +16,9 @@ import {
   openKemChallenge,
   openSealed,
   registrationMessage,
+  rewrap,
   sign,
+  signShare,
 } from "../src/e2ee.js";
 import { bytes, deviceKeys, importPrivate } from "./seeded-keys.mjs";
 
@@ -81,6 +83,31 @@ for (const [suite, v] of Object.entries(kat.suites)) {
       const forNewcomer = await openSealed({ ...sealed, wrappedKey: bytes(v.wrapped_key_newcomer),
         deviceId: input.newcomer_device_id, keys: newcomer, reshared: true });
       assert.deepEqual(forNewcomer.plaintext, plaintext);
+    });
+
+    it("re-shares as the reader: the vector's statement and signature, an envelope the newcomer opens", async () => {
+      const entry = { objectId: input.case_id, headerSha256: v.header_sha256, deviceId: input.newcomer_device_id,
+        envelope: bytes(v.wrapped_key_newcomer) };
+      const { statement, signature } = await signShare(input.case_id, input.reader_device_id, [entry], reader);
+      assert.equal(new TextDecoder().decode(statement), v.share_statement);
+      assert.equal(toHex(signature), v.share_signature);
+      const fromReader = { ...sealed, wrappedKey: bytes(v.wrapped_key_reader), deviceId: input.reader_device_id,
+        keys: reader };
+      const other = suite === "x25519" ? "xwing" : "x25519";
+      const [shared, ...rest] = await rewrap(fromReader, new Map([
+        [input.newcomer_device_id, { suite, kemPublic: newcomer.kemPublic }],
+        // A version 1 object is re-shared only within its suite: a device of the other suite is left out.
+        [input.user_id, { suite: other, kemPublic: bytes(kat.suites[other].newcomer_kem_public) }],
+      ]));
+      assert.deepEqual(rest, []);
+      assert.equal(shared.headerSha256, v.header_sha256);
+      const opened = await openSealed({ ...sealed, wrappedKey: shared.envelope, deviceId: input.newcomer_device_id,
+        keys: newcomer, reshared: true });
+      assert.deepEqual(opened.plaintext, utf8(input.plaintext));
+      await assert.rejects(rewrap({ ...fromReader, served: { ...served, kind: "report" } }, new Map()),
+        { code: "context_mismatch" });
+      await assert.rejects(rewrap({ ...fromReader, deviceId: input.newcomer_device_id }, new Map()),
+        { code: "decryption_failed" });
     });
 
     it("refuses tampering with the code of docs/e2ee.md section 14", async () => {
@@ -148,6 +175,15 @@ describe("format version 2: one case for an x25519 and an X-Wing device", async 
     for (const name of Object.keys(devices)) {
       assert.deepEqual((await open(name)).plaintext, utf8(input.plaintext));
     }
+  });
+
+  it("re-shares a version 2 object across suites: the x25519 device wraps for the X-Wing one", async () => {
+    const [shared] = await rewrap({ ...sealed, wrappedKey: bytes(v.wrapped_key_classic), deviceId: devices.classic.id,
+      keys: devices.classic.keys }, new Map([[devices.hybrid.id, { suite: "xwing",
+      kemPublic: devices.hybrid.keys.kemPublic }]]));
+    assert.equal(shared.envelope.length, 1168);
+    assert.deepEqual((await open("hybrid", { wrappedKey: shared.envelope, reshared: true })).plaintext,
+      utf8(input.plaintext));
   });
 
   it("refuses a relabelled suite, a moved object and a swapped device", async () => {

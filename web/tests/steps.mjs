@@ -2,10 +2,11 @@
 // ({"who", "step", ...}); each answers `ok` with a value, or `failed` with the reason. One browser context
 // (profile) per user. web/tests/e2e.mjs, by contrast, runs one fixed scenario.
 
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { launchChromium, newWatchedPage } from "./browser.mjs";
+import { axeViolations, launchChromium, newWatchedPage } from "./browser.mjs";
 
-const { url } = JSON.parse(process.env.CONFRERE_E2E);
+const { url, screenshots } = JSON.parse(process.env.CONFRERE_E2E);
 const say = (event, data = {}) => process.stdout.write(`@@e2e ${JSON.stringify({ event, ...data })}\n`);
 const problems = [];
 const pages = new Map();
@@ -47,6 +48,37 @@ const STEPS = {
   wait: (page, { selector }) => page.locator(selector).waitFor(),
   text: (page, { selector }) => page.locator(selector).textContent(),
   buttons: (page) => page.locator("form.actions button").allTextContents(),
+  options: (page, { label }) => page.getByLabel(label).locator("option").allTextContents(),
+  follow: async (page, { link, then }) => {
+    await page.getByRole("link", { name: link, exact: true }).click();
+    await page.locator(then).waitFor();
+  },
+  // Tabs from the top of the page to the control named `name` and presses Enter: reachable by keyboard.
+  async keyboard(page, { name, then }) {
+    await page.locator("body").focus();
+    for (let i = 0; i < 60; i++) {
+      await page.keyboard.press("Tab");
+      const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
+      if (focused === name) {
+        await page.keyboard.press("Enter");
+        return page.locator(then).waitFor();
+      }
+    }
+    throw new Error(`${name} cannot be reached with the Tab key`);
+  },
+  // axe-core's serious and critical violations on the page as it is, at the given width (none overflowing).
+  async audit(page, { width = 1024 }) {
+    await page.setViewportSize({ width, height: 844 });
+    const overflow = await page.evaluate((w) => document.documentElement.scrollWidth > w, width);
+    const found = await axeViolations(page);
+    await page.setViewportSize({ width: 1024, height: 640 });
+    return [...found, ...(overflow ? [`wider than ${width} px`] : [])];
+  },
+  language: (page, { code }) => page.locator("#language").selectOption(code),
+  // docs/screenshots/<name>.png when `make web-screenshots` asks for them.
+  async screenshot(page, { name }) {
+    if (screenshots) await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+  },
 };
 
 try {

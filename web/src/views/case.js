@@ -4,12 +4,12 @@
 
 import * as api from "../api.js";
 import { busy, field, h, shortId } from "../dom.js";
-import { openCase, post } from "../clinician.js";
+import { openCase, post, shareCase } from "../clinician.js";
+import { pinnedNumber } from "../directory.js";
 import { bind, discard, draft } from "../drafts.js";
 import { describe } from "../errors.js";
 import { date, t, when } from "../i18n.js";
 import { displayName, learnNames, loadSpecialties, personName, specialtyName } from "../people.js";
-import { safetyNumber } from "../safety.js";
 import { go, showError } from "../shell.js";
 import { firstLine, patientText } from "../summary.js";
 import { statusLabel } from "./cases.js";
@@ -20,8 +20,8 @@ const DECLINE_REASONS = ["outside_expertise", "unavailable", "insufficient_infor
 // Decrypted photos are shown through blob: URLs, released when the next case view replaces this one.
 let objectUrls = [];
 
-// The verified author in words; the device and its safety number behind a disclosure.
-async function verification(session, item) {
+// The verified author in words; the device and a link to the author's safety number behind a disclosure.
+function verification(session, item) {
   if (!item.ok) {
     return h("p", { class: "verify refused", "data-code": item.error.code ?? "error" },
       t("verify.refused"), describe(item.error));
@@ -34,8 +34,9 @@ async function verification(session, item) {
     h("details", { class: "device-details" },
       h("summary", {}, t("verify.details")),
       h("p", {}, t("verify.device", { id: shortId(author.device_id), suite: author.suite })),
-      h("p", { class: "safety" }, t("verify.safety", { number: await safetyNumber(author.signing_public_key) })),
-      h("p", {}, t("verify.checks"))));
+      h("p", {}, t("verify.checks")),
+      h("p", {}, h("a", { href: `#/safety/${author.user_id}` }, author.user_id === session.user.id
+        ? t("safety.title_own") : t("safety.title", { name: displayName(author.user_id) })))));
 }
 
 // Signed and verified, but not in the shape this client knows (docs/e2ee.md section 15): shown as it is.
@@ -53,7 +54,7 @@ function questionText(content) {
 async function contentCard(session, opened) {
   const { content, attachments } = opened;
   const photos = await Promise.all(attachments.map(async (attachment) => {
-    if (!attachment.ok) return h("figure", { class: "photo" }, await verification(session, attachment));
+    if (!attachment.ok) return h("figure", { class: "photo" }, verification(session, attachment));
     const url = URL.createObjectURL(new Blob([attachment.plaintext], { type: attachment.mediaType }));
     objectUrls.push(url);
     const media = attachment.mediaType.startsWith("image/")
@@ -62,12 +63,12 @@ async function contentCard(session, opened) {
       h("img", { src: url, alt: attachment.name }))
       : h("a", { href: url, download: attachment.name }, t("case.download", { name: attachment.name }));
     return h("figure", { class: "photo" }, media, h("figcaption", {}, attachment.name),
-      await verification(session, attachment));
+      verification(session, attachment));
   }));
   const about = content.ok ? patientText(content.content?.patient) : "";
   return h("article", { class: "card content", "aria-labelledby": "content-title" },
     h("h2", { id: "content-title" }, t("case.question")),
-    await verification(session, content),
+    verification(session, content),
     about ? h("p", { class: "patient" }, h("strong", {}, t("case.patient")), " · ", about) : null,
     content.ok ? questionText(content) : null,
     photos.length ? h("div", { class: "photos" }, photos) : null);
@@ -84,7 +85,7 @@ async function threadCard(session, thread) {
           ` · ${personName(session, message.authorId)} · ${when(message.createdAt)}`),
         message.ok && message.raw ? rawText(message.text) : null,
         message.ok && !message.raw ? h("p", { class: "text" }, message.text) : null,
-        await verification(session, message)))));
+        verification(session, message)))));
 }
 
 async function reloadAfter(error) {
@@ -161,6 +162,72 @@ function declineRow(kase, button) {
     h("p", { class: "hint" }, t("move.decline_hint")));
 }
 
+// Who takes part (the case's participants), each with their safety number, and for a participant the
+// re-share: a colleague picked among those the server would let receive the case (its requester, a named
+// specialist, the specialists of its specialty: docs/api.md section 7), whose devices the directory
+// proves (and whose safety number is the one pinned, if verified) before anything is sealed for them.
+async function participantsCard(session, kase) {
+  const users = kase.participants.users;
+  const taking = users.some((user) => user.user_id === session.user.id);
+  const allowed = new Set([kase.requester_id, kase.named_specialist_id].filter(Boolean));
+  if (taking) {
+    (await api.specialtyRecipients(kase.specialty)).devices.forEach((device) => allowed.add(device.user_id));
+  }
+  allowed.delete(session.user.id);
+  await learnNames([...allowed, ...users.map((user) => user.user_id)]);
+  const verified = new Set();
+  for (const userId of [...allowed, ...users.map((user) => user.user_id)]) {
+    if (userId !== session.user.id && (await pinnedNumber(session.user.id, userId)) !== null) verified.add(userId);
+  }
+  const card = h("section", { class: "card participants no-print", "aria-labelledby": "participants-title" },
+    h("h2", { id: "participants-title" }, t("share.title")),
+    h("ul", { class: "people" }, users.map((user) =>
+      h("li", { "data-user-id": user.user_id },
+        h("strong", {}, personName(session, user.user_id)),
+        ` · ${user.roles.map((role) => t(`role.${role}`)).join(", ")} · `,
+        verified.has(user.user_id) ? h("span", { class: "chip verified" }, t("share.verified")) : null,
+        verified.has(user.user_id) ? " " : null,
+        h("a", { href: `#/safety/${user.user_id}`, "aria-label": user.user_id === session.user.id
+          ? t("safety.title_own") : t("safety.title", { name: displayName(user.user_id) }) },
+        t("share.safety"))))));
+  if (taking) card.append(shareForm(session, kase, [...allowed], verified));
+  return card;
+}
+
+function shareForm(session, kase, allowed, verified) {
+  const result = h("p", { class: "result", role: "status" });
+  if (allowed.length === 0) return h("p", { class: "hint" }, t("share.none"));
+  const colleague = h("select", { name: "colleague" },
+    h("option", { value: "" }, t("share.choose")),
+    allowed.map((userId) => h("option", { value: userId },
+      verified.has(userId) ? t("share.option_verified", { name: displayName(userId) }) : displayName(userId))));
+  const form = h("form", { class: "share" },
+    h("h3", {}, t("share.colleague")),
+    h("p", { class: "hint" }, t("share.hint", { specialty: specialtyName(kase.specialty) })),
+    h("div", { class: "buttons" }, field(t("share.colleague_label"), colleague),
+      h("button", { type: "submit" }, t("share.submit"))),
+    result);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    result.textContent = "";
+    const chosen = colleague.value;
+    if (!chosen) return showError({ code: "choose_colleague" });
+    return busy(form, () => shareCase(session.device, kase.id, chosen))
+      .then(({ envelope_count: added, already_held: held }) => {
+        result.textContent = t("share.done", { name: displayName(chosen), added, held });
+      })
+      .catch(showError);
+  });
+  return form;
+}
+
+// Items sealed before this browser was registered: say how to get their keys here.
+function noKeysBanner(opened) {
+  const items = [opened.content, ...opened.attachments, ...opened.thread];
+  if (!items.some((item) => !item.ok && item.error.code === "no_envelope")) return null;
+  return h("div", { class: "banner no-keys", role: "status" }, h("p", {}, t("case.no_keys")));
+}
+
 // Shown only on paper (style.css @media print): what the patient record needs around the report.
 function printHeader(kase, summary) {
   return h("header", { class: "print-only" },
@@ -201,7 +268,9 @@ export async function caseView(session, caseId) {
       ? h("p", { class: "no-print" }, h("button", { type: "button", class: "print", onclick: () => window.print() },
         t("case.print")))
       : null,
+    noKeysBanner(opened),
     await contentCard(session, opened),
     await threadCard(session, opened.thread),
-    actionsCard(kase, session));
+    actionsCard(kase, session),
+    await participantsCard(session, kase));
 }

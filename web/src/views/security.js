@@ -1,12 +1,32 @@
-// This browser's device and its safety number, and two-factor authentication (TOTP) with its QR code
-// drawn here.
+// This browser's device, the user's safety number, catching up the user's other devices on their open
+// cases (docs/e2ee.md section 18.6), and two-factor authentication (TOTP) with its QR code drawn here.
 
 import * as api from "../api.js";
+import { catchUp } from "../clinician.js";
 import { busy, field, h } from "../dom.js";
 import { t } from "../i18n.js";
 import { qrSvg } from "../qr.js";
-import { safetyNumber } from "../safety.js";
 import { go, showError } from "../shell.js";
+
+// A new device of this user holds no key for what was sealed before it: this browser re-wraps them.
+function catchUpCard(session) {
+  const result = h("p", { class: "result", role: "status" });
+  const form = h("form", { class: "card catch-up", "aria-labelledby": "catch-up-title" },
+    h("h2", { id: "catch-up-title" }, t("catchup.title")),
+    h("p", {}, t("catchup.text")),
+    h("button", { type: "submit" }, t("catchup.button")),
+    result);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    result.textContent = "";
+    busy(form, () => catchUp(session.device))
+      .then(({ cases, added }) => {
+        result.textContent = added ? t("catchup.done", { added, cases }) : t("catchup.nothing");
+      })
+      .catch(showError);
+  });
+  return form;
+}
 
 function totpCard(session) {
   const card = h("section", { class: "card totp", "aria-labelledby": "totp-title" },
@@ -48,13 +68,14 @@ function enrolForm(session, { secret, otpauth_uri: uri }) {
   ];
 }
 
-export async function securityView(session) {
+export function securityView(session) {
   const { device } = session;
   return h("section", { class: "security" },
     h("h1", {}, t("security.title")),
     h("section", { class: "card", "aria-labelledby": "this-device" },
       h("h2", { id: "this-device" }, t("security.device", { label: device.label, suite: device.keys.suite })),
-      h("p", { class: "safety" }, t("security.safety", { number: await safetyNumber(device.keys.signingPublic) })),
+      h("p", {}, h("a", { href: `#/safety/${session.user.id}` }, t("security.safety_link"))),
       h("p", { class: "hint" }, t("security.safety_hint"))),
+    catchUpCard(session),
     totpCard(session));
 }
