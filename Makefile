@@ -111,7 +111,8 @@ $(WEB_DEPS): web/package.json web/package-lock.json
 web: $(WEB_DEPS)
 	cd web && node build.mjs
 
-# Refreshes docs/screenshots/ from the browser tests (the X-Wing run, the product tour and the trust screens).
+# Refreshes docs/screenshots/ from the browser tests (the X-Wing run, the product tour, the trust screens and
+# the circles).
 web-screenshots: $(STAMP) web
 	CONFRERE_WEB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_web_e2e.py tests/test_web_product.py \
-		tests/test_web_trust.py -k "xwing or product or trust_in_the_browser"
+		tests/test_web_trust.py tests/test_web_circles.py -k "xwing or product or trust_in_the_browser or share_a_circle"

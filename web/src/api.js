@@ -86,7 +86,7 @@ async function call(method, path, body) {
   return response;
 }
 
-async function json(method, path, body) {
+export async function json(method, path, body) {
   const response = await call(method, path, body);
   return response.status === 204 ? null : response.json();
 }

@@ -10,8 +10,8 @@ const CONTENT_AEAD = "aes-256-gcm";
 const OBJECT_KINDS = ["case", "attachment", "message", "info_request", "info_response", "report"];
 const MIN_CIPHERTEXT_SIZE = 12 + 16; // nonce and GCM tag around an empty plaintext
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 function sortedCopy(value) {
   if (Array.isArray(value)) return value.map(sortedCopy);
@@ -46,7 +46,7 @@ function checkValues(value) {
 
 // Parses `raw` and requires it to be exactly its own canonical serialization (duplicates, whitespace,
 // escapes, floats and unsorted keys all change the re-serialized bytes).
-function parseCanonical(raw) {
+export function parseCanonical(raw) {
   let obj;
   try {
     obj = JSON.parse(fromUtf8(raw));
@@ -64,14 +64,14 @@ function parseCanonical(raw) {
   return obj;
 }
 
-function requireFields(obj, names, code) {
+export function requireFields(obj, names, code) {
   const keys = Object.keys(obj).sort();
   if (keys.join(",") !== [...names].sort().join(",")) {
     throw new E2EEError(code, `fields must be exactly ${[...names].sort().join(", ")}`);
   }
 }
 
-function requireMatch(value, pattern, name, code) {
+export function requireMatch(value, pattern, name, code) {
   if (typeof value !== "string" || !pattern.test(value)) throw new E2EEError(code, `bad ${name}`);
 }
 
@@ -79,7 +79,7 @@ function requireVersion(value, code) {
   if (!VERSIONS.includes(value)) throw new E2EEError(code, "unsupported version");
 }
 
-function requireSuite(suite) {
+export function requireSuite(suite) {
   if (!SUITES.includes(suite)) throw new E2EEError("unknown_suite", "unknown E2EE suite");
 }
 

@@ -62,7 +62,7 @@ function sealedIn(sealed) {
 }
 
 // Every device the API names, each in its own suite: one version 2 object serves x25519 and X-Wing devices.
-function recipients(devices) {
+export function recipients(devices) {
   return new Map(devices.map((d) => [d.device_id, { suite: d.suite, kemPublic: unb64(d.kem_public_key) }]));
 }
 
@@ -70,7 +70,7 @@ function recipients(devices) {
 // for them (docs/e2ee.md section 18.3): a device it does not prove stops the sealing, with the reason.
 // A verified colleague whose safety number changed stops it too (section 18.3 step 4), unless `pins` is
 // false: to show that colleague the number now served.
-const proved = (me, answer, pins = true) => verifiedDevices(me.userId, answer.checkpoint, answer.devices, { pins });
+export const proved = (me, answer, pins = true) => verifiedDevices(me.userId, answer.checkpoint, answer.devices, { pins });
 
 async function ownDevices(me, pins = true) {
   const { checkpoint, devices } = await api.provedDevices();

@@ -17,7 +17,7 @@ const REGISTRATION_LABEL = "confrere/v2/device-registration";
 const KEM_PROOF_LABEL = "confrere/v2/device-kem-proof";
 
 const KEM_PUBLIC_LENGTH = { x25519: 32, xwing: 1216 };
-const ENVELOPE_LENGTH = { x25519: 80, xwing: 1168 };
+export const ENVELOPE_LENGTH = { x25519: 80, xwing: 1168 };
 const MLKEM768_PUBLIC_LENGTH = 1184;
 
 const HPKE = {
@@ -154,26 +154,48 @@ export function envelopeInfo(suite, caseId, headerSha256, recipientDeviceId) {
   return lengthPrefixed(ENVELOPE_LABEL, utf8(suite), utf8(caseId), headerSha256, utf8(recipientDeviceId));
 }
 
-export async function keyCommitment(contentKey, headerSha256) {
-  const key = await crypto.subtle.importKey("raw", contentKey, { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-  ]);
-  const message = concat(utf8(KEY_COMMITMENT_LABEL), headerSha256);
+export async function hmacSha256(keyBytes, message) {
+  const key = await crypto.subtle.importKey("raw", keyBytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+}
+
+export function keyCommitment(contentKey, headerSha256) {
+  return hmacSha256(contentKey, concat(utf8(KEY_COMMITMENT_LABEL), headerSha256));
 }
 
 async function aesKey(contentKey, usage) {
   return crypto.subtle.importKey("raw", contentKey, { name: "AES-GCM" }, false, [usage]);
 }
 
-// The envelope is in the recipient's own suite, which `info` binds (section 9).
-async function wrapContentKey(contentKey, header, headerSha256, deviceId, { suite, kemPublic }) {
+/**
+ * HPKE base mode, single shot, empty aad: `secret` sealed to a recipient's KEM key (checked first) in its
+ * own suite, as `enc || ct`. Case envelopes and circle epoch-key wraps (section 20) are both made here.
+ */
+export async function hpkeWrap({ suite, kemPublic }, info, secret) {
   if (!HPKE[suite]) throw new E2EEError("unknown_suite", "unknown E2EE suite");
   await checkKemPublic(suite, kemPublic);
   const recipientPublicKey = await HPKE[suite].kem.deserializePublicKey(kemPublic);
-  const info = envelopeInfo(suite, header.caseId, headerSha256, deviceId);
-  const { enc, ct } = await HPKE[suite].seal({ recipientPublicKey, info }, contentKey);
+  const { enc, ct } = await HPKE[suite].seal({ recipientPublicKey, info }, secret);
   return concat(new Uint8Array(enc), new Uint8Array(ct));
+}
+
+/** Opens what hpkeWrap made for this device (its suite's length checked by the caller). */
+export async function hpkeUnwrap(keys, wrapped, info) {
+  const encLength = wrapped.length - 48;
+  try {
+    const opened = await HPKE[keys.suite].open(
+      { recipientKey: keys.kemPrivate, enc: wrapped.slice(0, encLength), info },
+      wrapped.slice(encLength),
+    );
+    return new Uint8Array(opened);
+  } catch {
+    throw new E2EEError("decryption_failed", "the wrapped key does not open for this device and object");
+  }
+}
+
+// The envelope is in the recipient's own suite, which `info` binds (section 9).
+function wrapContentKey(contentKey, header, headerSha256, deviceId, recipient) {
+  return hpkeWrap(recipient, envelopeInfo(recipient.suite, header.caseId, headerSha256, deviceId), contentKey);
 }
 
 /**
@@ -249,22 +271,8 @@ async function unwrapContentKey({ header, manifest, headerSha256 }, wrappedKey, 
     const expected = ENVELOPE_LENGTH[keys.suite];
     throw new E2EEError("envelope_length", `a ${keys.suite} envelope is ${expected} bytes`);
   }
-  const encLength = wrappedKey.length - 48;
-  let contentKey;
-  try {
-    contentKey = new Uint8Array(
-      await HPKE[keys.suite].open(
-        {
-          recipientKey: keys.kemPrivate,
-          enc: wrappedKey.slice(0, encLength),
-          info: envelopeInfo(keys.suite, header.caseId, headerSha256, deviceId),
-        },
-        wrappedKey.slice(encLength),
-      ),
-    );
-  } catch {
-    throw new E2EEError("decryption_failed", "envelope does not open for this device and object");
-  }
+  const contentKey = await hpkeUnwrap(keys, wrappedKey, envelopeInfo(keys.suite, header.caseId, headerSha256,
+    deviceId));
   const commitment = await keyCommitment(contentKey, headerSha256);
   const expected = Uint8Array.from(manifest.keyCommitment.match(/../g), (h) => parseInt(h, 16));
   if (contentKey.length !== 32 || !equalBytes(commitment, expected)) {

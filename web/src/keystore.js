@@ -7,7 +7,7 @@ import { randomBytes, utf8 } from "./bytes.js";
 const DB_NAME = "confrere";
 const STORE = "devices";
 
-function request(req) {
+export function request(req) {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);

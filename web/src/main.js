@@ -8,6 +8,10 @@ import { LANGUAGES, language, setLanguage, t, when } from "./i18n.js";
 import { loadDevice } from "./keystore.js";
 import { clearError, go, onSessionEnded, SESSION_ENDED, showError } from "./shell.js";
 import { caseView } from "./views/case.js";
+import { circleView } from "./views/circle.js";
+import { circleMembersView } from "./views/circle-members.js";
+import { circleThreadView } from "./views/circle-thread.js";
+import { circlesView, newCircleView } from "./views/circles.js";
 import { casesView, queueView } from "./views/cases.js";
 import { deviceView } from "./views/device.js";
 import { loginView } from "./views/login.js";
@@ -57,6 +61,10 @@ function languageSwitch() {
   return select;
 }
 
+// Nurses, psychologists and the other professions use circles; only physicians have case roles.
+const takesCases = (user) => user.roles.includes("physician") || user.roles.includes("specialist");
+const home = () => (session.user && !takesCases(session.user) ? "#/circles" : "#/cases");
+
 function renderNav() {
   const { user, device } = session;
   skip.textContent = t("skip");
@@ -67,9 +75,10 @@ function renderNav() {
     return;
   }
   const links = [
-    ["#/cases", t("nav.cases")],
+    ...(takesCases(user) ? [["#/cases", t("nav.cases")]] : []),
     ...(user.roles.includes("specialist") ? [["#/queue", t("nav.queue")]] : []),
-    ["#/new", t("nav.new")],
+    ...(takesCases(user) ? [["#/new", t("nav.new")]] : []),
+    ["#/circles", t("nav.circles")],
     ["#/security", t("nav.security")],
   ];
   nav.replaceChildren(
@@ -150,6 +159,11 @@ const ROUTES = [
   [/^#\/new$/, () => newCaseView(session)],
   [/^#\/security$/, () => securityView(session)],
   [/^#\/case\/([0-9a-f-]{36})$/, (id) => caseView(session, id)],
+  [/^#\/circles$/, () => circlesView()],
+  [/^#\/circles\/new$/, () => newCircleView()],
+  [/^#\/circle\/([0-9a-f-]{36})$/, (id) => circleView(session, id)],
+  [/^#\/circle\/([0-9a-f-]{36})\/members$/, (id) => circleMembersView(session, id)],
+  [/^#\/circle\/([0-9a-f-]{36})\/post\/([0-9a-f-]{36})$/, (id, post) => circleThreadView(session, id, post)],
   [/^#\/safety\/([0-9a-f-]{36})$/, (id) => safetyView(session, id)],
 ];
 
@@ -157,7 +171,7 @@ const matching = (routes) => routes.find(([pattern]) => pattern.test(location.ha
 const run = (route) => route[1](...location.hash.match(route[0]).slice(1));
 
 function afterLogin() {
-  const next = returnTo ?? "#/cases";
+  const next = returnTo ?? home();
   returnTo = null;
   go(next);
 }
@@ -175,7 +189,7 @@ async function view() {
   }
   const route = matching(ROUTES);
   if (!route) {
-    go("#/cases");
+    go(home());
     return null;
   }
   return run(route);

@@ -1,10 +1,13 @@
 // The catalogue (src/locales/) and the inline professional id check, under Node's test runner.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
 import en from "../src/locales/en.js";
 import fr from "../src/locales/fr.js";
+import circlesEn from "../src/locales/circles.en.js";
+import circlesFr from "../src/locales/circles.fr.js";
 import { professionalIdValid } from "../src/professional-ids.js";
 
 const placeholders = (text) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
@@ -13,6 +16,15 @@ describe("the catalogue", () => {
   it("has every string in both languages (French also names the specialties)", () => {
     const french = Object.keys(fr).filter((key) => !key.startsWith("specialty."));
     assert.deepEqual(french.sort(), Object.keys(en).sort());
+  });
+  it("takes the circle screens' strings without shadowing any other", () => {
+    for (const [whole, circles, file] of [[en, circlesEn, "en.js"], [fr, circlesFr, "fr.js"]]) {
+      const source = readFileSync(new URL(`../src/locales/${file}`, import.meta.url), "utf8");
+      for (const key of Object.keys(circles)) {
+        assert.equal(whole[key], circles[key], key);
+        assert.equal(source.includes(`"${key}":`), false, `${key} is also in ${file}`);
+      }
+    }
   });
   it("fills the same placeholders in both languages", () => {
     for (const key of Object.keys(en)) assert.deepEqual(placeholders(fr[key]), placeholders(en[key]), key);

@@ -19,29 +19,14 @@ import {
   rewrap,
   sign,
   signShare,
-  xwingFromSeed,
 } from "../src/e2ee.js";
+import { bytes, deviceKeys, importPrivate } from "./seeded-keys.mjs";
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../../tests/crypto/${name}`, import.meta.url)));
 const kat = vectors("e2ee_kat.json");
 const katV2 = vectors("e2ee_kat_v2.json");
 const input = kat.inputs;
 const served = { caseId: input.case_id, kind: "case", objectId: input.case_id };
-const bytes = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
-
-// RFC 8410 PKCS#8 wrappers: the only way WebCrypto imports a raw Ed25519 or X25519 private key.
-const PKCS8 = { Ed25519: "302e020100300506032b657004220420", X25519: "302e020100300506032b656e04220420" };
-const importPrivate = (name, seed, usages) =>
-  crypto.subtle.importKey("pkcs8", bytes(PKCS8[name] + seed), { name }, false, usages);
-
-async function deviceKeys(suite, signingSeed, kemSeed, kemPublicHex) {
-  const keys = { suite, signingKey: await importPrivate("Ed25519", signingSeed, ["sign"]) };
-  if (suite === "xwing") return { ...keys, ...(await xwingFromSeed(bytes(kemSeed))) };
-  const publicKey = await crypto.subtle.importKey("raw", bytes(kemPublicHex), { name: "X25519" }, true, []);
-  const privateKey = await importPrivate("X25519", kemSeed, ["deriveBits"]);
-  return { ...keys, kemPublic: bytes(kemPublicHex), kemPrivate: { privateKey, publicKey } };
-}
-
 // The vector's sealed case as openSealed takes it, served where it belongs.
 const sealedCase = (v) => ({
   headerRaw: utf8(v.header),

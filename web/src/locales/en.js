@@ -1,7 +1,10 @@
 // English: every string the web client shows, by key (fr.js has the same keys; a test checks it).
 // {name} placeholders are filled by i18n.js; specialty names come from the server in English.
 
+import circles from "./circles.en.js";
+
 export default {
+  ...circles,
   "app.name": "Confrere",
   "app.loading": "Loading…",
   "nav.main": "Main",

@@ -1,6 +1,9 @@
 // Français : les mêmes clés que en.js (un test le vérifie), et les noms des spécialités du référentiel.
 
+import circles from "./circles.fr.js";
+
 export default {
+  ...circles,
   "app.name": "Confrere",
   "app.loading": "Chargement…",
   "nav.main": "Navigation principale",
