@@ -2,9 +2,9 @@
 memberships, epochs with their statements and wraps, pseudonyms, sealed posts, reactions, reports and
 co-development sessions.
 
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-04 18:00:00
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-04 19:00:00
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0008'
-down_revision: str | None = '0007'
+revision: str = '0009'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

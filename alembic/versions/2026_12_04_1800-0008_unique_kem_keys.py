@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-12-04 19:00:00
+Create Date: 2026-12-04 18:00:00
 """
 
 from collections.abc import Sequence
