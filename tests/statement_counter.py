@@ -85,9 +85,23 @@ class RoundTrips:
 
     trace: list[str] = field(default_factory=list)
 
+    def _exchanges(self) -> list[list[str]]:
+        """What the client sent in each exchange (message names)."""
+        exchanges: list[list[str]] = [[]]
+        for line in self.trace:
+            direction, _, message = [*line.split("\t"), "", ""][:3]
+            if direction == "F":
+                exchanges[-1].append(message)
+            elif message == "ReadyForQuery":
+                exchanges.append([])
+        return exchanges[:-1]
+
     @property
     def count(self) -> int:
-        return sum(1 for line in self.trace if line.split("\t")[2:3] == ["ReadyForQuery"])
+        """Round trips that ran something. psycopg also prepares a statement once it ran 5 times on a
+        connection (a Parse of its own, then the statement by name): once per connection and statement,
+        so left out here, where it would depend on which pooled connection a request got."""
+        return sum(1 for sent in self._exchanges() if "Execute" in sent or "Query" in sent)
 
     @property
     def sent(self) -> list[str]:
