@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, cast, func, join, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, cast, func, update
 from sqlalchemy import select as select_rows
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -202,11 +202,15 @@ def create(
 
 
 _AUTHORS = aliased(Device, name="authors")
-_READERS = aliased(Device, name="readers")
+# The reader's active devices: a revoked device is assumed lost, so its envelopes are no longer served.
+_READER_DEVICES = select(Device.id).where(
+    col(Device.user_id) == bindparam("reader_id"), col(Device.revoked_at).is_(None)
+)
 # The case, the users re-shares made participants (one string, as they are few), its sealed object and
 # attachments with their authors' devices, and the reader's envelopes of each: one statement, built once,
 # for the most frequent request of all (on PostgreSQL each statement is a round trip). One row per object
-# and envelope of the reader; LEFT JOINs, so that a case shows even with no object or envelope.
+# and envelope of the reader; LEFT JOINs, so that a case shows even with no object or envelope; each one a
+# search by key (an envelope's is (object, device)).
 _CASE_WITH_OBJECTS = (
     select_rows(
         Case,
@@ -215,7 +219,7 @@ _CASE_WITH_OBJECTS = (
         .scalar_subquery(),
         CaseObject,
         _AUTHORS,
-        col(_READERS.id),
+        col(Envelope.device_id),
         col(Envelope.wrapped_key),
     )
     .outerjoin(
@@ -227,15 +231,11 @@ _CASE_WITH_OBJECTS = (
     )
     .outerjoin(_AUTHORS, col(_AUTHORS.id) == CaseObject.author_device_id)
     .outerjoin(
-        join(Envelope, _READERS, col(_READERS.id) == Envelope.device_id),
-        and_(
-            col(Envelope.object_id) == CaseObject.id,
-            col(_READERS.user_id) == bindparam("reader_id"),
-            col(_READERS.revoked_at).is_(None),
-        ),
+        Envelope,
+        and_(col(Envelope.object_id) == CaseObject.id, col(Envelope.device_id).in_(_READER_DEVICES)),
     )
     .where(col(Case.id) == bindparam("case_id"))
-    .order_by(col(CaseObject.created_at), col(CaseObject.id), col(_READERS.id))
+    .order_by(col(CaseObject.created_at), col(CaseObject.id), col(Envelope.device_id))
 )
 
 
