@@ -90,9 +90,7 @@ def plans(
                 cursor=None,
                 now=utcnow(),
             ),
-            "case_read": lambda: cases.detail(
-                session, physician, cases.load_visible(session, physician, uuid.UUID(case_id)), utcnow()
-            ),
+            "case_read": lambda: cases.read(session, physician, uuid.UUID(case_id), utcnow()),
             "audit_query": lambda: inspection.list_events(
                 session, EventFilter(case=uuid.UUID(case_id)), limit=100, cursor=None
             ),

@@ -7,7 +7,7 @@ import pytest
 
 from app.models.users import Role
 from tests.e2ee_helpers import case_body, clinician, message_body
-from tests.statement_counter import Statements, counting
+from tests.statement_counter import Statements, counting, round_trips
 
 SPECIALTY = "cardiology"
 
@@ -87,3 +87,32 @@ def test_posting_a_message_takes_10_statements_or_13_with_its_event(app, client,
     assert response.status_code == 201, response.text
     assert len(seen.sent) == 13, str(seen)
     assert not _reads_back(seen), str(seen)
+
+
+def test_round_trips_to_postgresql_of_the_busiest_requests(app, client, team, database_url):
+    """On PostgreSQL each statement is a round trip, and so are BEGIN and COMMIT. A create is 16 (27 before
+    the write path was reworked), a post 10 (15). A case read is 7 (12): the caller, the case with its
+    objects and the caller's envelopes in one statement, the participants (users, roles and specialties,
+    devices, the directory checkpoint and entries), no BEGIN nor ROLLBACK (autocommit); then its audit
+    record's group commit, BEGIN, INSERT, COMMIT, shared by the reads that wait together."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("round trips are counted on PostgreSQL (libpq's protocol trace)")
+    physician, specialists = team
+    audience = [person.device for person in specialists]
+    engine = app.state.runtime.engine
+    _create(client, physician, audience)
+    with round_trips(engine) as trips:
+        body, _ = _create(client, physician, audience)
+    assert trips.count == 16, str(trips)
+    case_id = body["id"]
+    message = message_body(physician.device, case_id, "message", "m", [*audience, physician.device])
+    with round_trips(engine) as trips:
+        posted = client.post(f"/v1/cases/{case_id}/messages", json=message, headers=physician.headers)
+    assert posted.status_code == 201, posted.text
+    assert trips.count == 10, str(trips)
+    for path, expected in ((f"/v1/cases/{case_id}", 7 + 3), ("/v1/cases?sealed=true", 4 + 3)):
+        with round_trips(engine) as trips:
+            response = client.get(path, headers=physician.headers)
+        assert response.status_code == 200, response.text
+        assert trips.count == expected, (path, str(trips))
+        assert [line for line in trips.sent if '"BEGIN' in line] == [trips.sent[-3]], str(trips)

@@ -23,7 +23,14 @@ from app.notifications.workers import Notifications
 from app.platform.blobstore import BlobStore, open_blob_store
 from app.platform.keyring import load_server_keys
 from app.platform.ratelimit import RateLimits
-from app.runtime.database import WriteGate, create_db_engine, create_read_engine, holds_data, new_session
+from app.runtime.database import (
+    WriteGate,
+    create_db_engine,
+    create_light_read_engine,
+    create_read_engine,
+    holds_data,
+    new_session,
+)
 from app.services.auth import Authenticator
 
 logger = logging.getLogger(__name__)
@@ -35,6 +42,8 @@ class Runtime:
     engine: Engine
     # The engine of requests that only read: on SQLite a read-only pool (app.runtime.database).
     read_engine: Engine
+    # The engine of the light reads (inline_read routes): on PostgreSQL in autocommit.
+    light_read_engine: Engine
     write_gate: WriteGate
     authenticator: Authenticator
     audit_log_signer: NoteSigner
@@ -75,6 +84,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         read_engine=read_engine,
+        light_read_engine=create_light_read_engine(read_engine),
         # SQLite has one writer, PostgreSQL many (see WriteGate).
         write_gate=WriteGate(engine, table_of(AuditRecord), exclusive=settings.is_sqlite),
         authenticator=Authenticator(

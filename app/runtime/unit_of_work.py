@@ -128,10 +128,11 @@ async def unit_of_work(request: Request) -> AsyncIterator[RequestDb]:
     exclusive = gate.exclusive and not reading
     if exclusive:
         await gate.acquire()
+    light = reading and declares_inline_read(request.scope.get("route"))
     db = RequestDb(
-        new_session(runtime.read_engine if reading else engine),
+        new_session(runtime.light_read_engine if light else runtime.read_engine if reading else engine),
         reading=reading,
-        inline=reading and gate.exclusive and declares_inline_read(request.scope.get("route")),
+        inline=light and gate.exclusive,
     )
     status: int | None = None
     writes: list[DurableWrite] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, or_
+from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
 from app.authz import queries
@@ -279,7 +280,7 @@ def written_view(row: CaseObject, verified: Verified, reader: Principal, parties
         for device_id, wrapped in verified.envelopes.items()
         if parties.devices[uuid.UUID(device_id)].user_id == reader.id
     )
-    return _sealed_out(
+    return view_of(
         row,
         verified.author_device,
         [EnvelopeOut(device_id=device_id, wrapped_key=wrapped) for device_id, wrapped in mine],
@@ -326,24 +327,24 @@ def views(
         author_ids = list({row.author_device_id for row in objects})
         authors = {d.id: d for d in session.exec(_DEVICES, params={"ids": author_ids}).all()}
     envelopes = _reader_envelopes(session, reader_id, [row.id for row in objects])
-    return {row.id: _sealed_out(row, authors[row.author_device_id], envelopes[row.id]) for row in objects}
+    return {row.id: view_of(row, authors[row.author_device_id], envelopes[row.id]) for row in objects}
 
 
 # A list page's sealed case objects with their authors' devices, as plain rows (see _READER_ENVELOPES).
 _CASE_OBJECTS_OF_CASES = (
-    select(
-        CaseObject.id,
-        CaseObject.header,
-        CaseObject.ciphertext,
-        CaseObject.manifest,
-        CaseObject.signature,
-        CaseObject.ciphertext_sha256,
-        CaseObject.ciphertext_size,
-        Device.id,
-        Device.user_id,
-        Device.suite,
-        Device.signing_public_key,
-        Device.kem_public_key,
+    select_rows(
+        col(CaseObject.id),
+        col(CaseObject.header),
+        col(CaseObject.ciphertext),
+        col(CaseObject.manifest),
+        col(CaseObject.signature),
+        col(CaseObject.ciphertext_sha256),
+        col(CaseObject.ciphertext_size),
+        col(Device.id),
+        col(Device.user_id),
+        col(Device.suite),
+        col(Device.signing_public_key),
+        col(Device.kem_public_key),
     )
     .join(Device, col(Device.id) == CaseObject.author_device_id)
     .where(
@@ -387,7 +388,7 @@ def case_views(
     return found
 
 
-def _sealed_out(row: CaseObject, author_device: Device, envelopes: list[EnvelopeOut]) -> SealedOut:
+def view_of(row: CaseObject, author_device: Device, envelopes: list[EnvelopeOut]) -> SealedOut:
     return SealedOut(
         header=row.header,
         ciphertext=row.ciphertext,
