@@ -197,3 +197,17 @@ def test_a_new_device_gets_a_grant_and_a_grant_commits_to_its_epoch(client, acco
     # A revoked device requires a rotation.
     client.delete(f"/v1/devices/{laptop.id}", headers=psychologist.person.headers)
     assert client.get(f"/v1/circles/{circle}", headers=nurse.headers()).json()["rotation_required"] is True
+
+
+def test_a_rotation_for_many_devices_fits_the_limits(client, accounts):
+    """A statement lists every device: its size grows with the circle (here 45 devices, some post-quantum)."""
+    nurse = professional(client, accounts, devices=15)
+    others = [
+        professional(client, accounts, devices=15, suite=suite) for suite in (Suite.X25519, Suite.XWING)
+    ]
+    circle = create_circle(client, nurse)["id"]
+    invite_and_join(client, circle, nurse, *others)
+    rotated = rotate(client, circle, nurse)
+    assert rotated.json()["wrap_count"] == 45
+    open_epochs(client, circle, others[1], others[1].person.devices[-1])
+    assert others[1].keys[(circle, 1)] == nurse.keys[(circle, 1)]
