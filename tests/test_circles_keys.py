@@ -211,3 +211,29 @@ def test_a_rotation_for_many_devices_fits_the_limits(client, accounts):
     assert rotated.json()["wrap_count"] == 45
     open_epochs(client, circle, others[1], others[1].person.devices[-1])
     assert others[1].keys[(circle, 1)] == nurse.keys[(circle, 1)]
+
+
+def test_only_a_moderator_shares_epochs_older_than_a_members_joining(client, accounts):
+    circle, nurse, psychologist, _ = _circle_of_three(client, accounts)
+    newcomer = professional(client, accounts)
+    invite_and_join(client, circle, nurse, newcomer)
+    rotate(client, circle, nurse)
+    open_epochs(client, circle, psychologist)
+    target = {newcomer.device.id: Recipient(newcomer.device.keys.suite, newcomer.device.keys.kem_public)}
+
+    def grant(member):
+        sealed = new_epoch(
+            circle,
+            1,
+            member.device.keys,
+            member.device.id,
+            target,
+            kind="grant",
+            epoch_key=member.keys[(circle, 1)],
+        )
+        return client.post(f"/v1/circles/{circle}/epochs", json=epoch_body(sealed), headers=member.headers())
+
+    assert_problem(grant(psychologist), 422, "recipient_not_eligible")
+    assert grant(nurse).status_code == 201
+    held = open_epochs(client, circle, newcomer)
+    assert [epoch["epoch"] for epoch in held["epochs"]] == [1, 2]
