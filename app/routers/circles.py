@@ -183,7 +183,7 @@ async def set_role(
     status_code=status.HTTP_201_CREATED,
     response_model=EpochUploaded,
     responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
-    dependencies=[on_circle("circle.epoch.rotate"), large_body(LargeBody.SEALED_CASE_CONTENT)],
+    dependencies=[on_circle("circle.epoch.rotate"), large_body(LargeBody.CIRCLE_EPOCH)],
 )
 async def post_epoch(
     circle_id: uuid.UUID, body: EpochUpload, principal: Professional, db: Db, trail: TrailDep

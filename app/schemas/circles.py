@@ -24,13 +24,19 @@ from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
 from app.schemas.sealed import Base64, DirectoryDevice
 
 CIPHERTEXT_MAX = 64 * 1024
-MAX_WRAPS = 10_000
+# A rotation wraps for every member device: 5,000 devices (2,500 members with two devices each) at most.
+MAX_WRAPS = 5_000
 # HPKE wraps of a 32-byte key: 80 bytes (x25519) or 1168 (xwing).
-Wrap = Annotated[bytes, Base64(1168)]
+WRAP_MAX = 1168
+Wrap = Annotated[bytes, Base64(WRAP_MAX)]
+# An epoch statement lists every wrapped device (about 140 bytes each).
+STATEMENT_PER_WRAP = 160
+# The body of an epoch upload at MAX_WRAPS xwing wraps: each wrap in base64 with its device id, and the
+# statement's entry in base64.
+EPOCH_UPLOAD_MAX_BYTES = MAX_WRAPS * (4 * WRAP_MAX // 3 + 48 + 4 * STATEMENT_PER_WRAP // 3) + 64 * 1024
 Signature = Annotated[bytes, Base64(64)]
 CanonicalJson = Annotated[bytes, Base64(4096)]
-# An epoch statement lists every wrapped device (about 150 bytes each).
-EpochStatementJson = Annotated[bytes, Base64(MAX_WRAPS * 160)]
+EpochStatementJson = Annotated[bytes, Base64(1024 + MAX_WRAPS * STATEMENT_PER_WRAP)]
 _PAGE = "Pass as `cursor` to get the next page; null on the last."
 
 
