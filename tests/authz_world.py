@@ -116,6 +116,7 @@ class World:
     officer_export: str = ""
     bystander_webhook: str = ""
     markers: list[str] = field(default_factory=list)  # sealed_markers()
+    circles: dict[str, Any] = field(default_factory=dict)  # tests/authz_circles.py
     missing: Any = None  # the answer to a read of a case that does not exist
     refresh_tokens: dict[str, str] = field(default_factory=dict)
     changing: bool = True  # set per call by the matrix: whether the call is expected to succeed

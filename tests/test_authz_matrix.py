@@ -18,6 +18,16 @@ from fastapi.testclient import TestClient
 
 from app.crypto.e2ee import Suite, generate_device_keys
 from app.platform.routes import api_routes
+from tests.authz_circles import (
+    invite,
+    join,
+    new_post,
+    on_circle,
+    on_member,
+    open_session,
+    pseudonym,
+    rotation,
+)
 from tests.authz_world import (
     ADMIN,
     ADMIN_NO_TOTP,
@@ -73,6 +83,8 @@ class Outcome:
 OK, CREATED, NO_CONTENT = Outcome(200), Outcome(201), Outcome(204)
 UNAUTHENTICATED = Outcome(401, "unauthenticated")
 CASE_NOT_FOUND = Outcome(404, "case_not_found")
+CIRCLE_NOT_FOUND = Outcome(404, "circle_not_found")
+MODERATOR_REQUIRED = Outcome(403, "moderator_required")
 _PRINCIPAL = {ANONYMOUS: UNAUTHENTICATED, SUSPENDED: Outcome(401, "invalid_token")}
 _ACTIVE = {**_PRINCIPAL, UNVERIFIED: Outcome(403, "account_not_active")}
 _NON_CLINICIANS = (OFFICER, ADMIN, OFFICER_NO_TOTP, ADMIN_NO_TOTP)
@@ -115,6 +127,12 @@ def expect(guard: str, allowed: Outcome | dict[str, Outcome], default: Outcome |
 def case_rule(allowed: dict[str, Outcome]) -> dict[str, Outcome]:
     """A route on one case: the given roles get their outcome, everyone else the missing-case answer."""
     return expect("principal", allowed, CASE_NOT_FOUND)
+
+
+def circle_rule(moderator: Outcome, member: Outcome | None = None) -> dict[str, Outcome]:
+    """A route on one circle: the requester moderates it, the specialist is a member, other clinicians are
+    strangers to it (the missing-circle answer)."""
+    return expect("clinician", {REQUESTER: moderator, SPECIALIST: member or moderator}, CIRCLE_NOT_FOUND)
 
 
 def readers(situation: str, outcome: Outcome = OK) -> dict[str, Outcome]:
@@ -304,6 +322,64 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Build, dict[str, Outcome]]]] = {
             post_attachment("claimed_by_specialist"),
             case_rule({REQUESTER: CREATED, SPECIALIST: CREATED}),
         ),
+    ),
+    # -- peer circles: the requester moderates the circle, the specialist is a member
+    ("POST", "/v1/circles"): one(
+        lambda w, r: Call("POST", "/v1/circles", json={"name": "Matrix", "access": "invitation"}),
+        expect("clinician", CREATED),
+    ),
+    ("GET", "/v1/circles"): one(get("/v1/circles"), expect("clinician", OK)),
+    ("GET", "/v1/circles/{circle_id}"): one(on_circle("GET"), circle_rule(OK)),
+    ("GET", "/v1/circles/{circle_id}/members"): one(on_circle("GET", "/members"), circle_rule(OK)),
+    ("GET", "/v1/circles/{circle_id}/recipients"): one(on_circle("GET", "/recipients"), circle_rule(OK)),
+    ("POST", "/v1/circles/{circle_id}/join"): one(
+        join, expect("clinician", dict.fromkeys((REQUESTER, SPECIALIST), Outcome(409, "already_member")), OK)
+    ),
+    ("POST", "/v1/circles/{circle_id}/leave"): one(
+        on_circle("POST", "/leave"), circle_rule(Outcome(409, "last_moderator"), OK)
+    ),
+    ("POST", "/v1/circles/{circle_id}/invitations"): one(invite, circle_rule(CREATED, MODERATOR_REQUIRED)),
+    ("DELETE", "/v1/circles/{circle_id}/members/{user_id}"): one(
+        on_member("DELETE"), circle_rule(OK, MODERATOR_REQUIRED)
+    ),
+    ("PUT", "/v1/circles/{circle_id}/members/{user_id}/role"): one(
+        on_member("PUT", "/role", {"role": "moderator"}), circle_rule(OK, MODERATOR_REQUIRED)
+    ),
+    ("POST", "/v1/circles/{circle_id}/epochs"): one(rotation, circle_rule(CREATED)),
+    ("GET", "/v1/circles/{circle_id}/epochs"): one(
+        on_circle("GET", "/epochs", with_device=True), circle_rule(OK)
+    ),
+    ("POST", "/v1/circles/{circle_id}/pseudonym"): one(pseudonym, circle_rule(CREATED)),
+    ("GET", "/v1/circles/{circle_id}/pseudonyms"): one(on_circle("GET", "/pseudonyms"), circle_rule(OK)),
+    ("POST", "/v1/circles/{circle_id}/posts"): one(new_post, circle_rule(CREATED)),
+    ("GET", "/v1/circles/{circle_id}/posts"): one(on_circle("GET", "/posts"), circle_rule(OK)),
+    ("GET", "/v1/circles/{circle_id}/posts/{post_id}"): one(
+        on_circle("GET", "/posts/{post_id}"), circle_rule(OK)
+    ),
+    ("PUT", "/v1/circles/{circle_id}/posts/{post_id}/reactions/{kind}"): one(
+        on_circle("PUT", "/posts/{post_id}/reactions/helpful"), circle_rule(OK)
+    ),
+    ("DELETE", "/v1/circles/{circle_id}/posts/{post_id}/reactions/{kind}"): one(
+        on_circle("DELETE", "/posts/{post_id}/reactions/helpful"), circle_rule(OK)
+    ),
+    ("POST", "/v1/circles/{circle_id}/posts/{post_id}/hide"): one(
+        on_circle("POST", "/posts/{post_id}/hide", {"reason": "matrix"}), circle_rule(OK, MODERATOR_REQUIRED)
+    ),
+    ("POST", "/v1/circles/{circle_id}/posts/{post_id}/reports"): one(
+        on_circle("POST", "/posts/{post_id}/reports", {"reason": "off_topic"}), circle_rule(CREATED)
+    ),
+    ("GET", "/v1/circles/{circle_id}/reports"): one(
+        on_circle("GET", "/reports"), circle_rule(OK, MODERATOR_REQUIRED)
+    ),
+    ("POST", "/v1/circles/{circle_id}/sessions"): one(
+        open_session, circle_rule(CREATED, Outcome(409, "session_not_allowed"))
+    ),
+    ("POST", "/v1/circles/{circle_id}/sessions/{session_id}/rounds"): one(
+        on_circle("POST", "/sessions/{session_id}/rounds", {"round": "clarifying_questions"}),
+        circle_rule(Outcome(403, "session_advance_forbidden"), OK),
+    ),
+    ("GET", "/v1/circles/{circle_id}/sessions/{session_id}"): one(
+        on_circle("GET", "/sessions/{session_id}"), circle_rule(OK)
     ),
     # -- admin (TOTP session)
     ("GET", "/v1/admin/users"): one(get("/v1/admin/users"), expect("admin", OK)),

@@ -5,15 +5,18 @@ and the audit record of every refusal."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import timedelta
 
 from sqlmodel import Session, select
 
 from app.client.api import b64, unb64
+from app.crypto.circles import PseudonymKey, pseudonym_binding, sign_pseudonym_binding
 from app.models.base import utcnow
 from app.models.notifications import Event, EventRecipient
 from app.models.users import Profession
+from app.notifications import deadlines
 from tests.circle_helpers import (
     audit_of,
     create_circle,
@@ -110,12 +113,10 @@ def test_a_pseudonymous_post_never_shows_its_author(client, accounts, engine):
 
 
 def test_pseudonyms_are_bound_to_the_callers_device(client, accounts):
-    circle, (moderator, author, reader) = _circle(client, accounts)
+    circle, (_, author, reader) = _circle(client, accounts)
     make_pseudonym(client, circle, author, "Colibri")
     assert_problem(make_pseudonym(client, circle, reader, "Colibri", expect=409), 409, "pseudonym_name_taken")
     # A binding signed by another device than the caller's: refused.
-    from app.crypto.circles import PseudonymKey, pseudonym_binding, sign_pseudonym_binding
-
     key = PseudonymKey.generate()
     binding, signature = sign_pseudonym_binding(
         pseudonym_binding(circle, author.device.id, "5b1e6c1e-7d2a-4e43-9a51-3f0c2b8d9e10", key.public),
@@ -291,8 +292,6 @@ def test_a_session_refuses_writes_out_of_its_round(client, accounts, engine):
 
 
 def test_the_deadline_worker_closes_expired_sessions(client, accounts, engine, settings):
-    from app.notifications import deadlines
-
     circle, (presenter, facilitator, member) = _circle(client, accounts)
     post_id = post(client, circle, presenter, "situation").json()["id"]
     deadline = utcnow() + timedelta(hours=1)
@@ -311,3 +310,32 @@ def test_the_deadline_worker_closes_expired_sessions(client, accounts, engine, s
         e["type"] == "circle.session.round" and e["object_id"] == session_id
         for e in _events_of(engine, member.id)
     )
+
+
+def test_a_session_refuses_every_write_after_its_deadline(client, accounts):
+    circle, (presenter, facilitator, _) = _circle(client, accounts)
+    post_id = post(client, circle, presenter, "situation").json()["id"]
+    deadline = utcnow() + timedelta(seconds=1)
+    opened = client.post(
+        f"/v1/circles/{circle}/sessions",
+        json={"post_id": post_id, "facilitator_id": facilitator.id, "deadline": deadline.isoformat()},
+        headers=presenter.headers(),
+    )
+    assert opened.status_code == 201, opened.text
+    session_id = opened.json()["id"]
+    time.sleep(max(0.0, (deadline - utcnow()).total_seconds()) + 0.05)
+    late = post(
+        client,
+        circle,
+        presenter,
+        "late",
+        parent_id=post_id,
+        session={"session_id": session_id, "round": "situation"},
+    )
+    assert_problem(late, 409, "session_expired")
+    moved = client.post(
+        f"/v1/circles/{circle}/sessions/{session_id}/rounds",
+        json={"round": "clarifying_questions"},
+        headers=facilitator.headers(),
+    )
+    assert_problem(moved, 409, "session_expired")

@@ -42,9 +42,12 @@ _UPDATE, _DELETE = ("U", "update"), ("D", "delete")
 REST_VERBS = {
     **dict.fromkeys(("read", "read_self", "download", "proof", "tiles", "witness"), _READ),
     **dict.fromkeys(
-        ("list", "queue", "query", "specialty_recipients", "user_devices", "clinician_names"), _SEARCH
+        ("list", "queue", "query", "specialty_recipients", "user_devices", "clinician_names", "recipients"),
+        _SEARCH,
     ),
-    **dict.fromkeys(("create", "register", "challenge", "cosign"), _CREATE),
+    **dict.fromkeys(
+        ("create", "register", "challenge", "cosign", "rotate", "report", "open", "invite"), _CREATE
+    ),
     **dict.fromkeys(
         (
             "write",
@@ -66,10 +69,17 @@ REST_VERBS = {
             "roles",
             "enrol",
             "confirm",
+            "grant",
+            "join",
+            "leave",
+            "hide",
+            "set",
+            "round",
+            "role",
         ),
         _UPDATE,
     ),
-    **dict.fromkeys(("revoke", "delete"), _DELETE),
+    **dict.fromkeys(("revoke", "delete", "remove"), _DELETE),
 }
 _OPERATION = ("E", "operation")
 # Login and refresh (which re-authenticates a session) are DICOM User Authentication, with the outcome of the

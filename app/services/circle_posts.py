@@ -302,9 +302,11 @@ def views(
         author: MemberAuthor | PseudonymAuthor
         if post.pseudonym_key_id is not None:
             pseudonym_id, name = pseudonyms[post.pseudonym_key_id]
-            author = PseudonymAuthor(pseudonym_id=pseudonym_id, name=name)
+            author = PseudonymAuthor(kind="pseudonym", pseudonym_id=pseudonym_id, name=name)
         else:
-            author = MemberAuthor(user_id=post.author_id, display_name=users[post.author_id].display_name)
+            author = MemberAuthor(
+                kind="member", user_id=post.author_id, display_name=users[post.author_id].display_name
+            )
         shown = post.hidden_at is None or moderator
         answers.append(
             PostOut(

@@ -15,7 +15,7 @@ from app.authz import circles as policies
 from app.authz.policies import Decision, enforce
 from app.authz.principal import Principal
 from app.authz.visibility import Party
-from app.errors import CircleNotFound, InvalidInput
+from app.errors import CircleNotFound
 from app.models.circles import (
     AudienceKind,
     Circle,
@@ -27,15 +27,11 @@ from app.models.circles import (
 from app.models.specialties import Specialty
 from app.platform.pagination import Page
 from app.schemas.circles import AudienceOut, CircleCreate, CircleOut
+from app.services.devices import SpecialtyNotFound
 from app.services.keyset import Keyset
 
 NEWEST_FIRST = Keyset(Circle.created_at, Circle.id, descending=True)
 Rule = Callable[[Circle, CircleMember | None], Decision]
-
-
-class UnknownSpecialty(InvalidInput):
-    code = "specialty_not_found"
-    title = "No such active specialty"
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def create(session: Session, principal: Principal, request: CircleCreate, now: d
     if audience is not None and audience.specialty is not None:
         active = select(Specialty.code).where(col(Specialty.code) == audience.specialty, Specialty.active)
         if session.exec(active).first() is None:
-            raise UnknownSpecialty()
+            raise SpecialtyNotFound()
     circle = Circle(
         name=request.name.strip(),
         description=request.description.strip(),
