@@ -286,6 +286,12 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-body") == question[1]
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-author") == physician_name
         screens.check("nurse")
+        # In French, the same page: every string is in the catalogue.
+        b("nurse", "choose", label="Language", value="fr", within="header")
+        b("nurse", "wait", selector='html[lang="fr"] section.circle h2:text-is("Messages")')
+        screens.check("nurse", "circle-fr")
+        b("nurse", "choose", label="Langue", value="en", within="header")
+        b("nurse", "wait", selector='html[lang="en"] section.circle')
 
         # She answers under a pseudonym: the physician sees the pseudonym, never her name.
         b("nurse", "follow", link=f"Open the discussion: {question[0]}", then="section.circle-thread")
