@@ -197,3 +197,43 @@ def test_a_new_device_gets_a_grant_and_a_grant_commits_to_its_epoch(client, acco
     # A revoked device requires a rotation.
     client.delete(f"/v1/devices/{laptop.id}", headers=psychologist.person.headers)
     assert client.get(f"/v1/circles/{circle}", headers=nurse.headers()).json()["rotation_required"] is True
+
+
+def test_a_rotation_for_many_devices_fits_the_limits(client, accounts):
+    """A statement lists every device: its size grows with the circle (here 45 devices, some post-quantum)."""
+    nurse = professional(client, accounts, devices=15)
+    others = [
+        professional(client, accounts, devices=15, suite=suite) for suite in (Suite.X25519, Suite.XWING)
+    ]
+    circle = create_circle(client, nurse)["id"]
+    invite_and_join(client, circle, nurse, *others)
+    rotated = rotate(client, circle, nurse)
+    assert rotated.json()["wrap_count"] == 45
+    open_epochs(client, circle, others[1], others[1].person.devices[-1])
+    assert others[1].keys[(circle, 1)] == nurse.keys[(circle, 1)]
+
+
+def test_only_a_moderator_shares_epochs_older_than_a_members_joining(client, accounts):
+    circle, nurse, psychologist, _ = _circle_of_three(client, accounts)
+    newcomer = professional(client, accounts)
+    invite_and_join(client, circle, nurse, newcomer)
+    rotate(client, circle, nurse)
+    open_epochs(client, circle, psychologist)
+    target = {newcomer.device.id: Recipient(newcomer.device.keys.suite, newcomer.device.keys.kem_public)}
+
+    def grant(member):
+        sealed = new_epoch(
+            circle,
+            1,
+            member.device.keys,
+            member.device.id,
+            target,
+            kind="grant",
+            epoch_key=member.keys[(circle, 1)],
+        )
+        return client.post(f"/v1/circles/{circle}/epochs", json=epoch_body(sealed), headers=member.headers())
+
+    assert_problem(grant(psychologist), 422, "recipient_not_eligible")
+    assert grant(nurse).status_code == 201
+    held = open_epochs(client, circle, newcomer)
+    assert [epoch["epoch"] for epoch in held["epochs"]] == [1, 2]

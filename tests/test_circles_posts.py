@@ -5,6 +5,7 @@ and the audit record of every refusal."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -309,3 +310,32 @@ def test_the_deadline_worker_closes_expired_sessions(client, accounts, engine, s
         e["type"] == "circle.session.round" and e["object_id"] == session_id
         for e in _events_of(engine, member.id)
     )
+
+
+def test_a_session_refuses_every_write_after_its_deadline(client, accounts):
+    circle, (presenter, facilitator, _) = _circle(client, accounts)
+    post_id = post(client, circle, presenter, "situation").json()["id"]
+    deadline = utcnow() + timedelta(seconds=1)
+    opened = client.post(
+        f"/v1/circles/{circle}/sessions",
+        json={"post_id": post_id, "facilitator_id": facilitator.id, "deadline": deadline.isoformat()},
+        headers=presenter.headers(),
+    )
+    assert opened.status_code == 201, opened.text
+    session_id = opened.json()["id"]
+    time.sleep(max(0.0, (deadline - utcnow()).total_seconds()) + 0.05)
+    late = post(
+        client,
+        circle,
+        presenter,
+        "late",
+        parent_id=post_id,
+        session={"session_id": session_id, "round": "situation"},
+    )
+    assert_problem(late, 409, "session_expired")
+    moved = client.post(
+        f"/v1/circles/{circle}/sessions/{session_id}/rounds",
+        json={"round": "clarifying_questions"},
+        headers=facilitator.headers(),
+    )
+    assert_problem(moved, 409, "session_expired")

@@ -101,6 +101,7 @@ def test_routes_that_take_large_bodies_declare_them(app):
         ("POST", "/v1/cases/{case_id}/envelopes"): LargeBody.SEALED_CASE_CONTENT,
         ("POST", "/v1/cases/{case_id}/attachments"): LargeBody.ATTACHMENT,
         ("PUT", "/v1/me/key-backup"): LargeBody.KEY_BACKUP,
+        ("POST", "/v1/circles/{circle_id}/epochs"): LargeBody.CIRCLE_EPOCH,
     }
 
 

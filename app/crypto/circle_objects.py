@@ -32,7 +32,7 @@ R = TypeVar("R")
 
 
 class CircleError(E2EEError):
-    """A circle refusal with a stable code (docs/e2ee.md section 20.8), e.g. `invalid_epoch_statement`."""
+    """A circle refusal with a stable code (docs/e2ee.md section 20.7), e.g. `invalid_epoch_statement`."""
 
 
 def circle_errors(function: Callable[P, R]) -> Callable[P, R]:

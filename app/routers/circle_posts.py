@@ -112,7 +112,7 @@ async def delete_reaction(
     operation_id="hideCirclePost",
     summary="Hide a post with a clear reason (moderators); members then see the reason, not the post",
     response_model=PostOut,
-    responses=problems(401, 403, 404, 409, 422, 429),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_circle("circle.post.hide")],
 )
 async def hide_post(
@@ -127,7 +127,7 @@ async def hide_post(
     summary="Report a post to the circle's moderators",
     status_code=status.HTTP_201_CREATED,
     response_model=ReportOut,
-    responses=problems(401, 403, 404, 422, 429),
+    responses=problems(400, 401, 403, 404, 413, 422, 429),
     dependencies=[on_circle("circle.post.report")],
 )
 async def report_post(
@@ -156,7 +156,7 @@ async def list_reports(
     summary="Open a co-development session on one's own top-level post, with a facilitator and a deadline",
     status_code=status.HTTP_201_CREATED,
     response_model=SessionOut,
-    responses=problems(401, 403, 404, 409, 422, 429),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_circle("circle.session.open")],
 )
 async def open_session(
@@ -170,7 +170,7 @@ async def open_session(
     operation_id="advanceCircleSession",
     summary="Move a session to its next round (the facilitator or a moderator)",
     response_model=SessionOut,
-    responses=problems(401, 403, 404, 409, 422, 429),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_circle("circle.session.round")],
 )
 async def advance_session(

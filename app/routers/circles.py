@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, status
 
 from app.deps import Db, Professional, TrailDep
 from app.models.base import utcnow
+from app.runtime.body_limits import LargeBody, large_body
 from app.runtime.context import audited
 from app.schemas.circles import (
     CircleCreate,
@@ -49,7 +50,7 @@ def on_circle(action: str):
     summary="Create a circle (open to an audience, or by invitation); the creator is its first moderator",
     status_code=status.HTTP_201_CREATED,
     response_model=CircleOut,
-    responses=problems(401, 403, 422, 429),
+    responses=problems(400, 401, 403, 413, 422, 429),
     dependencies=[audited("circle.create")],
 )
 async def create_circle(body: CircleCreate, principal: Professional, db: Db) -> CircleOut:
@@ -137,7 +138,7 @@ async def leave_circle(circle_id: uuid.UUID, principal: Professional, db: Db) ->
     summary="Invite a verified professional (moderators)",
     status_code=status.HTTP_201_CREATED,
     response_model=MembershipOut,
-    responses=problems(401, 403, 404, 409, 422, 429),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_circle("circle.invite")],
 )
 async def invite(
@@ -165,7 +166,7 @@ async def remove_member(
     operation_id="setCircleMemberRole",
     summary="Make a member a moderator, or a moderator a member (moderators)",
     response_model=MembershipOut,
-    responses=problems(401, 403, 404, 409, 422, 429),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_circle("circle.member.role")],
 )
 async def set_role(
@@ -182,7 +183,7 @@ async def set_role(
     status_code=status.HTTP_201_CREATED,
     response_model=EpochUploaded,
     responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
-    dependencies=[on_circle("circle.epoch.rotate")],
+    dependencies=[on_circle("circle.epoch.rotate"), large_body(LargeBody.CIRCLE_EPOCH)],
 )
 async def post_epoch(
     circle_id: uuid.UUID, body: EpochUpload, principal: Professional, db: Db, trail: TrailDep
@@ -209,7 +210,7 @@ async def list_epochs(circle_id: uuid.UUID, principal: Professional, db: Db, tra
     summary="Create one's pseudonym in the circle, or bind one more device's key to it",
     status_code=status.HTTP_201_CREATED,
     response_model=PseudonymCreated,
-    responses=problems(400, 401, 403, 404, 409, 422, 429),
+    responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     dependencies=[on_circle("circle.pseudonym.create")],
 )
 async def create_pseudonym(

@@ -1,7 +1,7 @@
 """The caller's webhooks: their events POSTed, signed, to a URL of their choice, with a delivery log.
 
-Any verified, active clinician may register webhooks, for their own events only
-(app/notifications/webhooks.py).
+Any verified, active professional (a clinician, or a member of another profession) may register webhooks,
+for their own events only (app/notifications/webhooks.py).
 """
 
 from __future__ import annotations

@@ -14,18 +14,22 @@ from fastapi.routing import APIRoute
 
 from app.config import Settings
 from app.platform.routes import api_routes
+from app.schemas.circles import EPOCH_UPLOAD_MAX_BYTES
 
 
 class LargeBody(StrEnum):
     SEALED_CASE_CONTENT = "sealed_case_content"  # a case, a message or envelopes: ciphertext in JSON
     ATTACHMENT = "attachment"  # a multipart upload of one sealed file
     KEY_BACKUP = "key_backup"
+    CIRCLE_EPOCH = "circle_epoch"  # a circle's epoch statement and a wrap per member device
 
     def limit(self, settings: Settings) -> int:
         if self is LargeBody.ATTACHMENT:
             return settings.max_attachment_bytes + 256 * 1024  # the multipart framing and fields
         if self is LargeBody.KEY_BACKUP:
             return settings.max_key_backup_bytes * 4 // 3 + 1024  # base64 in JSON inflates it by a third
+        if self is LargeBody.CIRCLE_EPOCH:
+            return EPOCH_UPLOAD_MAX_BYTES
         return settings.max_case_body_bytes
 
 

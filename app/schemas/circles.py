@@ -24,11 +24,19 @@ from app.schemas.common import RequestModel, ResponseModel, UtcDateTime
 from app.schemas.sealed import Base64, DirectoryDevice
 
 CIPHERTEXT_MAX = 64 * 1024
-MAX_WRAPS = 10_000
+# A rotation wraps for every member device: 5,000 devices (2,500 members with two devices each) at most.
+MAX_WRAPS = 5_000
 # HPKE wraps of a 32-byte key: 80 bytes (x25519) or 1168 (xwing).
-Wrap = Annotated[bytes, Base64(1168)]
+WRAP_MAX = 1168
+Wrap = Annotated[bytes, Base64(WRAP_MAX)]
+# An epoch statement lists every wrapped device (about 140 bytes each).
+STATEMENT_PER_WRAP = 160
+# The body of an epoch upload at MAX_WRAPS xwing wraps: each wrap in base64 with its device id, and the
+# statement's entry in base64.
+EPOCH_UPLOAD_MAX_BYTES = MAX_WRAPS * (4 * WRAP_MAX // 3 + 48 + 4 * STATEMENT_PER_WRAP // 3) + 64 * 1024
 Signature = Annotated[bytes, Base64(64)]
 CanonicalJson = Annotated[bytes, Base64(4096)]
+EpochStatementJson = Annotated[bytes, Base64(1024 + MAX_WRAPS * STATEMENT_PER_WRAP)]
 _PAGE = "Pass as `cursor` to get the next page; null on the last."
 
 
@@ -117,7 +125,9 @@ class RoleUpdate(RequestModel):
 
 
 class EpochUpload(RequestModel):
-    statement: CanonicalJson = Field(description="The epoch statement's canonical JSON (docs/e2ee.md 20).")
+    statement: EpochStatementJson = Field(
+        description="The epoch statement's canonical JSON (docs/e2ee.md 20)."
+    )
     signature: Signature
     wraps: dict[uuid.UUID, Wrap] = Field(
         max_length=MAX_WRAPS, description="The epoch key wrapped for each device the statement lists."
@@ -134,7 +144,7 @@ class EpochUploaded(ResponseModel):
 class HeldEpoch(ResponseModel):
     epoch: int
     kind: Literal["rotate", "grant"]
-    statement: CanonicalJson
+    statement: EpochStatementJson
     signature: Signature
     author_device: DirectoryDevice = Field(description="The signing device (even if revoked since).")
     wrap: Wrap = Field(description="This device's wrap of the epoch key.")

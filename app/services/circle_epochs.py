@@ -13,7 +13,6 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from app.authz import circles as policies
-from app.authz import queries
 from app.authz.principal import Principal
 from app.crypto.circles import CircleError, EpochStatement, check_epoch_upload, check_grant_commitment
 from app.crypto.e2ee import Suite
@@ -27,7 +26,7 @@ from app.models.circles import (
 )
 from app.models.devices import Device
 from app.schemas.circles import EpochList, EpochUpload, EpochUploaded, HeldEpoch
-from app.services import devices
+from app.services import circle_members, devices
 from app.services.circles import Place, active_members, load
 from app.services.e2ee_errors import e2ee_checks
 from app.services.inserts import flush_new
@@ -57,14 +56,6 @@ class WrapAlreadyHeld(Conflict):
 class DeviceRequired(InvalidInput):
     code = "device_required"
     title = "Send X-Confrere-Device: the device whose wraps to list"
-
-
-def recipient_devices(session: Session, circle_id: uuid.UUID) -> list[Device]:
-    """The devices a rotation wraps for: every active device of every member whose account may act (a
-    suspended member's devices are left out; suspension itself requires a rotation)."""
-    user_ids = [member.user_id for member in active_members(session, circle_id)]
-    acting = queries.load_members(session, user_ids)
-    return devices.active_devices(session, [user_id for user_id in user_ids if acting[user_id].user.can_act])
 
 
 def _store_statement(
@@ -114,7 +105,7 @@ def upload(
     author = signing_device(session, principal.id, uuid.UUID(claimed.author_device_id))
     wraps = {str(device_id): wrap for device_id, wrap in request.wraps.items()}
     if claimed.kind == EpochStatementKind.ROTATE:
-        targets = {str(device.id): device for device in recipient_devices(session, circle_id)}
+        targets = {str(device.id): device for device in circle_members.recipient_devices(session, circle_id)}
         if set(wraps) != set(targets):
             raise MembersChanged()
         if claimed.epoch != place.circle.current_epoch + 1:

@@ -16,6 +16,7 @@ from app.authz.policies import enforce
 from app.authz.principal import Principal
 from app.errors import NotFound
 from app.models.circles import CircleMember, MemberRole, MembershipStatus
+from app.models.devices import Device
 from app.models.users import User
 from app.notifications import circle_events
 from app.schemas.circles import MemberList, MemberOut, MembershipOut
@@ -152,9 +153,15 @@ def members(session: Session, principal: Principal, circle_id: uuid.UUID) -> Mem
     )
 
 
+def recipient_devices(session: Session, circle_id: uuid.UUID) -> list[Device]:
+    """The devices a rotation wraps for: every active device of every member whose account may act (a
+    suspended member's devices are left out; the suspension itself requires a rotation)."""
+    user_ids = [member.user_id for member in active_members(session, circle_id)]
+    acting = queries.load_members(session, user_ids)
+    return devices.active_devices(session, [user_id for user_id in user_ids if acting[user_id].user.can_act])
+
+
 def recipients(session: Session, principal: Principal, circle_id: uuid.UUID) -> ProvedDevices:
-    """Every active device of every member, with the proofs of their directory entries: what a rotation
-    wraps the new epoch's key for."""
+    """The devices a rotation wraps for, with the proofs of their directory entries."""
     load(session, principal, circle_id, members_only)
-    user_ids = [row.user_id for row in active_members(session, circle_id)]
-    return devices.proved(session, devices.active_devices(session, user_ids))
+    return devices.proved(session, recipient_devices(session, circle_id))
