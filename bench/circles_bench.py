@@ -25,17 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, insert, select, update
-from sqlmodel import col
+from sqlalchemy import Engine, insert
 
 from app.client.api import b64, unb64
 from app.client.circle_content import post_content_bytes
 from app.config import Environment, Settings
 from app.crypto.circles import (
-    EpochStatement,
     PostContext,
     PostHeader,
-    SealedEpoch,
     SealedPost,
     check_epoch_upload,
     check_post_upload,
@@ -48,9 +45,6 @@ from app.crypto.passwords import PasswordHasher
 from app.models.base import utcnow
 from app.models.circles import (
     Circle,
-    CircleEpoch,
-    CircleEpochStatement,
-    CircleEpochWrap,
     CircleMember,
     MemberRole,
     MembershipStatus,
@@ -164,67 +158,11 @@ def _ms(function: Callable[[], Any], repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-class RefusedRequest(Exception):
-    pass
-
-
-def store_epoch(engine: Engine, circle: SeededCircle, epoch: int, sealed: SealedEpoch) -> None:
-    """The rows POST /epochs writes for a rotation, written directly."""
-    statement_id, circle_id = uuid.uuid4(), uuid.UUID(circle.circle_id)
-    author = uuid.UUID(circle.author_device_id)
-    with engine.begin() as connection:
-        author_id = connection.execute(select(Device.user_id).where(col(Device.id) == author)).scalar_one()
-        connection.execute(
-            insert(CircleEpoch),
-            [
-                {
-                    "circle_id": circle_id,
-                    "epoch": epoch,
-                    "key_commitment": EpochStatement.parse(sealed.statement).key_commitment,
-                }
-            ],
-        )
-        connection.execute(
-            insert(CircleEpochStatement),
-            [
-                {
-                    "id": statement_id,
-                    "circle_id": circle_id,
-                    "epoch": epoch,
-                    "kind": "rotate",
-                    "statement": sealed.statement,
-                    "signature": sealed.signature,
-                    "author_id": author_id,
-                    "author_device_id": author,
-                }
-            ],
-        )
-        connection.execute(
-            insert(CircleEpochWrap),
-            [
-                {
-                    "circle_id": circle_id,
-                    "epoch": epoch,
-                    "device_id": uuid.UUID(d),
-                    "statement_id": statement_id,
-                    "wrap": w,
-                }
-                for d, w in sealed.wraps.items()
-            ],
-        )
-        connection.execute(
-            update(Circle)
-            .where(col(Circle.id) == circle_id)
-            .values(current_epoch=epoch, rotation_required=False)
-        )
-
-
 class Author:
     """The circle's moderator, talking to the server over HTTP."""
 
-    def __init__(self, url: str, circle: SeededCircle, engine: Engine) -> None:
+    def __init__(self, url: str, circle: SeededCircle) -> None:
         self.circle = circle
-        self.engine = engine
         token = httpx.post(
             f"{url}/v1/auth/token",
             json={"email": circle.author_email, "password": seed.PASSWORD},
@@ -247,7 +185,7 @@ class Author:
         response = self.http.request(method, path, **kwargs)
         elapsed = 1000 * (time.perf_counter() - started)
         if response.status_code >= 400:
-            raise RefusedRequest(f"{method} {path}: {response.status_code} {response.text[:200]}")
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return elapsed, response.json()
 
     def rotate(self) -> dict[str, float]:
@@ -272,15 +210,7 @@ class Author:
             ),
             3,
         )
-        server_ms: float | None
-        try:
-            server_ms, _ = self.call("POST", "/epochs", json=body)
-        except RefusedRequest as refused:
-            # A server that refuses large statements (see docs/benchmarks.md): store the epoch as the route
-            # would, so that posts and pages can still be measured.
-            print(f"  rotation refused over HTTP ({refused}); epoch stored directly", flush=True)
-            server_ms = None
-            store_epoch(self.engine, circle, self.epoch + 1, sealed)
+        server_ms, _ = self.call("POST", "/epochs", json=body)
         self.epoch, self.epoch_key = self.epoch + 1, sealed.epoch_key
         return {"client_ms": client_ms, "server_request_ms": server_ms, "server_checks_ms": checks_ms}
 
@@ -359,11 +289,6 @@ class Author:
         }
 
 
-def _median(values: list[float | None]) -> float | None:
-    measured = [value for value in values if value is not None]
-    return statistics.median(measured) if measured else None
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
@@ -386,10 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {"load_average_before": os.getloadavg(), "rotation": {}, "post": {}, "page": {}}
     with running_server(server_env(settings), work / "server.log") as server:
         for size, circle in circles.items():
-            author = Author(server.url, circle, engine)
+            author = Author(server.url, circle)
             rotations = [author.rotate() for _ in range(args.rotations)]
             results["rotation"][size] = {
-                key: _median([r[key] for r in rotations]) for key in rotations[0]
+                key: statistics.median(r[key] for r in rotations) for key in rotations[0]
             } | {"devices": len(circle.recipients)}
             print(f"rotation, {size} members: {results['rotation'][size]}", flush=True)
             if size in POST_SIZES:

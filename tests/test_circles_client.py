@@ -4,33 +4,33 @@ read, the automatic rotation on membership changes, sessions and the `confrere c
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from app import cli
 from app.authz.circle_rounds import ROUNDS
 from app.client import circles as client_circles
-from app.client import cli as client_cli
-from app.client.api import ApiError, ConfrereApi
+from app.client.api import ApiError
 from app.client.circles import CircleDevice, CircleKeyring
-from app.client.clinician import Clinician
 from app.crypto.circles import CircleError
 from app.models.users import Profession
-from tests.conftest import PASSWORD
+from tests.test_directory_cli import confrere  # noqa: F401 (the fixture)
+from tests.test_directory_client import Tampering
+from tests.test_directory_client import device_of as clinician_device
 
 
 @pytest.fixture
-def device_of(client):
-    """A new device (its own login and keys) of an account, as the reference client."""
+def tampering(client) -> Tampering:
+    return Tampering(client._transport)
 
-    def make(account, suite: str = "x25519") -> CircleDevice:
-        api = ConfrereApi("http://testserver", transport=client._transport)
-        api.login(account.email, PASSWORD)
-        return CircleDevice(Clinician.enrol_device(api, suite, "circle test device"))
 
-    return make
+@pytest.fixture
+def device_of(tampering):
+    """A new device (its own login and keys) of an account, as the reference client, through a transport
+    the test may tamper with (the server as an attacker runs it)."""
+    return lambda account, suite="x25519": CircleDevice(clinician_device(account, tampering, suite))
 
 
 @pytest.fixture
@@ -109,6 +109,26 @@ def test_a_members_new_device_gets_the_older_epochs_from_its_first_device(accoun
     assert phone.grant(circle_id, str(account.id), [epoch]) == 1
     assert bodies(laptop, circle_id) == {new: "Après le nouvel appareil", old: "Avant le nouvel appareil"}
     assert phone.grant(circle_id, str(account.id), [epoch]) == 0
+
+
+def test_the_client_wraps_for_no_device_of_someone_the_server_does_not_list_as_member(member, tampering):
+    moderator, nurse = member(), member()
+    circle_id = moderator.create("Liste des membres", access="open")["id"]
+    nurse.join(circle_id)
+
+    def hide_the_nurse(request, response):
+        if request.url.path.endswith("/members"):
+            members = [m for m in response.json()["members"] if m["user_id"] != nurse.clinician.user_id]
+            return httpx.Response(200, json={"members": members})
+        return response
+
+    tampering.rewrite = hide_the_nurse
+    epoch = moderator.api.circle(circle_id)["current_epoch"]
+    with pytest.raises(CircleError) as refused:
+        moderator.rotate(circle_id)
+    assert refused.value.code == "wrap_set_mismatch"
+    tampering.rewrite = None
+    assert moderator.api.circle(circle_id)["current_epoch"] == epoch
 
 
 def test_a_member_joining_makes_the_next_writer_rotate_automatically(member):
@@ -197,44 +217,45 @@ def test_the_clients_round_order_is_the_servers():
     assert tuple(str(r) for r in ROUNDS) == client_circles.ROUNDS
 
 
-@pytest.fixture
-def confrere(client, monkeypatch, tmp_path):
-    monkeypatch.setenv("CONFRERE_CLIENT_HOME", str(tmp_path))
-    monkeypatch.setenv("CONFRERE_PASSWORD", PASSWORD)
-    monkeypatch.setattr(
-        client_cli, "ConfrereApi", functools.partial(ConfrereApi, transport=client._transport)
-    )
-    return lambda *argv: cli.main(list(argv))
+def confrere_as(profile: str, *argv: str) -> int:
+    return cli.main([*argv, "--profile", profile])
 
 
-def test_the_circle_cli_creates_posts_and_reads(confrere, accounts, capsys):
-    nurse, colleague = (
-        accounts.create(profession=Profession.NURSE),
-        accounts.create(profession=Profession.NURSE),
-    )
-    for account, profile in ((nurse, "nurse"), (colleague, "colleague")):
-        assert (
-            confrere("login", "--server", "http://testserver", "--email", account.email, "--profile", profile)
-            == 0
-        )
-        assert confrere("device", "register", "--suite", "x25519", "--profile", profile) == 0
+@pytest.mark.usefixtures("confrere")
+def test_the_circle_cli_creates_posts_reads_and_runs_a_session(accounts, capsys):
+    for profile in ("nurse", "colleague"):
+        account = accounts.create(profession=Profession.NURSE)
+        assert confrere_as(profile, "login", "--server", "http://testserver", "--email", account.email) == 0
+        assert confrere_as(profile, "device", "register", "--suite", "x25519") == 0
     capsys.readouterr()
-    assert confrere("circle", "create", "Nuits difficiles", "--profile", "nurse") == 0
+    assert confrere_as("nurse", "circle", "create", "Nuits difficiles") == 0
     circle_id = capsys.readouterr().out.split()[0]
-    assert confrere("circle", "join", circle_id, "--profile", "colleague") == 0
-    assert confrere("circle", "pseudonym", circle_id, "Chouette", "--profile", "colleague") == 0
-    assert (
-        confrere(
-            "circle", "post", circle_id, "Garde seule cette nuit", "--pseudonymous", "--profile", "colleague"
-        )
-        == 0
-    )
-    capsys.readouterr()
-    assert confrere("circle", "read", circle_id, "--profile", "nurse") == 0
+    assert confrere_as("colleague", "circle", "join", circle_id) == 0
+    assert confrere_as("colleague", "circle", "pseudonym", circle_id, "Chouette") == 0
+    assert confrere_as("colleague", "circle", "post", circle_id, "Garde seule", "--pseudonymous") == 0
+    post_id = capsys.readouterr().out.split()[-1]
+    assert confrere_as("nurse", "circle", "react", circle_id, post_id, "me_too") == 0
+    assert confrere_as("nurse", "circle", "read", circle_id) == 0
     shown = capsys.readouterr().out
-    assert "Chouette (pseudonym)" in shown and "Garde seule cette nuit" in shown
-    assert confrere("circle", "members", circle_id, "--profile", "nurse") == 0
-    assert "moderator" in capsys.readouterr().out
+    assert "Chouette (pseudonym)" in shown and "Garde seule" in shown and "me_too:1" in shown
+    assert confrere_as("nurse", "circle", "members", circle_id) == 0
+    members = capsys.readouterr().out
+    assert "moderator" in members and "Chouette" not in members
     # The epoch keys survive in the colleague's profile: a later command opens without asking again.
-    assert confrere("circle", "read", circle_id, "--profile", "colleague") == 0
-    assert "Garde seule cette nuit" in capsys.readouterr().out
+    assert confrere_as("colleague", "circle", "read", circle_id, post_id) == 0
+    assert "Garde seule" in capsys.readouterr().out
+
+    assert confrere_as("nurse", "circle", "post", circle_id, "Mon cas", "--title", "Cas") == 0
+    case_id = capsys.readouterr().out.split()[-1]
+    colleague_id = next(line.split()[0] for line in members.splitlines() if line.endswith("  member"))
+    deadline = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    opening = ("circle", "session", "open", circle_id, case_id, "--facilitator", colleague_id)
+    assert confrere_as("nurse", *opening, "--deadline", deadline) == 0
+    session_id = capsys.readouterr().out.split()[0]
+    assert confrere_as("nurse", "circle", "reply", circle_id, "--session", session_id, "Le contexte") == 0
+    assert confrere_as("colleague", "circle", "reply", circle_id, "--session", session_id, "Trop tôt") == 1
+    assert "session_round_forbidden" in capsys.readouterr().err
+    assert confrere_as("colleague", "circle", "session", "next", circle_id, session_id) == 0
+    assert capsys.readouterr().out.strip() == "clarifying_questions"
+    assert confrere_as("nurse", "circle", "session", "show", circle_id, session_id) == 0
+    assert "round clarifying_questions" in capsys.readouterr().out
