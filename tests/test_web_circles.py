@@ -286,6 +286,12 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-body") == question[1]
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-author") == physician_name
         screens.check("nurse")
+        # In French, the same page: every string is in the catalogue.
+        b("nurse", "choose", label="Language", value="fr", within="header")
+        b("nurse", "wait", selector='html[lang="fr"] section.circle h2:text-is("Messages")')
+        screens.check("nurse", "circle-fr")
+        b("nurse", "choose", label="Langue", value="en", within="header")
+        b("nurse", "wait", selector='html[lang="en"] section.circle')
 
         # She answers under a pseudonym: the physician sees the pseudonym, never her name.
         b("nurse", "follow", link=f"Open the discussion: {question[0]}", then="section.circle-thread")
@@ -417,3 +423,26 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
                 ).scalars()
             )
         assert physician_devices and wrapped_for and not physician_devices & wrapped_for
+
+        # An open circle, for every verified professional: the physician finds it among those to join, joins,
+        # and the posts sealed before (for the nurse alone) say why this browser cannot read them.
+        open_name = f"Entraide de nuit {marker}"
+        b("nurse", "open", hash="#/circles/new", ready="form button[type=submit]")
+        b("nurse", "fill", label="Name", value=open_name)
+        b("nurse", "press", button="Create the circle", then="section.circle")
+        b("nurse", "fill", label="Title", value="Before anyone joined")
+        b(
+            "nurse",
+            "fill",
+            label="What you want to share or ask",
+            value="Only the nurse's devices hold this key.",
+        )
+        b("nurse", "press", button="Encrypt and post", then=_post_card("Before anyone joined"))
+        open_id = b("nurse", "attribute", selector="section.circle", name="data-circle-id")
+        b("physician", "open", hash="#/circles", ready=f'.joinable [data-circle-id="{open_id}"]')
+        assert "Open to every verified professional" in b(
+            "physician", "text", selector=f'.joinable [data-circle-id="{open_id}"]'
+        )
+        unreadable = f"{_post_card('(untitled)')} .verify.refused"
+        b("physician", "press", button=f"Join {open_name}", then=unreadable)
+        assert b("physician", "attribute", selector=unreadable, name="data-code") == "no_epoch_key"

@@ -15,7 +15,7 @@ import { generatePseudonymKey, loadPseudonym, savePseudonym } from "./pseudonyms
 const epochKeys = new Map();
 const epochRefusals = new Map();
 // The server answers these when the members' devices changed under a post or a rotation.
-export const ROTATION_CODES = ["epoch_rotation_required", "members_changed"];
+const ROTATION_CODES = ["epoch_rotation_required", "members_changed"];
 const ROTATION_ATTEMPTS = 3;
 
 function perCircle(store, me, circleId) {
@@ -140,7 +140,8 @@ async function sealAndSend(me, circleId, { postId, parentId, text, title, pseudo
 /**
  * Seals and posts a top-level post (no `parentId`) or a reply, as the member or under the pseudonym
  * (`pseudonymName` names it the first time). The circle waiting for a new key (no epoch yet, a member came
- * or went) is answered by rotating it first, then posting again. Returns the post's id.
+ * or went, or this browser came after the current epoch) is answered by rotating it first, then posting
+ * again. Returns the post's id.
  */
 export async function writePost(me, circleId, { text, title = "", parentId = null, asPseudonym = false,
   pseudonymName = "", session = null }) {
@@ -154,9 +155,9 @@ export async function writePost(me, circleId, { text, title = "", parentId = nul
       await sealAndSend(me, circleId, draft);
       return postId;
     } catch (error) {
-      if (!(error instanceof ApiError && ROTATION_CODES.includes(error.code)) || attempt >= ROTATION_ATTEMPTS) {
-        throw error;
-      }
+      // A browser registered after the current epoch holds no key for it: a new epoch includes it.
+      const staleKey = error instanceof ApiError ? ROTATION_CODES.includes(error.code) : error.code === "no_epoch_key";
+      if (!staleKey || attempt >= ROTATION_ATTEMPTS) throw error;
       await rotate(me, circleId);
     }
   }
