@@ -18,9 +18,9 @@ from sqlmodel import Session, col, select
 from app.audit import recorder
 from app.audit.records import Actor, AuditTrail, Purpose, Resource
 from app.authz import queries
+from app.authz.circle_rounds import Round
 from app.authz.visibility import in_queue, participant_ids, seat_holders
 from app.config import Settings
-from app.authz.circle_rounds import Round
 from app.models.cases import PENDING_STATUSES, Case, CaseStatus
 from app.models.circles import CircleSession, CircleSessionRound
 from app.models.notifications import EventType
@@ -71,7 +71,9 @@ def close_sessions(session: Session, now: datetime, run_id: str) -> list[uuid.UU
         )
         if session.exec(closing).rowcount != 1:
             continue
-        session.add(CircleSessionRound(session_id=row.id, round=Round.CLOSED.value, moved_by=None, moved_at=now))
+        session.add(
+            CircleSessionRound(session_id=row.id, round=Round.CLOSED.value, moved_by=None, moved_at=now)
+        )
         circle_events.session_round(session, row.circle_id, row.id, None, now)
         _record(session, run_id, SESSION_CLOSE, Resource(type="circle_session", id=str(row.id)))
         closed.append(row.id)

@@ -95,9 +95,7 @@ def accept_inline(
     """Checks and stores an object whose ciphertext came inside the JSON body."""
     digest = hashlib.sha256(upload.ciphertext).digest()
     size = len(upload.ciphertext)
-    verified = sealed.verify(
-        session, principal, target, upload, digest, size, settings, parties
-    )
+    verified = sealed.verify(session, principal, target, upload, digest, size, settings, parties)
     row = sealed.store(
         session,
         principal,

@@ -32,6 +32,7 @@ from app.models.circles import (
 from app.models.devices import Device
 from app.models.users import User
 from app.notifications import circle_events
+from app.platform.keyset import Keyset
 from app.platform.pagination import Page
 from app.schemas.circles import (
     Hidden,
@@ -47,7 +48,6 @@ from app.services import devices
 from app.services.circles import Place, load
 from app.services.e2ee_errors import e2ee_checks
 from app.services.inserts import flush_new
-from app.platform.keyset import Keyset
 from app.services.sealed import InvalidSigningDevice, ObjectMismatch, signing_device
 
 NEWEST_FIRST = Keyset(CirclePost.created_at, CirclePost.id, descending=True)

@@ -25,10 +25,10 @@ from app.models.circles import (
     MembershipStatus,
 )
 from app.models.specialties import Specialty
+from app.platform.keyset import Keyset
 from app.platform.pagination import Page
 from app.schemas.circles import AudienceOut, CircleCreate, CircleOut
 from app.services.devices import SpecialtyNotFound
-from app.platform.keyset import Keyset
 
 NEWEST_FIRST = Keyset(Circle.created_at, Circle.id, descending=True)
 Rule = Callable[[Circle, CircleMember | None], Decision]
