@@ -296,7 +296,12 @@ class CircleDevice:
         sealed = post["sealed"]
         if header.author_kind == "device":
             device = sealed["author_device"]
-            if post["author"]["kind"] != "member" or device is None or device["device_id"] != header.author:
+            author = post["author"]
+            if (
+                author["kind"] != "member"
+                or device is None
+                or (device["device_id"], device["user_id"]) != (header.author, author["user_id"])
+            ):
                 raise CircleError("invalid_post_header", "the server named another author than the header")
             return unb64(device["signing_public_key"])
         key = pseudonym_keys.get(f"{post['author'].get('pseudonym_id')}/{header.author}")
