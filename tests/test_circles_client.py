@@ -13,7 +13,8 @@ from app import cli
 from app.authz.circle_rounds import ROUNDS
 from app.client import circles as client_circles
 from app.client.api import ApiError
-from app.client.circles import CircleDevice, CircleKeyring
+from app.client.circle_keyring import CircleKeyring
+from app.client.circles import CircleDevice
 from app.crypto.circles import CircleError
 from app.models.users import Profession
 from tests.test_directory_cli import confrere  # noqa: F401 (the fixture)

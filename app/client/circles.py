@@ -10,11 +10,12 @@ so still reads what was posted before its removal, never after.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.client.api import ApiError, ConfrereApi, b64, unb64
 from app.client.circle_content import parse_circle_content, post_content_bytes, reply_content_bytes
+from app.client.circle_keyring import CircleKeyring, OwnPseudonym
 from app.client.clinician import Clinician
 from app.crypto.circles import (
     CircleError,
@@ -42,57 +43,6 @@ ROTATION_ATTEMPTS = 3
 # The order of co-development rounds, as the server enforces it (app/authz/circle_rounds.py; a test
 # checks that the two agree).
 ROUNDS = ("situation", "clarifying_questions", "ideas", "action_plan", "closed")
-
-
-@dataclass
-class OwnPseudonym:
-    pseudonym_id: str
-    key_id: str
-    name: str
-    key: PseudonymKey
-
-
-@dataclass
-class CircleKeyring:
-    """What a device keeps of its circles: the epoch keys it opened and its pseudonym keys."""
-
-    epochs: dict[str, dict[int, bytes]] = field(default_factory=dict)
-    pseudonyms: dict[str, OwnPseudonym] = field(default_factory=dict)
-
-    def key(self, circle_id: str, epoch: int) -> bytes | None:
-        return self.epochs.get(circle_id, {}).get(epoch)
-
-    def keep(self, circle_id: str, epoch: int, epoch_key: bytes) -> None:
-        self.epochs.setdefault(circle_id, {})[epoch] = epoch_key
-
-    def highest(self, circle_id: str) -> int:
-        return max(self.epochs.get(circle_id, {}), default=0)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "epochs": {c: {str(e): b64(k) for e, k in keys.items()} for c, keys in self.epochs.items()},
-            "pseudonyms": {
-                c: {
-                    "pseudonym_id": p.pseudonym_id,
-                    "key_id": p.key_id,
-                    "name": p.name,
-                    "key": b64(p.key.private),
-                }
-                for c, p in self.pseudonyms.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CircleKeyring:
-        return cls(
-            epochs={
-                c: {int(e): unb64(k) for e, k in keys.items()} for c, keys in data.get("epochs", {}).items()
-            },
-            pseudonyms={
-                c: OwnPseudonym(p["pseudonym_id"], p["key_id"], p["name"], PseudonymKey(unb64(p["key"])))
-                for c, p in data.get("pseudonyms", {}).items()
-            },
-        )
 
 
 @dataclass(frozen=True)
@@ -346,7 +296,12 @@ class CircleDevice:
         sealed = post["sealed"]
         if header.author_kind == "device":
             device = sealed["author_device"]
-            if post["author"]["kind"] != "member" or device is None or device["device_id"] != header.author:
+            author = post["author"]
+            if (
+                author["kind"] != "member"
+                or device is None
+                or (device["device_id"], device["user_id"]) != (header.author, author["user_id"])
+            ):
                 raise CircleError("invalid_post_header", "the server named another author than the header")
             return unb64(device["signing_public_key"])
         key = pseudonym_keys.get(f"{post['author'].get('pseudonym_id')}/{header.author}")

@@ -22,7 +22,8 @@ import httpx
 
 from app.client.api import ApiError, ConfrereApi
 from app.client.circle_cli import add_circle_command, run_circle
-from app.client.circles import CircleDevice, CircleKeyring
+from app.client.circle_keyring import CircleKeyring
+from app.client.circles import CircleDevice
 from app.client.clinician import Attachment, AttachmentRefused, Clinician
 from app.client.directory import DirectoryTrust, Monitor
 from app.client.profile import Profile, profile_path

@@ -63,7 +63,7 @@ def _require_epoch(value: object, code: str) -> int:
     return epoch
 
 
-def _sha256(data: bytes) -> bytes:
+def sha256_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
@@ -195,7 +195,7 @@ class PostHeader:
         )
 
     def sha256(self) -> bytes:
-        return _sha256(self.to_bytes())
+        return sha256_digest(self.to_bytes())
 
     @classmethod
     @circle_errors

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.crypto.circle_objects import (
@@ -32,6 +31,15 @@ from app.crypto.circle_objects import (
     PseudonymBinding,
     WrapEntry,
     circle_errors,
+    sha256_digest,
+)
+from app.crypto.circle_pseudonyms import (
+    PSEUDONYM_LABEL,
+    PseudonymKey,
+    check_pseudonym_binding,
+    pseudonym_binding,
+    pseudonym_signing_input,
+    sign_pseudonym_binding,
 )
 from app.crypto.e2ee import (
     NONCE_LENGTH,
@@ -43,12 +51,10 @@ from app.crypto.e2ee import (
     encrypt_content,
 )
 from app.crypto.e2ee_keys import (
-    SEED_LENGTH,
     check_wrapped_key_length,
     hpke_open,
     hpke_seal,
     length_prefixed,
-    load_signing_public_key,
     verify_signature,
 )
 
@@ -58,6 +64,7 @@ __all__ = [
     "EPOCH_KEY_LENGTH",
     "EPOCH_KINDS",
     "POST_KINDS",
+    "PSEUDONYM_LABEL",
     "CircleError",
     "EpochStatement",
     "PostContext",
@@ -95,17 +102,12 @@ EPOCH_COMMITMENT_LABEL = b"confrere/circle/v1/epoch-commitment"
 EPOCH_STATEMENT_LABEL = b"confrere/circle/v1/epoch\x00"
 POST_KEY_LABEL = b"confrere/circle/v1/post-key"
 POST_LABEL = b"confrere/circle/v1/post\x00"
-PSEUDONYM_LABEL = b"confrere/circle/v1/pseudonym\x00"
 
 
 class Signer(Protocol):
     """A device's keys or a pseudonym key: whatever signs a post."""
 
     def sign(self, message: bytes) -> bytes: ...
-
-
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def _epoch_text(epoch: int) -> bytes:
@@ -178,7 +180,7 @@ def new_epoch(
         key_commitment=epoch_key_commitment(epoch_key, circle_id, epoch).hex(),
         kind=kind,
         wraps={
-            device_id: WrapEntry(_sha256(wrap).hex(), recipients[device_id].suite)
+            device_id: WrapEntry(sha256_digest(wrap).hex(), recipients[device_id].suite)
             for device_id, wrap in wraps.items()
         },
     ).to_bytes()
@@ -197,7 +199,7 @@ def _check_wrap(entry: WrapEntry, suite: Suite, wrap: bytes) -> None:
     if entry.suite is not suite:
         raise CircleError("suite_mismatch", "a wrap is labelled with another suite than its device's")
     check_wrapped_key_length(suite, wrap, "wrap_length")
-    if _sha256(wrap).hex() != entry.sha256:
+    if sha256_digest(wrap).hex() != entry.sha256:
         raise CircleError("wrap_hash_mismatch", "a wrap differs from its signed hash")
 
 
@@ -315,7 +317,7 @@ def seal_post(
     """Encrypt once under the post key (whatever the circle's size) and sign the manifest with the author's
     device key or pseudonym key. `nonce` is random unless given (test vectors only)."""
     header_bytes = header.to_bytes()
-    header_sha256 = _sha256(header_bytes)
+    header_sha256 = sha256_digest(header_bytes)
     ciphertext = encrypt_content(
         post_key(epoch_key, header_sha256),
         os.urandom(NONCE_LENGTH) if nonce is None else nonce,
@@ -323,7 +325,7 @@ def seal_post(
         plaintext,
     )
     manifest = PostManifest(
-        ciphertext_sha256=_sha256(ciphertext).hex(),
+        ciphertext_sha256=sha256_digest(ciphertext).hex(),
         ciphertext_size=len(ciphertext),
         header_sha256=header_sha256.hex(),
     ).to_bytes()
@@ -346,7 +348,7 @@ def check_post_upload(
     header = PostHeader.parse(header_bytes)
     manifest = PostManifest.parse(manifest_bytes)
     verify_signature(author_signing_public, signature, post_signing_input(manifest_bytes))
-    if manifest.header_sha256 != _sha256(header_bytes).hex():
+    if manifest.header_sha256 != sha256_digest(header_bytes).hex():
         raise CircleError("header_mismatch", "the manifest is for another header")
     check_ciphertext(manifest, ciphertext_sha256, ciphertext_size)
     return header, manifest
@@ -374,70 +376,12 @@ def open_post(
     """Verify and decrypt a post. `author_signing_public` is the key the reader trusts for `header.author`
     (a directory-proved device key, or a key the server lists for the pseudonym)."""
     header, _ = check_post_upload(
-        header_bytes, manifest_bytes, signature, _sha256(ciphertext), len(ciphertext), author_signing_public
+        header_bytes,
+        manifest_bytes,
+        signature,
+        sha256_digest(ciphertext),
+        len(ciphertext),
+        author_signing_public,
     )
     check_post_context(header, served)
-    return decrypt_content(post_key(epoch_key, _sha256(header_bytes)), header_bytes, ciphertext)
-
-
-# --- Pseudonyms -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PseudonymKey:
-    """A device's Ed25519 key for one pseudonym (a 32-byte seed kept out of repr); it signs posts."""
-
-    private: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.private) != SEED_LENGTH:
-            raise CircleError("invalid_key", "a pseudonym key is a 32-byte seed")
-
-    @classmethod
-    def generate(cls) -> PseudonymKey:
-        return cls(os.urandom(SEED_LENGTH))
-
-    @property
-    def public(self) -> bytes:
-        return ed25519.Ed25519PrivateKey.from_private_bytes(self.private).public_key().public_bytes_raw()
-
-    def sign(self, message: bytes) -> bytes:
-        return ed25519.Ed25519PrivateKey.from_private_bytes(self.private).sign(message)
-
-
-def pseudonym_signing_input(binding_bytes: bytes) -> bytes:
-    return PSEUDONYM_LABEL + binding_bytes
-
-
-@circle_errors
-def pseudonym_binding(
-    circle_id: str, device_id: str, pseudonym_id: str, public_key: bytes
-) -> PseudonymBinding:
-    load_signing_public_key(public_key)
-    return PseudonymBinding(
-        circle_id=circle_id,
-        device_id=device_id,
-        pseudonym_id=pseudonym_id,
-        public_key_sha256=_sha256(public_key).hex(),
-    )
-
-
-def sign_pseudonym_binding(binding: PseudonymBinding, keys: DeviceKeys) -> tuple[bytes, bytes]:
-    """Return `(binding_bytes, signature)` signed with the device's signing key."""
-    binding_bytes = binding.to_bytes()
-    return binding_bytes, keys.sign(pseudonym_signing_input(binding_bytes))
-
-
-@circle_errors
-def check_pseudonym_binding(
-    binding_bytes: bytes, signature: bytes, device_signing_public: bytes, public_key: bytes
-) -> PseudonymBinding:
-    """Server side: strict parse, the device's signature, and that the binding names this pseudonym key.
-
-    The caller still checks the device is the caller's active device, and the circle and pseudonym ids."""
-    binding = PseudonymBinding.parse(binding_bytes)
-    verify_signature(device_signing_public, signature, pseudonym_signing_input(binding_bytes))
-    load_signing_public_key(public_key)
-    if binding.public_key_sha256 != _sha256(public_key).hex():
-        raise CircleError("invalid_pseudonym_binding", "the binding names another pseudonym key")
-    return binding
+    return decrypt_content(post_key(epoch_key, sha256_digest(header_bytes)), header_bytes, ciphertext)
