@@ -185,7 +185,7 @@ async function settle(promise) {
 }
 
 // The key that must have signed the post: a pseudonym's key as the circle lists it, or the device the
-// server names, which must be the header's.
+// server names, which must be the header's and belong to the member the post is shown from.
 function authorKey(item, header, pseudonymKeys) {
   if (header.authorKind === "pseudonym") {
     if (item.author.kind !== "pseudonym") throw new E2EEError("invalid_post_header", "author kinds differ");
@@ -196,7 +196,8 @@ function authorKey(item, header, pseudonymKeys) {
     return key.publicKey;
   }
   const device = item.sealed.author_device;
-  if (item.author.kind !== "member" || device?.device_id !== header.author) {
+  if (item.author.kind !== "member" || device?.device_id !== header.author
+    || device.user_id !== item.author.user_id) {
     throw new E2EEError("invalid_post_header", "the server named another author device than the header");
   }
   return unb64(device.signing_public_key);
