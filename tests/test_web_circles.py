@@ -286,6 +286,25 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-body") == question[1]
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-author") == physician_name
         screens.check("nurse")
+        # A server that shows the physician's device-signed post as the nurse's own is caught.
+        b(
+            "nurse",
+            "misattribute",
+            circleId=circle_id,
+            postId=question_id,
+            userId=str(nurse.id),
+            name=nurse_name,
+        )
+        b(
+            "nurse",
+            "open",
+            hash=f"#/circle/{circle_id}",
+            ready=f'[data-post-id="{question_id}"] .verify.refused',
+        )
+        refused = f'[data-post-id="{question_id}"] .verify.refused'
+        assert b("nurse", "attribute", selector=refused, name="data-code") == "invalid_post_header"
+        b("nurse", "honest")
+        b("nurse", "open", hash=f"#/circle/{circle_id}", ready=_post_card(question[0]))
         # In French, the same page: every string is in the catalogue.
         b("nurse", "choose", label="Language", value="fr", within="header")
         b("nurse", "wait", selector='html[lang="fr"] section.circle h2:text-is("Messages")')

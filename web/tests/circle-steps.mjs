@@ -104,6 +104,17 @@ const STEPS = {
       await route.fulfill({ response, json: body });
     });
   },
+  // The lying server again: the post `postId` in the circle's list is shown as written by another member.
+  async misattribute(page, { circleId, postId, userId, name }) {
+    await page.route(new RegExp(`/v1/circles/${circleId}/posts(\\?.*)?$`), async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      for (const item of body.items.filter((post) => post.id === postId)) {
+        item.author = { kind: "member", user_id: userId, display_name: name };
+      }
+      await route.fulfill({ response, json: body });
+    });
+  },
   honest: (page) => page.unrouteAll(),
   async shot(page, { name, full = true }) {
     if (!screenshots) return null;
