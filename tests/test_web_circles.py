@@ -275,7 +275,7 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         b("physician", "keyboard", name="Circles", then=f'.joinable [data-circle-id="{circle_id}"]')
         screens.check("physician", "circles")
         b("physician", "press", button=f"Accept the invitation to {circle_name}", then="section.circle")
-        b("physician", "fill", label="Title", value=question[0])
+        b("physician", "fill", label="Title", exact=True, value=question[0])
         b("physician", "fill", label="What you want to share or ask", value=question[1])
         b("physician", "press", button="Encrypt and post", then=_post_card(question[0]))
         assert b("physician", "attribute", selector="section.circle", name="data-epoch") == "1"
@@ -286,6 +286,25 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-body") == question[1]
         assert b("nurse", "text", selector=f"{_post_card(question[0])} .post-author") == physician_name
         screens.check("nurse")
+        # A server that shows the physician's device-signed post as the nurse's own is caught.
+        b(
+            "nurse",
+            "misattribute",
+            circleId=circle_id,
+            postId=question_id,
+            userId=str(nurse.id),
+            name=nurse_name,
+        )
+        b(
+            "nurse",
+            "open",
+            hash=f"#/circle/{circle_id}",
+            ready=f'[data-post-id="{question_id}"] .verify.refused',
+        )
+        refused = f'[data-post-id="{question_id}"] .verify.refused'
+        assert b("nurse", "attribute", selector=refused, name="data-code") == "invalid_post_header"
+        b("nurse", "honest")
+        b("nurse", "open", hash=f"#/circle/{circle_id}", ready=_post_card(question[0]))
         # In French, the same page: every string is in the catalogue.
         b("nurse", "choose", label="Language", value="fr", within="header")
         b("nurse", "wait", selector='html[lang="fr"] section.circle h2:text-is("Messages")')
@@ -324,7 +343,7 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
 
         # A co-development session on the nurse's own post, facilitated by the physician.
         b("nurse", "open", hash=f"#/circle/{circle_id}", ready="form.composer")
-        b("nurse", "fill", label="Title", value=situation[0])
+        b("nurse", "fill", label="Title", exact=True, value=situation[0])
         b("nurse", "fill", label="What you want to share or ask", value=situation[1])
         b("nurse", "press", button="Encrypt and post", then=_post_card(situation[0]))
         b("nurse", "follow", link=f"Open the discussion: {situation[0]}", then="form.open-session")
@@ -399,10 +418,20 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         screens.check("nurse", "circle-members")
         b("nurse", "press", button=f"Remove {physician_name}", then=".confirmation")
         b("nurse", "open", hash=f"#/circle/{circle_id}", ready="form.composer")
-        b("nurse", "fill", label="Title", value=after_removal[0])
+        b("nurse", "fill", label="Title", exact=True, value=after_removal[0])
         b("nurse", "fill", label="What you want to share or ask", value=after_removal[1])
         b("nurse", "press", button="Encrypt and post", then=_post_card(after_removal[0]))
         epoch = int(b("nurse", "attribute", selector="section.circle", name="data-epoch"))
+        # A server that names the epoch before the removal, which the physician's devices hold, is refused:
+        # the browser will not seal under it, even after a reload.
+        b("nurse", "rollback", circleId=circle_id, epoch=epoch - 1)
+        b("nurse", "open", hash=f"#/circle/{circle_id}", ready=f'section.circle[data-epoch="{epoch - 1}"]')
+        b("nurse", "fill", label="Title", exact=True, value="Sealed under an old key?")
+        b("nurse", "fill", label="What you want to share or ask", value="This must not be sent.")
+        b("nurse", "press", button="Encrypt and post", then='#notice[data-code="epoch_rollback"]')
+        b("nurse", "honest")
+        b("nurse", "open", hash=f"#/circle/{circle_id}", ready=_post_card(after_removal[0]))
+        assert b("nurse", "count", selector=_post_card("Sealed under an old key?")) == 0
         assert b("nurse", "phone") <= 0, "the circle page scrolls sideways at 390 px"
         screens.check("nurse", "circle-phone")
         b("nurse", "desktop")
@@ -430,7 +459,7 @@ def test_a_nurse_and_a_physician_share_a_circle_in_their_browsers(settings, acco
         b("nurse", "open", hash="#/circles/new", ready="form button[type=submit]")
         b("nurse", "fill", label="Name", value=open_name)
         b("nurse", "press", button="Create the circle", then="section.circle")
-        b("nurse", "fill", label="Title", value="Before anyone joined")
+        b("nurse", "fill", label="Title", exact=True, value="Before anyone joined")
         b(
             "nurse",
             "fill",

@@ -8,7 +8,7 @@ import * as circlesApi from "./circles-api.js";
 import { newEpoch, openEpoch, openPost, parsePostHeader, postContent, sealPost, signPseudonymBinding }
   from "./circle-format.js";
 import { proved, recipients } from "./clinician.js";
-import { generatePseudonymKey, loadPseudonym, savePseudonym } from "./pseudonyms.js";
+import { generatePseudonymKey, highestEpoch, keepHighestEpoch, loadPseudonym, savePseudonym } from "./circle-store.js";
 
 // Epoch keys opened on this page, per device, circle and epoch: kept in memory only, never stored (and
 // another account logging in in this tab finds none of them). Beside them, why an epoch did not open.
@@ -32,6 +32,15 @@ export async function memberDevices(me, circleId) {
   return recipients(await proved(me, await circlesApi.recipients(circleId)));
 }
 
+// A server must not make this device seal under a key that a removed member may still hold: the current
+// epoch it names is never below the highest this device has opened, in this page or before (e2ee.md 20.6).
+async function refuseRollback(me, circleId, current) {
+  const held = Math.max(await highestEpoch(me.deviceId, circleId), ...keysOf(me, circleId).keys());
+  if (current < held) {
+    throw new E2EEError("epoch_rollback", `the server names epoch ${current}; this device holds ${held}`);
+  }
+}
+
 /**
  * A new epoch: a fresh key wrapped for every member device, under a statement this device signs. The
  * server refuses a set of devices that is no longer the members' (`members_changed`): fetched again, retried.
@@ -39,6 +48,7 @@ export async function memberDevices(me, circleId) {
 export async function rotate(me, circleId) {
   for (let attempt = 1; ; attempt++) {
     const { current_epoch: current } = await circlesApi.circle(circleId);
+    await refuseRollback(me, circleId, current);
     const epoch = current + 1;
     const sealed = await newEpoch({ circleId, epoch, author: me, recipients: await memberDevices(me, circleId) });
     try {
@@ -48,6 +58,7 @@ export async function rotate(me, circleId) {
         wraps: Object.fromEntries([...sealed.wraps].map(([deviceId, wrap]) => [deviceId, b64(wrap)])),
       });
       keysOf(me, circleId).set(epoch, sealed.epochKey);
+      await keepHighestEpoch(me.deviceId, circleId, epoch);
       return epoch;
     } catch (error) {
       // 409: the members' devices changed, or another member rotated first; anything else is final.
@@ -94,6 +105,7 @@ export async function loadEpochKeys(me, circleId) {
       if (!opened.has(held.epoch)) refused.set(held.epoch, error);
     }
   }
+  if (opened.size) await keepHighestEpoch(me.deviceId, circleId, Math.max(...opened.keys()));
   return { currentEpoch: answer.current_epoch, rotationRequired: answer.rotation_required };
 }
 
@@ -115,6 +127,7 @@ export async function ensurePseudonym(me, circleId, name) {
 
 async function sealAndSend(me, circleId, { postId, parentId, text, title, pseudonym, session }) {
   const { currentEpoch } = await loadEpochKeys(me, circleId);
+  await refuseRollback(me, circleId, currentEpoch);
   const epochKey = keysOf(me, circleId).get(currentEpoch);
   if (!epochKey) throw new E2EEError("no_epoch_key");
   const header = {
@@ -172,7 +185,7 @@ async function settle(promise) {
 }
 
 // The key that must have signed the post: a pseudonym's key as the circle lists it, or the device the
-// server names, which must be the header's.
+// server names, which must be the header's and belong to the member the post is shown from.
 function authorKey(item, header, pseudonymKeys) {
   if (header.authorKind === "pseudonym") {
     if (item.author.kind !== "pseudonym") throw new E2EEError("invalid_post_header", "author kinds differ");
@@ -183,7 +196,8 @@ function authorKey(item, header, pseudonymKeys) {
     return key.publicKey;
   }
   const device = item.sealed.author_device;
-  if (item.author.kind !== "member" || device?.device_id !== header.author) {
+  if (item.author.kind !== "member" || device?.device_id !== header.author
+    || device.user_id !== item.author.user_id) {
     throw new E2EEError("invalid_post_header", "the server named another author device than the header");
   }
   return unb64(device.signing_public_key);

@@ -46,7 +46,8 @@ const STEPS = {
     await page.locator(ready).waitFor();
   },
   // Labels are matched from their start: a field's label also holds its hint (dom.js `field`).
-  fill: (page, { label, value, within = "main" }) => page.locator(within).getByLabel(label).fill(value),
+  fill: (page, { label, value, within = "main", exact = false }) =>
+    page.locator(within).getByLabel(label, { exact }).fill(value),
   check: (page, { label, within = "main" }) => page.locator(within).getByLabel(label).check(),
   choose: (page, { label, value, within = "main" }) => page.locator(within).getByLabel(label).selectOption(value),
   // Presses a button (within a part of the page), then waits until `then` shows.
@@ -91,6 +92,30 @@ const STEPS = {
     return overflow;
   },
   desktop: (page) => page.setViewportSize(DESKTOP),
+  // A lying server, played by rewriting its answers in this page: the circle and its epochs are served as
+  // if the current epoch were `epoch` (and nothing newer held). `honest` ends it.
+  async rollback(page, { circleId, epoch }) {
+    await page.route(new RegExp(`/v1/circles/${circleId}(/epochs)?$`), async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.current_epoch = epoch;
+      body.rotation_required = false;
+      if (body.epochs) body.epochs = body.epochs.filter((held) => held.epoch <= epoch);
+      await route.fulfill({ response, json: body });
+    });
+  },
+  // The lying server again: the post `postId` in the circle's list is shown as written by another member.
+  async misattribute(page, { circleId, postId, userId, name }) {
+    await page.route(new RegExp(`/v1/circles/${circleId}/posts(\\?.*)?$`), async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      for (const item of body.items.filter((post) => post.id === postId)) {
+        item.author = { kind: "member", user_id: userId, display_name: name };
+      }
+      await route.fulfill({ response, json: body });
+    });
+  },
+  honest: (page) => page.unrouteAll(),
   async shot(page, { name, full = true }) {
     if (!screenshots) return null;
     mkdirSync(screenshots, { recursive: true });

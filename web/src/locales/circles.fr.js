@@ -147,6 +147,7 @@ export default {
 
   "error.epoch_rotation_required": "Les membres du cercle ont changé ; une nouvelle clé est en cours. Réessayez.",
   "error.members_changed": "Les membres du cercle ont changé pendant la création de la clé. Réessayez.",
+  "error.epoch_rollback": "Publication refusée : le serveur désigne une clé du cercle plus ancienne qu'une clé que cet appareil détient déjà.",
   "error.no_epoch_key": "Cet appareil n'a pas de clé pour cette partie du cercle (publiée avant votre arrivée ou après votre départ).",
   "error.pseudonym_name_required": "Choisissez d'abord un pseudonyme.",
   "error.wrap_set_mismatch": "Refusé : la clé du cercle n'a pas été chiffrée pour cet appareil comme signé.",

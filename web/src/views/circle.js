@@ -6,7 +6,7 @@ import { loadEpochKeys, openItem, pseudonymKeys } from "../circles.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { loadSpecialties } from "../people.js";
-import { loadPseudonym } from "../pseudonyms.js";
+import { loadPseudonym } from "../circle-store.js";
 import { showError } from "../shell.js";
 import { composer, postCard } from "./circle-post.js";
 import { audienceText, memberCount } from "./circles.js";
