@@ -130,6 +130,18 @@ def events_of(engine: Engine, user_id: str | uuid.UUID) -> list[tuple[str, str]]
     return [(event.type, str(event.case_id)) for event in events]
 
 
+def circle_events_of(engine: Engine, user_id: str | uuid.UUID, circle_id: str | None = None) -> list[dict]:
+    """Every circle event the user reads (of one circle if given), as the feed shows it, in order."""
+    sequence_all(engine)
+    with new_session(engine) as session:
+        events = feed.addressed_to(session, uuid.UUID(str(user_id)), 0, 10_000, up_to=2**62)
+    return [
+        event.model_dump(mode="json")
+        for event in events
+        if event.circle_id is not None and (circle_id is None or str(event.circle_id) == circle_id)
+    ]
+
+
 @dataclass
 class Received:
     path: str

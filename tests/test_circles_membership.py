@@ -4,13 +4,9 @@ changes, rotation required on a member's suspension, and two members rotating on
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlmodel import Session, select
-
 from app.crypto.circles import new_epoch
-from app.models.notifications import Event, EventRecipient
 from app.models.users import Profession, Role
 from tests.circle_helpers import (
     audit_of,
@@ -22,17 +18,11 @@ from tests.circle_helpers import (
     rotate,
 )
 from tests.conftest import assert_problem, auth_headers
+from tests.notification_helpers import circle_events_of
 
 
 def _event_types(engine, user_id: str, circle_id: str) -> list[str]:
-    query = (
-        select(Event.type)
-        .join(EventRecipient, EventRecipient.event_id == Event.id)
-        .where(EventRecipient.user_id == uuid.UUID(user_id), Event.circle_id == uuid.UUID(circle_id))
-        .order_by(Event.id)
-    )
-    with Session(engine) as session:
-        return list(session.exec(query).all())
+    return [event["type"] for event in circle_events_of(engine, user_id, circle_id)]
 
 
 def test_open_circles_admit_their_audience_only(client, accounts, engine):

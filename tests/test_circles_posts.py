@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.client.api import b64, unb64
 from app.crypto.circles import PseudonymKey, pseudonym_binding, sign_pseudonym_binding
 from app.models.base import utcnow
-from app.models.notifications import Event, EventRecipient
 from app.models.users import Profession
 from app.notifications import deadlines
 from tests.circle_helpers import (
@@ -30,6 +28,7 @@ from tests.circle_helpers import (
     rotate,
 )
 from tests.conftest import assert_problem
+from tests.notification_helpers import circle_events_of
 
 
 def _circle(client, accounts, members: int = 3):
@@ -48,17 +47,6 @@ def _circle(client, accounts, members: int = 3):
     for person in people[1:]:
         open_epochs(client, circle, person)
     return circle, people
-
-
-def _events_of(engine, user_id: str) -> list[dict]:
-    query = (
-        select(Event)
-        .join(EventRecipient, EventRecipient.event_id == Event.id)
-        .where(EventRecipient.user_id == uuid.UUID(user_id))
-        .order_by(Event.id)
-    )
-    with Session(engine) as session:
-        return [event.model_dump(mode="json") for event in session.exec(query).all()]
 
 
 def test_a_pseudonymous_post_never_shows_its_author(client, accounts, engine):
@@ -104,10 +92,12 @@ def test_a_pseudonymous_post_never_shows_its_author(client, accounts, engine):
     assert listed["reply_count"] == 1
     # Events: members hear of the post, never by whom; the author hears nothing of its own post.
     for member in (moderator, reader):
-        created_events = [e for e in _events_of(engine, member.id) if e["type"] == "circle.post.created"]
+        created_events = [
+            e for e in circle_events_of(engine, member.id) if e["type"] == "circle.post.created"
+        ]
         assert any(e["object_id"] == post_id for e in created_events)
         assert all(author.id not in json.dumps(e) for e in created_events)
-    assert not any(e["object_id"] == post_id for e in _events_of(engine, author.id))
+    assert not any(e["object_id"] == post_id for e in circle_events_of(engine, author.id))
     # The audit record names the real author.
     assert ("circle.post.create", "success", 201) in audit_of(engine, author.id)
 
@@ -308,7 +298,7 @@ def test_the_deadline_worker_closes_expired_sessions(client, accounts, engine, s
     assert read["round"] == "closed"
     assert any(
         e["type"] == "circle.session.round" and e["object_id"] == session_id
-        for e in _events_of(engine, member.id)
+        for e in circle_events_of(engine, member.id)
     )
 
 

@@ -208,10 +208,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('circle_id', sa.Uuid(), nullable=True))
+        batch_op.add_column(sa.Column('actor_id', sa.Uuid(), nullable=True))
         batch_op.alter_column('case_id',
                existing_type=sa.Uuid(),
                nullable=True)
         batch_op.create_foreign_key(batch_op.f('fk_events_circle_id_circles'), 'circles', ['circle_id'], ['id'], ondelete='CASCADE')
+        batch_op.create_foreign_key(batch_op.f('fk_events_actor_id_users'), 'users', ['actor_id'], ['id'])
+        batch_op.create_index('ix_events_circle_position', ['circle_id', 'position'], unique=False)
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('profession', sa.String(length=30), server_default='physician', nullable=False))
@@ -225,10 +228,13 @@ def downgrade() -> None:
         batch_op.drop_column('profession')
 
     with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index('ix_events_circle_position')
+        batch_op.drop_constraint(batch_op.f('fk_events_actor_id_users'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_events_circle_id_circles'), type_='foreignkey')
         batch_op.alter_column('case_id',
                existing_type=sa.Uuid(),
                nullable=False)
+        batch_op.drop_column('actor_id')
         batch_op.drop_column('circle_id')
 
     op.drop_table('circle_session_rounds')

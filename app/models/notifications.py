@@ -1,7 +1,9 @@
 """Notifications: the event outbox with its recipients, and webhook subscriptions with their deliveries.
 
-An event says that something happened to a case, to whom it is addressed, and when: ids, a type and a time,
-never anything sealed (DESIGN.md section 2). It is written in the transaction of the action it reports.
+An event says that something happened to a case or a circle, to whom it is addressed, and when: ids, a type
+and a time, never anything sealed (DESIGN.md section 2). It is written in the transaction of the action it
+reports. A case event lists its recipients (EventRecipient); a circle event has none: it reaches the circle's
+members when they read (app/notifications/feed.py), so a post costs the same whatever the circle's size.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         # The event sequencer scans events without a position (NULL) in insertion order.
         Index("ix_events_position_id", "position", "id"),
+        # A member's circle events: per circle, in delivery order (app/notifications/feed.py).
+        Index("ix_events_circle_position", "circle_id", "position"),
     )
 
     # Insertion order only. On PostgreSQL ids are not in commit order, so streams never resume by id.
@@ -60,11 +64,14 @@ class Event(SQLModel, table=True):
     # The message an event is about (case.message_posted), the post (circle.post.created) or the
     # session (circle.session.round), else NULL.
     object_id: uuid.UUID | None = Field(default=None)
+    # Who caused a circle event, who does not receive it. Never leaves the server: a pseudonymous author
+    # stays unknown to members.
+    actor_id: uuid.UUID | None = Field(default=None, sa_column=Column(ForeignKey("users.id"), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class EventRecipient(SQLModel, table=True):
-    """One user an event is addressed to, resolved when the event was written."""
+    """One user a case event is addressed to, resolved when the event was written."""
 
     __tablename__ = "event_recipients"
 

@@ -7,10 +7,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func
+from sqlalchemy import Select, and_, delete, func, or_, union, union_all
 from sqlmodel import Session, col, select
 
 from app.models.auth import AuthSession
+from app.models.circles import CircleMember, MembershipStatus
 from app.models.notifications import Event, EventRecipient
 from app.models.users import User
 from app.schemas.notifications import EventOut, EventPage
@@ -37,18 +38,49 @@ def resume_point(session: Session, last_event_id: int | None) -> Resume:
     return Resume(after=last_event_id, gap=purged)
 
 
+def _case_events(user_id: uuid.UUID) -> Select:
+    """Ids and positions of the case events listed for the user."""
+    return (
+        select(col(Event.id), col(Event.position))
+        .join(EventRecipient, col(EventRecipient.event_id) == Event.id)
+        .where(col(EventRecipient.user_id) == user_id)
+    )
+
+
+def _circle_events(user_id: uuid.UUID) -> Select:
+    """Ids and positions of the circle events that reach the user: of the circles where it was an active
+    member when they happened (joined at or before, not yet left or removed), but those it caused. A rejoin
+    reuses the membership row, so it reaches back to the latest joining only."""
+    still_member = and_(
+        col(CircleMember.status) == MembershipStatus.ACTIVE, col(CircleMember.ended_at).is_(None)
+    )
+    return (
+        select(col(Event.id), col(Event.position))
+        .join(CircleMember, col(CircleMember.circle_id) == Event.circle_id)
+        .where(
+            col(CircleMember.user_id) == user_id,
+            col(Event.created_at) >= CircleMember.joined_at,
+            or_(still_member, col(Event.created_at) < CircleMember.ended_at),
+            or_(col(Event.actor_id).is_(None), col(Event.actor_id) != user_id),
+        )
+    )
+
+
 def addressed_to(
     session: Session, user_id: uuid.UUID, after: int, limit: int, *, up_to: int
 ) -> list[EventOut]:
-    """The user's events at positions in (after, up_to], in order."""
-    rows = session.exec(
-        select(Event)
-        .join(EventRecipient, col(EventRecipient.event_id) == Event.id)
-        .where(
-            col(EventRecipient.user_id) == user_id, col(Event.position) > after, col(Event.position) <= up_to
-        )
+    """The user's events at positions in (after, up_to], in order: the first `limit` of its case events and
+    of its circle events (each an index range scan), merged."""
+    firsts = [
+        query.where(col(Event.position) > after, col(Event.position) <= up_to)
         .order_by(col(Event.position))
         .limit(limit)
+        .subquery()
+        for query in (_case_events(user_id), _circle_events(user_id))
+    ]
+    chosen = union_all(*(select(first.c.id) for first in firsts)).subquery()
+    rows = session.exec(
+        select(Event).join(chosen, chosen.c.id == Event.id).order_by(col(Event.position)).limit(limit)
     ).all()
     return [view(row) for row in rows]
 
@@ -79,14 +111,17 @@ def view(event: Event) -> EventOut:
 
 
 def recipients_between(session: Session, positions: range) -> set[uuid.UUID]:
-    """Who the events at these positions are addressed to: the streams to wake."""
-    query = (
-        select(EventRecipient.user_id)
-        .join(Event, col(Event.id) == EventRecipient.event_id)
-        .where(col(Event.position) >= positions.start, col(Event.position) < positions.stop)
-        .distinct()
+    """Who the events at these positions may be addressed to: the streams to wake (a woken stream that finds
+    nothing new for it, such as an actor's, simply waits again)."""
+    in_range = and_(col(Event.position) >= positions.start, col(Event.position) < positions.stop)
+    case_recipients = select(EventRecipient.user_id).join(Event, col(Event.id) == EventRecipient.event_id)
+    circle_members = (
+        select(CircleMember.user_id)
+        .join(Event, col(Event.circle_id) == CircleMember.circle_id)
+        .where(col(CircleMember.status) == MembershipStatus.ACTIVE)
     )
-    return set(session.exec(query).all())
+    query = union(case_recipients.where(in_range), circle_members.where(in_range))
+    return set(session.execute(query).scalars().all())
 
 
 def may_still_listen(session: Session, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
