@@ -153,7 +153,7 @@ export default {
   "error.epoch_rotation_required": "The circle's members changed; a new key is being made. Try again.",
   "error.members_changed": "The circle's members changed while the key was made. Try again.",
   "error.epoch_rollback": "Refused to post: the server names an older circle key than one this device already holds.",
-  "error.no_epoch_key": "This device holds no key for this part of the circle (it was posted before you joined, or after you left).",
+  "error.no_epoch_key": "This device holds no key for this part of the circle (it was posted before you joined, after you left, or before this browser was registered: then choose “Give my other devices access” on this circle in a browser that reads it).",
   "error.pseudonym_name_required": "Choose a pseudonym first.",
   "error.wrap_set_mismatch": "Refused: the circle key was not wrapped for this device as signed.",
   "error.wrap_hash_mismatch": "Refused: the circle key's wrap differs from what its author signed.",

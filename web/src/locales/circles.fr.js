@@ -153,7 +153,7 @@ export default {
   "error.epoch_rotation_required": "Les membres du cercle ont changé ; une nouvelle clé est en cours. Réessayez.",
   "error.members_changed": "Les membres du cercle ont changé pendant la création de la clé. Réessayez.",
   "error.epoch_rollback": "Publication refusée : le serveur désigne une clé du cercle plus ancienne qu'une clé que cet appareil détient déjà.",
-  "error.no_epoch_key": "Cet appareil n'a pas de clé pour cette partie du cercle (publiée avant votre arrivée ou après votre départ).",
+  "error.no_epoch_key": "Cet appareil n'a pas de clé pour cette partie du cercle (publiée avant votre arrivée, après votre départ, ou avant l'enregistrement de ce navigateur : choisissez alors « Donner l’accès à mes autres appareils » sur ce cercle dans un navigateur qui la lit).",
   "error.pseudonym_name_required": "Choisissez d'abord un pseudonyme.",
   "error.wrap_set_mismatch": "Refusé : la clé du cercle n'a pas été chiffrée pour cet appareil comme signé.",
   "error.wrap_hash_mismatch": "Refusé : la clé chiffrée du cercle diffère de ce que son auteur a signé.",
