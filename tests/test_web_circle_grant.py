@@ -4,6 +4,7 @@ the circle's keys it holds; then it reads it, and asking again adds nothing."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -33,7 +34,10 @@ def test_a_members_second_browser_reads_an_earlier_epoch_after_the_grant(
     marker = uuid.uuid4().hex[:6]
     title, body = f"Before the laptop {marker}", "Sealed when only the first browser was registered."
 
-    with live_server(settings, tmp_path / "server.log") as server, circle_steps(node, server.url, None) as b:
+    with (
+        live_server(settings, tmp_path / "server.log") as server,
+        circle_steps(node, server.url, os.environ.get("CONFRERE_WEB_SCREENSHOTS")) as b,
+    ):
         screens = Screens(b)
         b("desk", "enrol", email=nurse.email, password=PASSWORD, suite="xwing")
         b("desk", "open", hash="#/circles/new", ready="form button[type=submit]")
@@ -54,7 +58,7 @@ def test_a_members_second_browser_reads_an_earlier_epoch_after_the_grant(
         b("desk", "open", hash=f"#/circle/{circle_id}", ready=_post_card(title))
         b("desk", "press", button=GRANT, then=".grant-result[data-added]")
         assert b("desk", "attribute", selector=".grant-result", name="data-added") == "1"
-        screens.check("desk")
+        screens.check("desk", "circle-grant")
         with transaction(engine) as session:
             laptop = (
                 session.execute(
