@@ -112,7 +112,8 @@ web: $(WEB_DEPS)
 	cd web && node build.mjs
 
 # Refreshes docs/screenshots/ from the browser tests (the X-Wing run, the product tour, the trust screens and
-# the circles).
+# the circles, the registration of a nurse, a circle grant).
 web-screenshots: $(STAMP) web
 	CONFRERE_WEB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_web_e2e.py tests/test_web_product.py \
-		tests/test_web_trust.py tests/test_web_circles.py -k "xwing or product or trust_in_the_browser or share_a_circle"
+		tests/test_web_trust.py tests/test_web_circles.py tests/test_web_register.py tests/test_web_circle_grant.py \
+		-k "xwing or product or trust_in_the_browser or share_a_circle or adeli or grant"

@@ -138,6 +138,7 @@ export const deviceChallenge = (body) => json("POST", "/v1/devices/challenge", b
 export const registerDevice = (body) => json("POST", "/v1/devices", body);
 export const devices = () => json("GET", "/v1/devices");
 export const specialties = () => json("GET", "/v1/specialties");
+export const professions = () => json("GET", "/v1/professions");
 // Answers that name devices: `{checkpoint, devices}`, each device with its directory proof.
 export const specialtyRecipients = (code) =>
   json("GET", `/v1/specialties/${encodeURIComponent(code)}/recipients`);

@@ -1,6 +1,6 @@
 // What a member's browser does around the circle routes (mirrors app/client/circles.py): it rotates the
 // circle's key for exactly the member devices the directory proves, opens the epoch keys wrapped for this
-// device, seals and signs posts as the member or under a pseudonym, and verifies and opens what it reads.
+// device, grants those it holds to the user's other devices, seals and signs posts as the member or under a pseudonym, and verifies and opens what it reads.
 
 import { ApiError, E2EEError } from "./errors.js";
 import { b64, fromUtf8, unb64 } from "./bytes.js";
@@ -41,6 +41,12 @@ async function refuseRollback(me, circleId, current) {
   }
 }
 
+const epochBody = (sealed) => ({
+  statement: b64(sealed.statement),
+  signature: b64(sealed.signature),
+  wraps: Object.fromEntries([...sealed.wraps].map(([deviceId, wrap]) => [deviceId, b64(wrap)])),
+});
+
 /**
  * A new epoch: a fresh key wrapped for every member device, under a statement this device signs. The
  * server refuses a set of devices that is no longer the members' (`members_changed`): fetched again, retried.
@@ -52,11 +58,7 @@ export async function rotate(me, circleId) {
     const epoch = current + 1;
     const sealed = await newEpoch({ circleId, epoch, author: me, recipients: await memberDevices(me, circleId) });
     try {
-      await circlesApi.postEpoch(circleId, {
-        statement: b64(sealed.statement),
-        signature: b64(sealed.signature),
-        wraps: Object.fromEntries([...sealed.wraps].map(([deviceId, wrap]) => [deviceId, b64(wrap)])),
-      });
+      await circlesApi.postEpoch(circleId, epochBody(sealed));
       keysOf(me, circleId).set(epoch, sealed.epochKey);
       await keepHighestEpoch(me.deviceId, circleId, epoch);
       return epoch;
@@ -107,6 +109,33 @@ export async function loadEpochKeys(me, circleId) {
   }
   if (opened.size) await keepHighestEpoch(me.deviceId, circleId, Math.max(...opened.keys()));
   return { currentEpoch: answer.current_epoch, rotationRequired: answer.rotation_required };
+}
+
+/**
+ * Gives this user's other devices the circle's epoch keys this browser holds (e2ee.md section 20, `kind:
+ * grant`, as `grant` in app/client/circles.py): a browser registered after an epoch holds no wrap of it. The
+ * devices are this user's as the device directory proves them, before anything is wrapped; one statement per
+ * device and epoch, so that a device that already holds an epoch (`wrap_already_held`) is skipped. Returns
+ * how many keys were added.
+ */
+export async function grantOwnDevices(me, circleId) {
+  await loadEpochKeys(me, circleId);
+  const devices = (await proved(me, await circlesApi.recipients(circleId)))
+    .filter((device) => device.user_id === me.userId && device.device_id !== me.deviceId);
+  const held = [...keysOf(me, circleId)].sort(([a], [b]) => a - b);
+  let added = 0;
+  for (const [deviceId, recipient] of recipients(devices)) {
+    for (const [epoch, epochKey] of held) {
+      const sealed = await newEpoch({ circleId, epoch, author: me, recipients: new Map([[deviceId, recipient]]),
+        kind: "grant", epochKey });
+      try {
+        added += (await circlesApi.postEpoch(circleId, epochBody(sealed))).wrap_count;
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.code !== "wrap_already_held") throw error;
+      }
+    }
+  }
+  return added;
 }
 
 /** This member's pseudonym in the circle on this device, registered with the server on first use. */

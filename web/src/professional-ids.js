@@ -1,7 +1,8 @@
 // Format checks of professional ids as the server makes them (app/schemas/professional_ids.py): French
-// RPPS (11 digits) and US NPI (10 digits), both Luhn-checked, NPI over the issuer prefix 80840.
+// RPPS (11 digits) and ADELI (9 digits), US NPI (10 digits), all Luhn-checked, NPI over the issuer prefix
+// 80840. Which kinds a profession registers with comes from the server (`GET /v1/professions`).
 
-const LENGTH = { rpps: 11, npi: 10 };
+const LENGTH = { rpps: 11, adeli: 9, npi: 10 };
 const NPI_PREFIX = "80840";
 
 function luhnValid(digits) {

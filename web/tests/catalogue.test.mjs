@@ -32,13 +32,18 @@ describe("the catalogue", () => {
 });
 
 describe("professional ids", () => {
-  it("accepts valid RPPS and NPI numbers and refuses a wrong check digit or length", () => {
+  it("accepts valid RPPS, ADELI and NPI numbers and refuses a wrong check digit or length", () => {
     assert.ok(professionalIdValid("rpps", "10000000009"));
     assert.ok(professionalIdValid("npi", "1234567893"));
     assert.equal(professionalIdValid("rpps", "10000000008"), false);
     assert.equal(professionalIdValid("npi", "1234567890"), false);
     assert.equal(professionalIdValid("rpps", "1234567893"), false);
     assert.equal(professionalIdValid("npi", "12345678 3"), false);
+    // ADELI: 9 digits, Luhn over the number itself (as app/schemas/professional_ids.py).
+    assert.ok(professionalIdValid("adeli", "123456782"));
+    assert.equal(professionalIdValid("adeli", "123456789"), false);
+    assert.equal(professionalIdValid("adeli", "12345678"), false);
+    assert.equal(professionalIdValid("adeli", "1234567820"), false);
   });
 });
 

@@ -2,8 +2,8 @@
 // decrypted on this device with the epoch key it was sealed under.
 
 import * as circlesApi from "../circles-api.js";
-import { loadEpochKeys, openItem, pseudonymKeys } from "../circles.js";
-import { h } from "../dom.js";
+import { grantOwnDevices, loadEpochKeys, openItem, pseudonymKeys } from "../circles.js";
+import { busy, h } from "../dom.js";
 import { t } from "../i18n.js";
 import { loadSpecialties } from "../people.js";
 import { loadPseudonym } from "../circle-store.js";
@@ -67,10 +67,32 @@ async function postsSection(ctx) {
   return section;
 }
 
+// A browser registered after some of the circle's epochs holds no key for them: this one gives its keys.
+function grantCard(session, circleId) {
+  const result = h("p", { class: "result grant-result", role: "status" });
+  const form = h("form", { class: "card grant", "aria-labelledby": "grant-title" },
+    h("h2", { id: "grant-title" }, t("circle.grant_title")),
+    h("p", {}, t("circle.grant_text")),
+    h("button", { type: "submit" }, t("circle.grant_button")),
+    result);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    result.textContent = "";
+    busy(form, () => grantOwnDevices(session.device, circleId))
+      .then((added) => {
+        result.dataset.added = String(added);
+        result.textContent = added ? t("circle.grant_done", { added }) : t("circle.grant_nothing");
+      })
+      .catch(showError);
+  });
+  return form;
+}
+
 export async function circleView(session, circleId) {
   const ctx = await circleContext(session, circleId);
   return h("section", { class: "circle", "data-circle-id": circleId, "data-epoch": ctx.circle.current_epoch },
     ...circleHeading(ctx, h("p", {}, h("a", { href: `#/circle/${circleId}/members` }, t("circle.members_link")))),
     composer(ctx),
-    await postsSection(ctx));
+    await postsSection(ctx),
+    grantCard(session, circleId));
 }

@@ -1,9 +1,10 @@
-// Registration (profession, professional id checked as it is typed, specialties), then the pending
-// screen: the account waits for an administrator to verify the id.
+// Registration (profession from the server's list, the identifier kinds it allows, the number checked as it
+// is typed, a physician's role and specialties), then the pending screen: the account waits for an
+// administrator to verify the id.
 
 import * as api from "../api.js";
 import { busy, field, h } from "../dom.js";
-import { t } from "../i18n.js";
+import { language, t } from "../i18n.js";
 import { loadSpecialties, specialtyName } from "../people.js";
 import { professionalIdValid } from "../professional-ids.js";
 import { go, showError } from "../shell.js";
@@ -14,21 +15,34 @@ let registered = null;
 const radio = (name, value, label, checked = false) =>
   h("label", { class: "choice" }, h("input", { type: "radio", name, value, checked }), h("span", {}, label));
 
+// The identifier kinds, in the order the server lists them for the profession, the first one chosen.
+const idKindChoices = (kinds) => kinds.map((kind, index) => radio("id_kind", kind, t(`register.${kind}`), index === 0));
+
 export async function registerView() {
-  const specialties = await loadSpecialties();
+  const [specialties, professions] = await Promise.all([loadSpecialties(), api.professions()]);
+  const byCode = new Map(professions.map((info) => [info.code, info]));
   const name = h("input", { name: "display_name", required: true, maxlength: "200", autocomplete: "name" });
   const email = h("input", { type: "email", name: "email", required: true, autocomplete: "email" });
   const password = h("input", { type: "password", name: "password", required: true, minlength: "12",
     maxlength: "128", autocomplete: "new-password" });
+  const profession = h("select", { name: "profession", required: true },
+    professions.map((info) => h("option", { value: info.code, selected: info.code === "physician" },
+      language() === "fr" ? info.name_fr : info.name_en)));
   const idNumber = h("input", { name: "professional_id", required: true, inputmode: "numeric",
     maxlength: "11", autocomplete: "off" });
   const idCheck = h("span", { class: "hint", id: "id-check", "aria-live": "polite" });
   idNumber.setAttribute("aria-describedby", "id-check");
+  // Only physicians hold a case role (asking, or answering in specialties); the other professions take
+  // part in peer circles only, so they see neither the role nor the specialties.
+  const roles = h("fieldset", { class: "roles" }, h("legend", {}, t("register.role")),
+    radio("role", "physician", t("register.physician"), true),
+    radio("role", "specialist", t("register.specialist")));
   const picks = h("fieldset", { class: "specialties", hidden: true },
     h("legend", {}, t("register.specialties")),
     h("p", { class: "hint" }, t("register.specialties_hint")),
     [...specialties.keys()].map((code) => h("label", { class: "check" },
       h("input", { type: "checkbox", name: "specialty", value: code }), " ", specialtyName(code))));
+  const kinds = h("div", { class: "id-kinds" });
 
   const form = h("form", { class: "card narrow", "aria-label": t("register.title") },
     h("h1", {}, t("register.title")),
@@ -36,18 +50,15 @@ export async function registerView() {
     field(t("register.name"), name, t("register.name_hint")),
     field(t("register.email"), email),
     field(t("register.password"), password, t("register.password_hint")),
-    h("fieldset", {}, h("legend", {}, t("register.profession")),
-      radio("role", "physician", t("register.physician"), true),
-      radio("role", "specialist", t("register.specialist"))),
+    field(t("register.profession"), profession),
+    roles,
     picks,
-    h("fieldset", {}, h("legend", {}, t("register.id_kind")),
-      radio("id_kind", "rpps", t("register.rpps"), true),
-      radio("id_kind", "npi", t("register.npi")),
-      field(t("register.id"), idNumber), idCheck),
+    h("fieldset", {}, h("legend", {}, t("register.id_kind")), kinds, field(t("register.id"), idNumber), idCheck),
     h("button", { type: "submit" }, t("register.submit")),
     h("p", { class: "switch" }, h("a", { href: "#/login" }, t("register.login"))));
 
   const chosen = (name) => form.querySelector(`input[name=${name}]:checked`).value;
+  const isPhysician = () => profession.value === "physician";
   const checkId = () => {
     const value = idNumber.value.trim();
     const valid = professionalIdValid(chosen("id_kind"), value);
@@ -56,14 +67,22 @@ export async function registerView() {
     idNumber.setCustomValidity(valid || value.length === 0 ? "" : t("register.id_bad"));
     idNumber.setAttribute("aria-invalid", valid || value.length === 0 ? "false" : "true");
   };
+  const showProfession = () => {
+    kinds.replaceChildren(...idKindChoices(byCode.get(profession.value).id_kinds));
+    roles.hidden = !isPhysician();
+    picks.hidden = !isPhysician() || chosen("role") !== "specialist";
+    checkId();
+  };
+  showProfession();
   idNumber.addEventListener("input", checkId);
+  profession.addEventListener("change", showProfession);
   form.addEventListener("change", (event) => {
     if (event.target.name === "id_kind") checkId();
-    picks.hidden = chosen("role") !== "specialist";
+    picks.hidden = !isPhysician() || chosen("role") !== "specialist";
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const role = chosen("role");
+    const role = isPhysician() ? chosen("role") : null;
     const codes = [...form.querySelectorAll("input[name=specialty]:checked")].map((box) => box.value);
     if (role === "specialist" && codes.length === 0) {
       showError({ code: "need_specialty" });
@@ -73,9 +92,10 @@ export async function registerView() {
       email: email.value.trim(),
       password: password.value,
       display_name: name.value.trim(),
+      profession: profession.value,
       professional_id_kind: chosen("id_kind"),
       professional_id: idNumber.value.trim(),
-      roles: [role],
+      roles: role ? [role] : [],
       specialties: role === "specialist" ? codes : [],
     };
     busy(form, () => api.register(body))
