@@ -12,6 +12,7 @@ from sqlmodel import Session
 from app.audit.records import AuditTrail, Event, Outcome, encode
 from app.models.audit import AuditRecord
 from app.models.base import utcnow
+from app.models.rows import insert_rows
 
 # C2SP tlog-tiles entry bundles prefix each entry with a 2-byte length.
 MAX_RECORD_BYTES = 65_535
@@ -34,8 +35,7 @@ def values(trail: AuditTrail, status: int) -> dict[str, Any]:
     }
 
 
-def add(session: Session, trail: AuditTrail, status: int) -> AuditRecord:
-    """Adds the record of this request to the session: it commits, or rolls back, with the action."""
-    row = AuditRecord(**values(trail, status))
-    session.add(row)
-    return row
+def add(session: Session, trail: AuditTrail, status: int) -> None:
+    """Inserts the record of this request in the session's transaction: it commits, or rolls back, with the
+    action. A Core insert: the commit flushes no ORM object for it."""
+    insert_rows(session, AuditRecord, [values(trail, status)])

@@ -17,8 +17,10 @@ from app.authz import queries
 from app.authz.cases import Member
 from app.authz.notifications import may_be_notified
 from app.authz.visibility import in_queue, is_specialist_of, participant_ids
+from app.models.base import table_of
 from app.models.cases import Case, Transition
 from app.models.notifications import Event, EventRecipient, EventType, Webhook, WebhookDelivery
+from app.models.rows import insert_rows
 from app.models.users import User
 
 # Set on a session that wrote events; the event sequencer wakes when it commits (app/notifications).
@@ -36,7 +38,7 @@ TRANSITION_EVENTS = {
 
 
 # Built once, like the queue audience below: every case action runs them.
-_NEW_EVENT = insert(Event).returning(col(Event.id))
+_NEW_EVENT = insert(table_of(Event)).returning(table_of(Event).c.id)
 _WEBHOOKS_OF = select(Webhook.id).where(col(Webhook.owner_id).in_(bindparam("owner_ids", expanding=True)))
 
 
@@ -70,8 +72,8 @@ def emit(
         {"type": event_type.value, "case_id": case.id, "object_id": object_id, "created_at": now},
     ).scalar_one()
     # Core, not ORM objects: a queued case has a recipient per specialist of its specialty.
-    session.execute(
-        insert(EventRecipient), [{"user_id": user_id, "event_id": event_id} for user_id in recipients]
+    insert_rows(
+        session, EventRecipient, [{"user_id": user_id, "event_id": event_id} for user_id in recipients]
     )
     webhooks = session.exec(_WEBHOOKS_OF, params={"owner_ids": recipients}).all()
     session.add_all(

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.errors import CaseNotFound, Conflict, IdNotUsable, InvalidInput, InvalidNamedSpecialist
 from app.models.cases import Case, CaseObject, CaseShare, CaseStatus, Envelope, ObjectKind, Priority
 from app.models.devices import Device
+from app.models.rows import insert_unless_taken
 from app.notifications import outbox
 from app.platform.pagination import Page
 from app.schemas.cases import (
@@ -35,7 +36,6 @@ from app.schemas.cases import (
 )
 from app.schemas.sealed import EnvelopeOut, SealedIn, SealedOut
 from app.services import accounts, participants, sealed
-from app.services.inserts import insert_unless_taken
 
 
 class CaseExists(Conflict):

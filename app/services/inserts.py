@@ -1,12 +1,10 @@
-"""Inserting rows whose keys the client chose (case, message, attachment ids)."""
+"""Inserting rows whose keys the client chose through the ORM (circle posts, key backups, ...); the case
+write path uses Core (app.models.rows.insert_unless_taken)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from app.errors import AppError
 
@@ -17,18 +15,3 @@ def flush_new(session: Session, conflict: AppError) -> None:
         session.flush()
     except IntegrityError:
         raise conflict from None
-
-
-def insert_unless_taken(session: Session, model: type[SQLModel], values: dict[str, Any]) -> bool:
-    """Inserts one row with a Core statement (no ORM flush, no lookup first); False, and nothing written,
-    when its primary key is taken, committed or by a concurrent transaction that then commits (PostgreSQL
-    waits for it). The transaction stays usable, so the caller can find out who holds the key."""
-    table = model.__table__  # type: ignore[attr-defined]
-    connection = session.connection()
-    statement: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table) if connection.dialect.name == "postgresql" else sqlite.insert(table)
-    )
-    keys = [column.name for column in table.primary_key]
-    # An INSERT's row count is kept only on request (psycopg's cursor is closed before it is read).
-    inserting = statement.values(values).on_conflict_do_nothing(index_elements=keys)
-    return connection.execute(inserting.execution_options(preserve_rowcount=True)).rowcount == 1

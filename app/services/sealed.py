@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
@@ -25,10 +25,10 @@ from app.crypto.e2ee import FORMAT_V1, E2EEError, Header, Suite, check_sealed_up
 from app.errors import Conflict, IdNotUsable, InvalidInput, RecipientNotEligible
 from app.models.cases import Case, CaseObject, Envelope, ObjectKind
 from app.models.devices import Device
+from app.models.rows import insert_rows, insert_unless_taken
 from app.schemas.sealed import DirectoryDevice, EnvelopeIn, EnvelopeOut, SealedOut, SealedParts
 from app.services.devices import directory_entry
 from app.services.e2ee_errors import SealedRefused, e2ee_checks
-from app.services.inserts import insert_unless_taken
 
 
 class InvalidSigningDevice(InvalidInput):
@@ -257,8 +257,9 @@ def store(
         if taken_by == target.case.id:
             raise ObjectExists()
         raise IdNotUsable(_ID_LOCATION.get(target.kind, ("body", "id")))
-    session.execute(
-        insert(Envelope),
+    insert_rows(
+        session,
+        Envelope,
         [
             {
                 "object_id": row.id,
