@@ -16,14 +16,14 @@ from app.authz.policies import ALLOW, Decision, deny
 from app.authz.visibility import Party, grounds, is_clinician, is_participant, is_specialist_of
 from app.errors import Refusal
 from app.models.cases import FINAL_STATUSES, PENDING_STATUSES, Case, CaseStatus, ObjectKind, Transition
-from app.models.users import CLINICAL_ROLES, Role, User
+from app.models.users import CLINICAL_ROLES, Account, Role
 
 
 @dataclass(frozen=True)
 class Member:
     """Another user as policies see them: account state, roles and specialties."""
 
-    user: User
+    user: Account
     roles: frozenset[Role]
     specialties: frozenset[str]
 

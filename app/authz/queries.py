@@ -11,20 +11,21 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, bindparam, literal, or_, union_all, update
+from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.authz.cases import Member
 from app.authz.visibility import QUEUE_ROLE, QUEUED, SEATS
 from app.models.cases import Case, CaseShare
-from app.models.users import Role, User, UserRole, UserSpecialty, UserStatus
+from app.models.users import ACCOUNT_COLUMNS, Account, Role, User, UserRole, UserSpecialty, UserStatus
 
 # A select of users (rows or ids), narrowed and returned as the same kind of select.
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 def acting_users() -> ColumnElement[bool]:
-    """SQL twin of `User.can_act`: verified and active."""
+    """SQL twin of `may_act` (User.can_act, Account.can_act): verified and active."""
     return and_(col(User.verified_at).is_not(None), col(User.status) == UserStatus.ACTIVE)
 
 
@@ -61,7 +62,7 @@ def roles_and_specialties(
     return roles, specialties
 
 
-_USERS = select(User).where(col(User.id).in_(bindparam("user_ids", expanding=True)))
+_USERS = select_rows(*ACCOUNT_COLUMNS).where(col(User.id).in_(bindparam("user_ids", expanding=True)))
 
 
 def load_members(
@@ -73,11 +74,12 @@ def load_members(
     recipients for one policy check of both."""
     params = {"user_ids": list(set(user_ids))}
     if with_specialists_of is not None:
-        users = session.exec(_USERS_OR_SPECIALISTS, params=params | {"specialty": with_specialists_of}).all()
+        rows = session.execute(_USERS_OR_SPECIALISTS, params | {"specialty": with_specialists_of}).all()
     elif params["user_ids"]:
-        users = session.exec(_USERS, params=params).all()
+        rows = session.execute(_USERS, params).all()
     else:
         return {}
+    users = [Account(*row) for row in rows]
     roles, specialties = roles_and_specialties(session, [user.id for user in users])
     return {
         user.id: Member(
@@ -128,7 +130,7 @@ def specialists_of(query: SelectT, specialty: object) -> SelectT:
     )
 
 
-_USERS_OR_SPECIALISTS = select(User).where(
+_USERS_OR_SPECIALISTS = select_rows(*ACCOUNT_COLUMNS).where(
     or_(
         col(User.id).in_(bindparam("user_ids", expanding=True)),
         # Not correlated with the outer users: a query of its own.

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from app.models.cases import Case, CaseStatus
-from app.models.users import CLINICAL_ROLES, Role, User
+from app.models.users import CLINICAL_ROLES, Role
 
 
 class Ground(StrEnum):
@@ -48,6 +48,19 @@ VIEWER_ROLES = CLINICAL_ROLES
 QUEUE_ROLE = Role.SPECIALIST
 
 
+class Standing(Protocol):
+    """What policies read of an account: the caller's User, or another user's Account."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def profession(self) -> str: ...
+
+    @property
+    def can_act(self) -> bool: ...
+
+
 class Party(Protocol):
     """The caller (a Principal) or another user loaded with their memberships (a Member)."""
 
@@ -55,7 +68,7 @@ class Party(Protocol):
     def id(self) -> uuid.UUID: ...
 
     @property
-    def user(self) -> User: ...
+    def user(self) -> Standing: ...
 
     @property
     def roles(self) -> frozenset[Role]: ...

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from app.models.base import UTCDateTime, utcnow
 
@@ -90,12 +91,42 @@ class User(SQLModel, table=True):
 
     @property
     def can_act(self) -> bool:
-        """Only verified, active users act on cases or use any role's powers."""
-        return self.is_verified and self.status == UserStatus.ACTIVE
+        return may_act(self.verified_at, self.status)
 
     @property
     def totp_enabled(self) -> bool:
         return self.totp_confirmed_at is not None
+
+
+def may_act(verified_at: datetime | None, status: str) -> bool:
+    """Only verified, active users act on cases or use any role's powers."""
+    return verified_at is not None and status == UserStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Another user as policies and answers see them, read as a plain row (ACCOUNT_COLUMNS): an ORM instance
+    per user cost more than the query on the write path, where a new case loads every specialist of its
+    specialty."""
+
+    id: uuid.UUID
+    display_name: str
+    profession: str
+    status: str
+    verified_at: datetime | None
+
+    @property
+    def can_act(self) -> bool:
+        return may_act(self.verified_at, self.status)
+
+
+ACCOUNT_COLUMNS = (
+    col(User.id),
+    col(User.display_name),
+    col(User.profession),
+    col(User.status),
+    col(User.verified_at),
+)
 
 
 class UserRole(SQLModel, table=True):
