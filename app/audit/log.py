@@ -11,11 +11,12 @@ several statements need no snapshot.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, Table, func, select, text
+from sqlalchemy import Connection, Row, Select, Table, func, select, text
 from sqlalchemy.orm import Session
 
 from app.crypto.merkle import CompactRange, NodeCoord, leaf_hash
@@ -94,9 +95,14 @@ class DbNodeReader:
         return found
 
 
+@functools.cache
+def _state_of(state: Table) -> Select:
+    """Built once per log: every answer with directory proofs reads the directory log's state."""
+    return select(state).where(state.c.id == STATE_ID)
+
+
 def load_state(db: Executor, tables: LogTables = AUDIT_LOG) -> Row | None:
-    state = tables.state
-    return db.execute(select(state).where(state.c.id == STATE_ID)).one_or_none()
+    return db.execute(_state_of(tables.state)).one_or_none()
 
 
 def checkpoint_note(db: Executor, size: int, tables: LogTables = AUDIT_LOG) -> bytes | None:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from app.audit import inspection
@@ -23,6 +23,12 @@ _IN_CHUNK = 500
 # proved to the same checkpoint again and again between directory changes (which are rare).
 _PROOF_CACHE: dict[tuple[bytes, int, int], list[bytes]] = {}
 _PROOF_CACHE_LIMIT = 20_000
+# Built once: every answer that names devices runs it (a new case's, a case read's participants).
+_REGISTRATIONS = select(ENTRIES.c.device_id, ENTRIES.c.position, ENTRIES.c.record).where(
+    ENTRIES.c.device_id.in_(bindparam("ids", expanding=True)),
+    ENTRIES.c.action == EntryAction.DEVICE_REGISTER.value,
+    ENTRIES.c.position < bindparam("size"),
+)
 
 
 @dataclass(frozen=True)
@@ -62,13 +68,7 @@ def prove(session: Session, devices: Sequence[Device]) -> ProvedSet:
     positions: dict[uuid.UUID, tuple[int, bytes]] = {}
     ids = [device.id for device in devices]
     for offset in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(
-            select(ENTRIES.c.device_id, ENTRIES.c.position, ENTRIES.c.record).where(
-                ENTRIES.c.device_id.in_(ids[offset : offset + _IN_CHUNK]),
-                ENTRIES.c.action == EntryAction.DEVICE_REGISTER.value,
-                ENTRIES.c.position < size,
-            )
-        )
+        rows = session.execute(_REGISTRATIONS, {"ids": ids[offset : offset + _IN_CHUNK], "size": size})
         positions.update((device_id, (position, record)) for device_id, position, record in rows)
     hashes = _inclusion_proofs(session, root, [position for position, _ in positions.values()], size)
     proofs = {
