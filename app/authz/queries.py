@@ -62,30 +62,56 @@ def roles_and_specialties(
     return roles, specialties
 
 
-_USERS = select_rows(*ACCOUNT_COLUMNS).where(col(User.id).in_(bindparam("user_ids", expanding=True)))
+def _members_of(selected: Callable[[Any], ColumnElement[bool]]) -> Select[Any]:
+    """The users `selected(user id column)` picks, as Account columns then (kind, value): a row per role or
+    specialty they hold (one with NULLs for a user with neither). The memberships are filtered by the same
+    condition in each branch of their union, so no database scans them all."""
+    held = memberships(selected).subquery()
+    return (
+        select_rows(*ACCOUNT_COLUMNS, held.c.kind, held.c.value)
+        .outerjoin(held, held.c.user_id == User.id)
+        .where(selected(col(User.id)))
+    )
+
+
+def _listed(user_id: Any) -> ColumnElement[bool]:
+    return user_id.in_(bindparam("user_ids", expanding=True))
+
+
+def _listed_or_specialists(user_id: Any) -> ColumnElement[bool]:
+    # Not correlated with the outer rows: a query of its own.
+    specialists = specialists_of(select(User.id), bindparam("specialty")).correlate(None)
+    return or_(_listed(user_id), user_id.in_(specialists))
 
 
 def load_members(
     session: Session, user_ids: Iterable[uuid.UUID], *, with_specialists_of: str | None = None
 ) -> dict[uuid.UUID, Member]:
-    """Users with their roles and specialties, in two queries whatever their number (statements built
-    once: every case action runs this); none for no user. With `with_specialists_of`, the specialty's
+    """Users with their roles and specialties, in one query whatever their number (statements built once:
+    every case action runs this); none for no user. With `with_specialists_of`, the specialty's
     specialists too (the SQL twin of `is_specialist_of`): a new case's event audience, loaded with its
     recipients for one policy check of both."""
     params = {"user_ids": list(set(user_ids))}
     if with_specialists_of is not None:
-        rows = session.execute(_USERS_OR_SPECIALISTS, params | {"specialty": with_specialists_of}).all()
+        rows = session.execute(_MEMBERS_OR_SPECIALISTS, params | {"specialty": with_specialists_of}).all()
     elif params["user_ids"]:
-        rows = session.execute(_USERS, params).all()
+        rows = session.execute(_MEMBERS, params).all()
     else:
         return {}
-    users = [Account(*row) for row in rows]
-    roles, specialties = roles_and_specialties(session, [user.id for user in users])
+    accounts: dict[uuid.UUID, Account] = {}
+    roles: dict[uuid.UUID, set[Role]] = defaultdict(set)
+    specialties: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for *account, kind, value in rows:
+        user = accounts.setdefault(account[0], Account(*account))
+        if kind == "role":
+            roles[user.id].add(Role(value))
+        elif kind == "specialty":
+            specialties[user.id].add(value)
     return {
-        user.id: Member(
-            user=user, roles=frozenset(roles[user.id]), specialties=frozenset(specialties[user.id])
+        user_id: Member(
+            user=user, roles=frozenset(roles[user_id]), specialties=frozenset(specialties[user_id])
         )
-        for user in users
+        for user_id, user in accounts.items()
     }
 
 
@@ -130,13 +156,8 @@ def specialists_of(query: SelectT, specialty: object) -> SelectT:
     )
 
 
-_USERS_OR_SPECIALISTS = select_rows(*ACCOUNT_COLUMNS).where(
-    or_(
-        col(User.id).in_(bindparam("user_ids", expanding=True)),
-        # Not correlated with the outer users: a query of its own.
-        col(User.id).in_(specialists_of(select(User.id), bindparam("specialty")).correlate(None)),
-    )
-)
+_MEMBERS = _members_of(_listed)
+_MEMBERS_OR_SPECIALISTS = _members_of(_listed_or_specialists)
 
 
 def participant_selects(user_id: uuid.UUID) -> list[SelectOfScalar[Case]]:

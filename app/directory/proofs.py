@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlmodel import Session
 
 from app.audit import inspection
-from app.audit.log import DbNodeReader, load_state
+from app.audit.log import STATE_ID, DbNodeReader
 from app.crypto import merkle
 from app.crypto.directory import EntryAction
 from app.directory.log import DIRECTORY_LOG, ENTRIES
@@ -23,10 +23,35 @@ _IN_CHUNK = 500
 # proved to the same checkpoint again and again between directory changes (which are rare).
 _PROOF_CACHE: dict[tuple[bytes, int, int], list[bytes]] = {}
 _PROOF_CACHE_LIMIT = 20_000
-# Built once: every answer that names devices runs it (a new case's, a case read's participants).
+_STATE = DIRECTORY_LOG.state
+_REGISTERED = ENTRIES.c.action == EntryAction.DEVICE_REGISTER.value
+# Built once: every answer that names devices runs them (a new case's, a case read's participants). The log's
+# state with the registrations of the first devices, in one statement (on PostgreSQL, one round trip), then
+# those of any further chunk of devices, up to that state's tree size.
+_STATE_WITH_REGISTRATIONS = (
+    select(
+        _STATE.c.tree_size,
+        _STATE.c.root_hash,
+        _STATE.c.checkpoint,
+        ENTRIES.c.device_id,
+        ENTRIES.c.position,
+        ENTRIES.c.record,
+    )
+    .select_from(
+        _STATE.outerjoin(
+            ENTRIES,
+            and_(
+                ENTRIES.c.device_id.in_(bindparam("ids", expanding=True)),
+                _REGISTERED,
+                ENTRIES.c.position < _STATE.c.tree_size,
+            ),
+        )
+    )
+    .where(_STATE.c.id == STATE_ID)
+)
 _REGISTRATIONS = select(ENTRIES.c.device_id, ENTRIES.c.position, ENTRIES.c.record).where(
     ENTRIES.c.device_id.in_(bindparam("ids", expanding=True)),
-    ENTRIES.c.action == EntryAction.DEVICE_REGISTER.value,
+    _REGISTERED,
     ENTRIES.c.position < bindparam("size"),
 )
 
@@ -61,15 +86,17 @@ def _inclusion_proofs(session: Session, root: bytes, indices: list[int], size: i
 def prove(session: Session, devices: Sequence[Device]) -> ProvedSet:
     """Proofs of the devices' registration entries to the current checkpoint. An entry beyond it (written
     after the checkpoint was read, on PostgreSQL) is left unproved rather than proved to a later root."""
-    state = load_state(session, DIRECTORY_LOG)
-    if state is None:
-        raise inspection.LogNotReady()
-    size, root = state.tree_size, state.root_hash
-    positions: dict[uuid.UUID, tuple[int, bytes]] = {}
     ids = [device.id for device in devices]
-    for offset in range(0, len(ids), _IN_CHUNK):
-        rows = session.execute(_REGISTRATIONS, {"ids": ids[offset : offset + _IN_CHUNK], "size": size})
-        positions.update((device_id, (position, record)) for device_id, position, record in rows)
+    rows = session.execute(_STATE_WITH_REGISTRATIONS, {"ids": ids[:_IN_CHUNK]}).all()
+    if not rows:
+        raise inspection.LogNotReady()
+    size, root, checkpoint = rows[0][:3]
+    positions = {
+        device_id: (position, record) for *_, device_id, position, record in rows if device_id is not None
+    }
+    for offset in range(_IN_CHUNK, len(ids), _IN_CHUNK):
+        chunk = session.execute(_REGISTRATIONS, {"ids": ids[offset : offset + _IN_CHUNK], "size": size})
+        positions.update((device_id, (position, record)) for device_id, position, record in chunk)
     hashes = _inclusion_proofs(session, root, [position for position, _ in positions.values()], size)
     proofs = {
         device_id: DeviceProof(
@@ -77,4 +104,4 @@ def prove(session: Session, devices: Sequence[Device]) -> ProvedSet:
         )
         for device_id, (position, record) in positions.items()
     }
-    return ProvedSet(checkpoint=state.checkpoint.decode(), tree_size=size, proofs=proofs)
+    return ProvedSet(checkpoint=checkpoint.decode(), tree_size=size, proofs=proofs)
