@@ -25,7 +25,7 @@ SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 def acting_users() -> ColumnElement[bool]:
-    """SQL twin of `may_act` (User.can_act, Account.can_act): verified and active."""
+    """SQL twin of `account_can_act` (User.can_act, Account.can_act): verified and active."""
     return and_(col(User.verified_at).is_not(None), col(User.status) == UserStatus.ACTIVE)
 
 

@@ -91,14 +91,14 @@ class User(SQLModel, table=True):
 
     @property
     def can_act(self) -> bool:
-        return may_act(self.verified_at, self.status)
+        return account_can_act(self.verified_at, self.status)
 
     @property
     def totp_enabled(self) -> bool:
         return self.totp_confirmed_at is not None
 
 
-def may_act(verified_at: datetime | None, status: str) -> bool:
+def account_can_act(verified_at: datetime | None, status: str) -> bool:
     """Only verified, active users act on cases or use any role's powers."""
     return verified_at is not None and status == UserStatus.ACTIVE
 
@@ -117,7 +117,7 @@ class Account:
 
     @property
     def can_act(self) -> bool:
-        return may_act(self.verified_at, self.status)
+        return account_can_act(self.verified_at, self.status)
 
 
 ACCOUNT_COLUMNS = (
