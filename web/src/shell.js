@@ -16,6 +16,23 @@ export function onSessionEnded(handler) {
   sessionEnded = handler;
 }
 
+/** "Load more" under a cursor-paged list: `loadMore(cursor)` appends the next page and returns its cursor. */
+export function moreButton(label, cursor, loadMore) {
+  const more = h("button", { type: "button", class: "more" }, label);
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      cursor = await loadMore(cursor);
+      more.hidden = !cursor;
+    } catch (error) {
+      showError(error);
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return more;
+}
+
 export function showError(error) {
   notice.replaceChildren(h("strong", {}, t("notice.prefix")), describe(error));
   // A verified colleague's devices changed: the way forward is to compare the numbers again.

@@ -5,7 +5,7 @@ import * as api from "../api.js";
 import { h } from "../dom.js";
 import { t, waiting, when } from "../i18n.js";
 import { learnNames, loadSpecialties, personName, specialtyName } from "../people.js";
-import { showError } from "../shell.js";
+import { moreButton } from "../shell.js";
 import { summarize } from "../summary.js";
 
 export const statusLabel = (status) => t(`status.${status}`);
@@ -51,23 +51,12 @@ async function listView(session, which, title, lead, emptyText) {
   section.append(h("table", { class: "cases" },
     h("thead", {}, h("tr", {}, COLUMNS.map((column) => h("th", { scope: "col" }, t(`list.${column}`))))),
     body));
-  let cursor = first.next_cursor;
-  if (cursor) {
-    const more = h("button", { type: "button", class: "more" }, t("list.more"));
-    more.addEventListener("click", async () => {
-      more.disabled = true;
-      try {
-        const page = await api.listPage(which, cursor);
-        body.append(...(await rows(session, page.items)));
-        cursor = page.next_cursor;
-        more.hidden = !cursor;
-      } catch (error) {
-        showError(error);
-      } finally {
-        more.disabled = false;
-      }
-    });
-    section.append(more);
+  if (first.next_cursor) {
+    section.append(moreButton(t("list.more"), first.next_cursor, async (cursor) => {
+      const page = await api.listPage(which, cursor);
+      body.append(...(await rows(session, page.items)));
+      return page.next_cursor;
+    }));
   }
   return section;
 }

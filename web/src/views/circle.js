@@ -7,7 +7,7 @@ import { busy, h } from "../dom.js";
 import { t } from "../i18n.js";
 import { loadSpecialties } from "../people.js";
 import { loadPseudonym } from "../circle-store.js";
-import { showError } from "../shell.js";
+import { moreButton, showError } from "../shell.js";
 import { composer, postCard } from "./circle-post.js";
 import { audienceText, memberCount } from "./circles.js";
 
@@ -46,23 +46,12 @@ async function postsSection(ctx) {
   const section = h("section", { class: "circle-posts", "aria-labelledby": "posts-title" },
     h("h2", { id: "posts-title" }, t("circle.posts")),
     first.items.length ? list : h("p", { class: "empty" }, t("circle.no_posts")));
-  let cursor = first.next_cursor;
-  if (cursor) {
-    const more = h("button", { type: "button", class: "more" }, t("circle.more"));
-    more.addEventListener("click", async () => {
-      more.disabled = true;
-      try {
-        const page = await circlesApi.postsPage(ctx.circle.id, cursor);
-        list.append(...(await open(page.items)).map((o) => postCard(ctx, o, { link: true })));
-        cursor = page.next_cursor;
-        more.hidden = !cursor;
-      } catch (error) {
-        showError(error);
-      } finally {
-        more.disabled = false;
-      }
-    });
-    section.append(more);
+  if (first.next_cursor) {
+    section.append(moreButton(t("circle.more"), first.next_cursor, async (cursor) => {
+      const page = await circlesApi.postsPage(ctx.circle.id, cursor);
+      list.append(...(await open(page.items)).map((o) => postCard(ctx, o, { link: true })));
+      return page.next_cursor;
+    }));
   }
   return section;
 }
