@@ -13,6 +13,7 @@ import hashlib
 import json
 import sys
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 from app.crypto.e2ee import (
@@ -199,6 +200,11 @@ _LABELS = {
     "share_signature": 'Share signature: Ed25519(reader, "confrere/v1/share\\x00" || statement)',
 }
 _TEXT_VALUES = {"header", "manifest", "share_statement", "plaintext", "case_id", "user_id"}
+
+
+def stored_bytes(vectors: dict, keys: Iterable[str]) -> dict[str, bytes]:
+    """The randomized values of a vector file as stored: building again from them gives the same file."""
+    return {key: bytes.fromhex(vectors["values"][key]) for key in keys}
 
 
 def _block(key: str, value: str) -> str:

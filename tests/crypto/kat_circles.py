@@ -27,7 +27,7 @@ from app.crypto.circles import (
     wrap_epoch_key,
 )
 from app.crypto.e2ee import DeviceKeys, Recipient, Suite
-from tests.crypto.kat import DOC_PATH, INPUTS, _block, doc_section
+from tests.crypto.kat import DOC_PATH, INPUTS, _block, doc_section, stored_bytes
 from tests.crypto.kat_v2 import DEVICES, device_id, device_keys
 
 JSON_PATH = Path(__file__).with_name("e2ee_kat_circles.json")
@@ -165,7 +165,7 @@ def build(randomized: dict[str, bytes]) -> dict:
 
 
 def stored_randomized(vectors: dict) -> dict[str, bytes]:
-    return {key: bytes.fromhex(vectors["values"][key]) for key in RANDOMIZED}
+    return stored_bytes(vectors, RANDOMIZED)
 
 
 _LABELS = {
