@@ -228,15 +228,22 @@ def doc_section(doc: str, begin: str = DOC_BEGIN, end: str = DOC_END) -> str:
     return doc[start : doc.index(end, start) + len(end)]
 
 
+def write(json_path: Path, vectors: dict, section: str, begin: str = DOC_BEGIN, end: str = DOC_END) -> None:
+    """Writes a vector file and its generated section of docs/e2ee.md (added at the end when new)."""
+    json_path.write_text(json.dumps(vectors, indent=2, ensure_ascii=False) + "\n")
+    doc = DOC_PATH.read_text()
+    if begin not in doc:
+        doc += "\n" + begin + "\n" + end + "\n"
+    DOC_PATH.write_text(doc.replace(doc_section(doc, begin, end), section))
+
+
 def main(argv: list[str]) -> None:
     if "--fresh" in argv or not JSON_PATH.exists():
         wraps = {s: fresh_wraps(s) for s in Suite}
     else:
         wraps = stored_wraps(json.loads(JSON_PATH.read_text()))
     vectors = build(wraps)
-    JSON_PATH.write_text(json.dumps(vectors, indent=2) + "\n")
-    doc = DOC_PATH.read_text()
-    DOC_PATH.write_text(doc.replace(doc_section(doc), render(vectors)))
+    write(JSON_PATH, vectors, render(vectors))
 
 
 if __name__ == "__main__":

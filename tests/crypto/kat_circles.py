@@ -27,7 +27,7 @@ from app.crypto.circles import (
     wrap_epoch_key,
 )
 from app.crypto.e2ee import DeviceKeys, Recipient, Suite
-from tests.crypto.kat import DOC_PATH, INPUTS, _block, doc_section, stored_bytes
+from tests.crypto.kat import INPUTS, _block, stored_bytes, write
 from tests.crypto.kat_v2 import DEVICES, device_id, device_keys
 
 JSON_PATH = Path(__file__).with_name("e2ee_kat_circles.json")
@@ -231,8 +231,4 @@ def main(argv: list[str]) -> None:
     else:
         randomized = stored_randomized(json.loads(JSON_PATH.read_text()))
     vectors = build(randomized)
-    JSON_PATH.write_text(json.dumps(vectors, indent=2, ensure_ascii=False) + "\n")
-    doc = DOC_PATH.read_text()
-    if DOC_BEGIN not in doc:
-        doc += "\n" + DOC_BEGIN + "\n" + DOC_END + "\n"
-    DOC_PATH.write_text(doc.replace(doc_section(doc, DOC_BEGIN, DOC_END), render(vectors)))
+    write(JSON_PATH, vectors, render(vectors), DOC_BEGIN, DOC_END)
