@@ -86,22 +86,31 @@ class RoundTrips:
     trace: list[str] = field(default_factory=list)
 
     def _exchanges(self) -> list[list[str]]:
-        """What the client sent in each exchange (message names)."""
+        """What the client sent in each exchange (its trace lines)."""
         exchanges: list[list[str]] = [[]]
         for line in self.trace:
             direction, _, message = [*line.split("\t"), "", ""][:3]
             if direction == "F":
-                exchanges[-1].append(message)
+                exchanges[-1].append(line)
             elif message == "ReadyForQuery":
                 exchanges.append([])
         return exchanges[:-1]
 
     @property
+    def ran(self) -> list[list[str]]:
+        """The round trips that ran something. psycopg also prepares a statement once it ran 5 times on a
+        connection (a Parse of its own, then the statement by name, with no Parse in its round trip): once per
+        connection and statement, so left out here, where it would depend on which pooled connection a
+        request got."""
+        return [
+            sent
+            for sent in self._exchanges()
+            if any([*line.split("\t"), "", ""][2] in ("Execute", "Query") for line in sent)
+        ]
+
+    @property
     def count(self) -> int:
-        """Round trips that ran something. psycopg also prepares a statement once it ran 5 times on a
-        connection (a Parse of its own, then the statement by name): once per connection and statement,
-        so left out here, where it would depend on which pooled connection a request got."""
-        return sum(1 for sent in self._exchanges() if "Execute" in sent or "Query" in sent)
+        return len(self.ran)
 
     @property
     def sent(self) -> list[str]:
