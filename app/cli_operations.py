@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from app.config import get_settings
+from sqlalchemy import Engine
+
+from app.config import Settings, get_settings
 from app.platform.keyring import KeyringError
 
 
@@ -75,34 +79,44 @@ def _add_key_and_check(subcommands, audience: str, key_handler, check_handler) -
     check.set_defaults(handler=check_handler)
 
 
+@contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """An engine for one command, disposed of when the command ends."""
+    from app.runtime.database import create_db_engine
+
+    engine = create_db_engine(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _audit_sequencer(args: argparse.Namespace) -> int:
     import logging
     import signal
 
     from app.audit.sequencer import BackgroundSequencer, sequence_pending
     from app.platform.keyring import load_audit_log_signer
-    from app.runtime.database import create_db_engine, holds_data
+    from app.runtime.database import holds_data
 
     settings = get_settings()
-    engine = create_db_engine(settings)
-    signer = load_audit_log_signer(settings, create_missing=not holds_data(engine))
-    if args.once:
-        count = sequence_pending(engine, signer, settings.audit_sequencer_batch_size)
-        print(f"sequenced {count} records")
-        engine.dispose()
-        return 0
-    logging.basicConfig(level=logging.INFO)
-    sequencer = BackgroundSequencer(
-        engine,
-        signer,
-        interval=settings.audit_sequencer_interval_seconds,
-        batch_size=settings.audit_sequencer_batch_size,
-    )
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: sequencer.stop())
-    print(f"audit sequencer for {signer.name} running; SIGTERM or Ctrl-C stops it", flush=True)
-    sequencer.run()
-    engine.dispose()
+    with _database(settings) as engine:
+        signer = load_audit_log_signer(settings, create_missing=not holds_data(engine))
+        if args.once:
+            count = sequence_pending(engine, signer, settings.audit_sequencer_batch_size)
+            print(f"sequenced {count} records")
+            return 0
+        logging.basicConfig(level=logging.INFO)
+        sequencer = BackgroundSequencer(
+            engine,
+            signer,
+            interval=settings.audit_sequencer_interval_seconds,
+            batch_size=settings.audit_sequencer_batch_size,
+        )
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: sequencer.stop())
+        print(f"audit sequencer for {signer.name} running; SIGTERM or Ctrl-C stops it", flush=True)
+        sequencer.run()
     print("audit sequencer stopped", flush=True)
     return 0
 
@@ -157,7 +171,6 @@ def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
     from app.audit.log import LogVerificationError, verify_log
     from app.audit.verify_command import load_key
     from app.crypto.signed_note import NoteError, NoteVerifier
-    from app.runtime.database import create_db_engine
 
     settings = get_settings()
     try:
@@ -168,15 +181,12 @@ def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
     except (NoteError, OSError, KeyringError) as exc:
         print(f"FAILED: key: {exc}", file=sys.stderr)
         return 1
-    engine = create_db_engine(settings)
     try:
-        with engine.connect() as connection:
+        with _database(settings) as engine, engine.connect() as connection:
             report = verify_log(connection, verifier, tables)
     except LogVerificationError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
-    finally:
-        engine.dispose()
     print(
         f"OK {report.origin}: {report.tree_size} records match the signed checkpoint "
         f"({report.checkpoints_checked} earlier checkpoints checked, {report.pending} records pending)"
@@ -186,27 +196,23 @@ def _check_log(args: argparse.Namespace, load_signer, tables) -> int:
 
 def _blobs_sweep(args: argparse.Namespace) -> int:
     import time
-    from contextlib import contextmanager
 
     from app.platform.blobstore import open_blob_store, sweep
-    from app.runtime.database import create_db_engine, new_session
+    from app.runtime.database import new_session
     from app.services.attachments import hold_publications, referenced_blobs
 
     settings = get_settings()
-    engine = create_db_engine(settings)
+    with _database(settings) as engine:
 
-    @contextmanager
-    def excluding_uploads(hashes: list[str]):
-        with new_session(engine) as session, session.begin():
-            hold_publications(session, exclusive=True)
-            yield referenced_blobs(session, hashes)
+        @contextmanager
+        def excluding_uploads(hashes: list[str]):
+            with new_session(engine) as session, session.begin():
+                hold_publications(session, exclusive=True)
+                yield referenced_blobs(session, hashes)
 
-    try:
         store = open_blob_store(settings)
         older_than = time.time() - args.grace_seconds
         report = sweep(store, excluding_uploads, older_than=older_than, dry_run=args.dry_run)
-    finally:
-        engine.dispose()
     verb = "would remove" if args.dry_run else "removed"
     print(
         f"{verb} {len(report.orphans)} unreferenced blobs and {report.interrupted} interrupted uploads; "
@@ -218,16 +224,12 @@ def _blobs_sweep(args: argparse.Namespace) -> int:
 def _jobs_run_once(_: argparse.Namespace) -> int:
     from app.notifications.jobs import run_once
     from app.notifications.sequencer import sequence_pending
-    from app.runtime.database import create_db_engine
 
     settings = get_settings()
-    engine = create_db_engine(settings)
-    try:
+    with _database(settings) as engine:
         report = run_once(engine, settings)
         # Numbered now, so that streams and webhooks see them even when no API process runs.
         sequenced = sequence_pending(engine)
-    finally:
-        engine.dispose()
     if report is None:
         print("another process is running the jobs: nothing done")
         return 0
